@@ -1,0 +1,35 @@
+import type { Server } from 'socket.io';
+import type { RoomEvents } from '../src/services/ports.ts';
+import {
+  type ClientToServerEvents,
+  channel,
+  type InterServerEvents,
+  type ServerToClientEvents,
+  type SocketData,
+} from './events.ts';
+
+export type IoServer = Server<ClientToServerEvents, ServerToClientEvents, InterServerEvents, SocketData>;
+
+/**
+ * The services' RoomEvents over Socket.IO. With the Redis adapter each of these
+ * reaches the matching sockets on every node.
+ */
+export function socketRoomEvents(io: IoServer): RoomEvents {
+  return {
+    messageNew: (m) => io.to(channel.room(m.roomId)).emit('message:new', m),
+    messageRead: (ev) => io.to(channel.room(ev.roomId)).emit('message:read', ev),
+    typing: (ev, exceptSocketId) => {
+      const target = io.to(channel.room(ev.roomId));
+      (exceptSocketId ? target.except(exceptSocketId) : target).emit('typing', ev);
+    },
+    roomOpened: (roomId, audience) => {
+      const targets = [
+        ...(audience.userIds ?? []).map(channel.user),
+        ...(audience.roles ?? []).map(channel.role),
+      ];
+      if (targets.length === 0) return;
+      io.in(targets).socketsJoin(channel.room(roomId));
+      io.to(targets).emit('room:opened', { roomId });
+    },
+  };
+}

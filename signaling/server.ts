@@ -1,0 +1,199 @@
+import type { Server as HttpServer } from 'node:http';
+import { createAdapter } from '@socket.io/redis-adapter';
+import { RateLimiterMemory } from 'rate-limiter-flexible';
+import { Server, type Socket } from 'socket.io';
+import { z } from 'zod';
+import {
+  HistoryQuery,
+  parse,
+  ReadBody,
+  RefreshBody,
+  SyncBody,
+  sendMessageSchema,
+  TypingBody,
+} from '../src/api/schemas.ts';
+import { bearerToken, type TokenVerifier } from '../src/auth/tokens.ts';
+import type { Clock } from '../src/clock.ts';
+import { AppError, toPublicError } from '../src/errors.ts';
+import type { InFlight } from '../src/inflight.ts';
+import type { Logger } from '../src/log.ts';
+import type { Metrics } from '../src/metrics.ts';
+import type { MessageService } from '../src/services/messages.ts';
+import type { RoomService } from '../src/services/rooms.ts';
+import {
+  type Ack,
+  type ClientToServerEvents,
+  channel,
+  type InterServerEvents,
+  type ServerToClientEvents,
+  type SocketData,
+} from './events.ts';
+import type { IoServer } from './room-events.ts';
+
+type IoSocket = Socket<ClientToServerEvents, ServerToClientEvents, InterServerEvents, SocketData>;
+
+export interface RedisPair {
+  pub: unknown;
+  sub: unknown;
+  prefix: string;
+}
+
+/** Creates the Socket.IO server (transport only); handlers are attached once the services exist. */
+export function createIo(http: HttpServer, redis: RedisPair | undefined): IoServer {
+  const io: IoServer = new Server(http, {
+    // Text is capped at 10,000 characters; anything much larger is not a message.
+    maxHttpBufferSize: 256 * 1024,
+    pingInterval: 20_000,
+    pingTimeout: 20_000,
+  });
+  if (redis) io.adapter(createAdapter(redis.pub, redis.sub, { key: `${redis.prefix}#io` }));
+  return io;
+}
+
+export interface SignalingDeps {
+  io: IoServer;
+  verifier: TokenVerifier;
+  rooms: RoomService;
+  messages: MessageService;
+  clock: Clock;
+  log: Logger;
+  metrics: Metrics;
+  inflight: InFlight;
+  messageMaxChars: number;
+  /** Request events per second per socket. */
+  rateLimit: number;
+}
+
+// setTimeout fires at once for delays above 2^31-1 ms; long-lived tokens re-arm.
+const MAX_TIMER_MS = 2_147_483_647;
+
+/**
+ * Wires the socket events to the services. Holds no state of its own beyond
+ * each socket's identity and expiry timer.
+ */
+export function attachSignaling(d: SignalingDeps): void {
+  const { io } = d;
+  const sendSchema = sendMessageSchema(d.messageMaxChars);
+  const limiter = new RateLimiterMemory({ points: d.rateLimit, duration: 1 });
+
+  io.use((socket, next) => {
+    try {
+      const token = socket.handshake.auth?.token ?? bearerToken(socket.handshake.headers.authorization);
+      socket.data.identity = d.verifier.verify(
+        typeof token === 'string' ? token : undefined,
+        d.clock.now().getTime(),
+      );
+      next();
+    } catch (e) {
+      const pub = toPublicError(e);
+      const err = new Error(pub.code) as Error & { data?: unknown };
+      err.data = pub;
+      next(err);
+    }
+  });
+
+  io.on('connection', async (socket: IoSocket) => {
+    const me = socket.data.identity;
+    d.metrics.socketsConnected.inc();
+    socket.on('disconnect', () => d.metrics.socketsConnected.dec());
+    const expiry = armExpiry(socket, d);
+    socket.on('disconnect', () => clearTimeout(expiry.timer));
+
+    // Register every handler before any await, so no early event is lost.
+    const handle = <S extends z.ZodType, R>(
+      event: keyof ClientToServerEvents,
+      schema: S,
+      fn: (input: z.infer<S>) => Promise<R>,
+    ) => {
+      socket.on(event, async (...args: unknown[]) => {
+        // The ack is always the last argument; a request without a payload sends only the ack.
+        const ack =
+          args.length > 1 ? args[args.length - 1] : typeof args[0] === 'function' ? args[0] : undefined;
+        const payload = typeof args[0] === 'function' ? undefined : args[0];
+        const reply = typeof ack === 'function' ? (ack as (r: Ack<R>) => void) : () => {};
+        let outcome = 'ok';
+        try {
+          if (d.inflight.draining)
+            throw new AppError('unavailable', 'the server is shutting down; reconnect');
+          await consume(limiter, socket.id);
+          const input = parse(schema, payload, 'payload');
+          const data = await d.inflight.run(() => fn(input));
+          reply({ ok: true, data });
+        } catch (e) {
+          const error = toPublicError(e);
+          outcome = error.code;
+          if (error.code === 'internal')
+            d.log.error({ err: e, event, userId: me.id }, 'socket handler failed');
+          reply({ ok: false, error });
+        } finally {
+          d.metrics.socketRequests.inc({ event, outcome });
+        }
+      });
+    };
+
+    handle('message:send', sendSchema, async (input) => ({ message: await d.messages.send(me, input) }));
+    handle('message:history', HistoryQuery, (input) => d.messages.history(me, input));
+    handle('rooms:sync', SyncBody, (input) => d.messages.sync(me, input.cursors));
+    handle('rooms:list', emptyPayload, async () => ({ rooms: await d.rooms.list(me) }));
+    handle('message:read', ReadBody, (input) => d.messages.markRead(me, input.roomId, input.seq));
+    handle('typing', TypingBody, async (input) => {
+      await d.messages.typing(me, input.roomId, input.typing, socket.id);
+      return {};
+    });
+    handle('auth:refresh', RefreshBody, async ({ token }) => {
+      const next = d.verifier.verify(token, d.clock.now().getTime());
+      if (next.id !== me.id || next.role !== me.role) {
+        throw new AppError('forbidden', 'a refreshed token must be for the same user and role');
+      }
+      socket.data.identity = next;
+      Object.assign(me, next);
+      clearTimeout(expiry.timer);
+      expiry.timer = armExpiry(socket, d).timer;
+      return { expiresAt: new Date(next.expiresAt).toISOString() };
+    });
+
+    try {
+      const roomIds = await d.rooms.visibleRoomIds(me);
+      socket.join([channel.user(me.id), channel.role(me.role), ...roomIds.map(channel.room)]);
+      d.log.debug({ userId: me.id, socketId: socket.id, rooms: roomIds.length }, 'socket connected');
+    } catch (e) {
+      d.log.error({ err: e, userId: me.id }, 'could not join rooms; disconnecting');
+      socket.disconnect(true);
+    }
+  });
+}
+
+const emptyPayload = z
+  .strictObject({})
+  .optional()
+  .transform((v) => v ?? {});
+
+function armExpiry(socket: IoSocket, d: SignalingDeps): { timer: NodeJS.Timeout } {
+  const wait = socket.data.identity.expiresAt - d.clock.now().getTime();
+  const holder = {
+    timer: setTimeout(
+      () => {
+        if (socket.data.identity.expiresAt > d.clock.now().getTime()) {
+          holder.timer = armExpiry(socket, d).timer;
+          return;
+        }
+        socket.emit('auth:expired', {
+          code: 'token_expired',
+          message: 'the token expired; reconnect with a new one',
+        });
+        socket.disconnect(true);
+      },
+      Math.max(0, Math.min(wait, MAX_TIMER_MS)),
+    ),
+  };
+  holder.timer.unref();
+  return holder;
+}
+
+async function consume(limiter: RateLimiterMemory, key: string): Promise<void> {
+  try {
+    await limiter.consume(key);
+  } catch {
+    throw new AppError('rate_limited', 'too many requests on this socket; slow down');
+  }
+}

@@ -1,0 +1,153 @@
+import { z } from 'zod';
+import { MESSAGE_KINDS, PLAN_KINDS, ROLES, WEEKDAYS } from '../domain/types.ts';
+import { isValidTimezone, workingHoursProblem } from '../domain/working-hours.ts';
+import { AppError } from '../errors.ts';
+
+/**
+ * Every input from outside passes one of these schemas at the edge (REST body,
+ * socket payload). Objects are strict: an unknown field is an error that names
+ * it, not something silently dropped. The service types come from here.
+ */
+
+export const Id = z
+  .string()
+  .min(1)
+  .max(128)
+  .regex(/^[A-Za-z0-9_.:@-]+$/, 'may contain letters, digits and _ . : @ - only');
+
+const isoInstant = z.iso.datetime({ offset: true });
+const hhmm = z.string().regex(/^([01]\d|2[0-3]):[0-5]\d$|^24:00$/, 'must be HH:MM');
+
+export const WorkingHoursSchema = z
+  .partialRecord(z.enum(WEEKDAYS), z.array(z.tuple([hhmm, hhmm])).max(12))
+  .superRefine((v, ctx) => {
+    const problem = workingHoursProblem(v);
+    if (problem) ctx.addIssue({ code: 'custom', message: problem });
+  });
+
+export const PutUserBody = z.strictObject({
+  role: z.enum(ROLES),
+  displayName: z.string().trim().min(1).max(200),
+  timezone: z.string().refine(isValidTimezone, 'must be an IANA time zone such as Europe/Berlin'),
+  specialty: z.enum(['therapy', 'psychiatry']).optional(),
+  workingHours: WorkingHoursSchema.optional(),
+  supervisor: z.boolean().optional(),
+});
+export type PutUserInput = z.infer<typeof PutUserBody>;
+
+export const PutPlanBody = z.strictObject({
+  kind: z.enum(PLAN_KINDS),
+  includesMessaging: z.boolean(),
+  liveSessionsPerPeriod: z.number().int().min(0).max(1000),
+  messagingSessionsPerPeriod: z.number().int().min(0).max(1000).optional(),
+  periodStart: z.iso.date(),
+});
+export type PutPlanInput = z.infer<typeof PutPlanBody>;
+
+export const CreateRoomBody = z.discriminatedUnion('kind', [
+  z.strictObject({
+    kind: z.literal('therapy'),
+    clientId: Id,
+    providerId: Id,
+    service: z.enum(['therapy', 'psychiatry']),
+  }),
+  z.strictObject({ kind: z.literal('support'), requesterId: Id }),
+]);
+export type CreateRoomInput = z.infer<typeof CreateRoomBody>;
+
+export const EscalationBody = z.strictObject({ to: z.enum(['supervisor', 'clinical']) });
+
+const TimeRangeSchema = z
+  .strictObject({ startsAt: isoInstant, endsAt: isoInstant })
+  .refine((r) => Date.parse(r.startsAt) < Date.parse(r.endsAt), 'startsAt must be before endsAt');
+
+/** The message body; its text limit is a setting, so the schema is built from it. */
+export function sendMessageSchema(maxChars: number) {
+  return z
+    .strictObject({
+      roomId: Id,
+      clientMsgId: z.string().min(1).max(128),
+      kind: z.enum(MESSAGE_KINDS),
+      text: z.string().min(1).max(maxChars).optional(),
+      attachmentId: Id.optional(),
+      availability: z.array(TimeRangeSchema).min(1).max(50).optional(),
+      bookingId: Id.optional(),
+      meta: z
+        .record(z.string().max(64), z.unknown())
+        .refine((m) => JSON.stringify(m).length <= 4096, 'must serialise to at most 4096 bytes')
+        .optional(),
+    })
+    .superRefine((m, ctx) => {
+      const need = (field: 'text' | 'attachmentId' | 'availability') => {
+        if (m[field] === undefined)
+          ctx.addIssue({ code: 'custom', path: [field], message: `required for kind ${m.kind}` });
+      };
+      const forbid = (field: 'attachmentId' | 'availability') => {
+        if (m[field] !== undefined)
+          ctx.addIssue({ code: 'custom', path: [field], message: `not allowed for kind ${m.kind}` });
+      };
+      switch (m.kind) {
+        case 'text':
+          need('text');
+          forbid('attachmentId');
+          forbid('availability');
+          break;
+        case 'voice':
+        case 'video':
+          need('attachmentId');
+          forbid('availability');
+          break;
+        case 'availability':
+          need('availability');
+          forbid('attachmentId');
+          break;
+        case 'system':
+          if (m.text === undefined && m.meta === undefined) {
+            ctx.addIssue({ code: 'custom', path: ['text'], message: 'a system message needs text or meta' });
+          }
+          forbid('attachmentId');
+          forbid('availability');
+          break;
+      }
+    });
+}
+export type SendMessageInput = z.infer<ReturnType<typeof sendMessageSchema>>;
+
+export const HistoryQuery = z.strictObject({
+  roomId: Id,
+  beforeSeq: z.coerce.number().int().min(1).optional(),
+  limit: z.coerce.number().int().min(1).max(200).optional(),
+});
+export type HistoryInput = z.infer<typeof HistoryQuery>;
+
+export const SyncBody = z.strictObject({
+  cursors: z
+    .record(Id, z.number().int().min(0))
+    .refine((c) => Object.keys(c).length <= 1000, 'at most 1000 rooms per sync'),
+});
+
+export const ReadBody = z.strictObject({ roomId: Id, seq: z.number().int().min(0) });
+export const TypingBody = z.strictObject({ roomId: Id, typing: z.boolean() });
+export const RefreshBody = z.strictObject({ token: z.string().min(1).max(8192) });
+
+/** Parses input or throws invalid_input with a message that names each bad field. */
+export function parse<S extends z.ZodType>(schema: S, input: unknown, where = 'body'): z.infer<S> {
+  const r = schema.safeParse(input);
+  if (r.success) return r.data;
+  throw new AppError('invalid_input', describeIssues(r.error, where));
+}
+
+export function describeIssues(err: z.ZodError, where = 'body'): string {
+  return err.issues
+    .slice(0, 5)
+    .map((i) => {
+      const path = i.path.length ? i.path.join('.') : where;
+      if (i.code === 'unrecognized_keys') {
+        const prefix = i.path.length ? `${path}.` : '';
+        return `${i.keys.map((k) => prefix + k).join(', ')}: unknown field`;
+      }
+      if (i.code === 'invalid_type' && i.input === undefined) return `${path}: required`;
+      return `${path}: ${i.message}`;
+    })
+    .join('; ');
+}

@@ -1,0 +1,67 @@
+import { AppError } from '../errors.ts';
+import type { Actor, MessageKind, Plan, Room } from './types.ts';
+
+export interface PostContext {
+  actor: Actor;
+  room: Room;
+  kind: MessageKind;
+  hasMeta: boolean;
+  /** The client's plan; only consulted when a client posts in a therapy room. */
+  plan: Plan | null;
+  /** Whether a booked messaging session is in progress for this room now. */
+  messagingSessionOpen: boolean;
+}
+
+/**
+ * What a plan allows (DOMAIN.md, "Plans"). Throws the AppError that names the
+ * rule; returns when the post is allowed. Access (membership) is checked
+ * before this, so this function only decides the product rules.
+ */
+export function assertMayPost(ctx: PostContext): void {
+  const { actor, room, kind } = ctx;
+  const fromBot = actor.role === 'bot';
+
+  if ((kind === 'system' || ctx.hasMeta) && !fromBot) {
+    throw new AppError('forbidden', 'only bots and the server post system messages or meta');
+  }
+  if (fromBot) return;
+
+  if (kind === 'availability') {
+    if (room.kind !== 'therapy' || actor.role !== 'client') {
+      throw new AppError('forbidden', 'availability is shared by the client of a therapy room');
+    }
+    // Sharing availability is how a client asks for a time when no slot fits:
+    // part of booking, so it is allowed whatever the plan or service.
+    return;
+  }
+
+  if (room.kind === 'support') return;
+
+  if (room.service === 'psychiatry') {
+    throw new AppError(
+      'psychiatry_video_only',
+      'psychiatry rooms are live video only: no asynchronous messaging',
+    );
+  }
+  if (actor.role === 'provider') return;
+
+  const plan = ctx.plan;
+  if (!plan) throw new AppError('plan_excludes_messaging', 'the client has no plan that includes messaging');
+  switch (plan.kind) {
+    case 'out_of_pocket':
+      return;
+    case 'organization':
+      if (plan.includesMessaging) return;
+      throw new AppError(
+        'plan_excludes_messaging',
+        "the client's organization plan does not include messaging",
+      );
+    case 'eap':
+    case 'bh_insurance':
+      if (ctx.messagingSessionOpen) return;
+      throw new AppError(
+        'messaging_session_required',
+        `${plan.kind} plans message only inside a booked messaging session`,
+      );
+  }
+}

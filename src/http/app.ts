@@ -1,0 +1,241 @@
+import express, { type NextFunction, type Request, type Response } from 'express';
+import { RateLimiterMemory } from 'rate-limiter-flexible';
+import {
+  CreateRoomBody,
+  EscalationBody,
+  HistoryQuery,
+  Id,
+  PutPlanBody,
+  PutUserBody,
+  parse,
+  sendMessageSchema,
+} from '../api/schemas.ts';
+import { bearerToken, type Identity, type TokenVerifier } from '../auth/tokens.ts';
+import type { Clock } from '../clock.ts';
+import type { Config } from '../config.ts';
+import type { Role, Room } from '../domain/types.ts';
+import { AppError, toPublicError } from '../errors.ts';
+import type { InFlight } from '../inflight.ts';
+import type { Logger } from '../log.ts';
+import type { Metrics } from '../metrics.ts';
+import type { AttachmentService } from '../services/attachments.ts';
+import type { MessageService } from '../services/messages.ts';
+import type { ProvisioningService } from '../services/provisioning.ts';
+import type { RoomService } from '../services/rooms.ts';
+
+export interface HttpDeps {
+  config: Config;
+  verifier: TokenVerifier;
+  clock: Clock;
+  log: Logger;
+  metrics: Metrics;
+  inflight: InFlight;
+  provisioning: ProvisioningService;
+  rooms: RoomService;
+  messages: MessageService;
+  attachments: AttachmentService;
+  /** Readiness of each dependency: name → healthy. */
+  readiness: () => Promise<Record<string, 'ok' | 'degraded' | 'down'>>;
+}
+
+declare module 'express-serve-static-core' {
+  interface Request {
+    identity?: Identity;
+  }
+}
+
+const actor = (req: Request): Identity => req.identity!;
+const param = (req: Request, name: string): string => parse(Id, req.params[name], name);
+
+export function createHttpApp(d: HttpDeps): express.Express {
+  const app = express();
+  app.disable('x-powered-by');
+  app.set('query parser', 'simple');
+  const sendSchema = sendMessageSchema(d.config.messageMaxChars);
+  const limiter = new RateLimiterMemory({ points: d.config.httpRateLimit, duration: 1 });
+
+  app.use((req, res, next) => {
+    res.on('finish', () => {
+      const route = req.route?.path
+        ? `${req.method} ${req.baseUrl}${req.route.path}`
+        : `${req.method} (unmatched)`;
+      d.metrics.httpRequests.inc({ route, status: String(res.statusCode) });
+    });
+    next();
+  });
+
+  app.get('/healthz', (_req, res) => {
+    res.json({ status: 'ok' });
+  });
+  app.get('/readyz', async (_req, res) => {
+    const checks = await d.readiness();
+    const values = Object.values(checks);
+    const status =
+      d.inflight.draining || values.includes('down')
+        ? 'down'
+        : values.includes('degraded')
+          ? 'degraded'
+          : 'ok';
+    res.status(status === 'down' ? 503 : 200).json({ status, checks });
+  });
+  app.get('/metrics', async (_req, res) => {
+    res.type(d.metrics.registry.contentType).send(await d.metrics.registry.metrics());
+  });
+
+  const v1 = express.Router();
+  v1.use(async (req, _res, next) => {
+    if (d.inflight.draining) throw new AppError('unavailable', 'the server is shutting down; retry');
+    req.identity = d.verifier.verify(bearerToken(req.headers.authorization), d.clock.now().getTime());
+    try {
+      await limiter.consume(req.identity.id);
+    } catch {
+      throw new AppError('rate_limited', 'too many requests; slow down');
+    }
+    next();
+  });
+  v1.use(express.json({ limit: '256kb' }));
+
+  const only =
+    (...roles: Role[]) =>
+    (req: Request, _res: Response, next: NextFunction) => {
+      if (!roles.includes(actor(req).role))
+        throw new AppError('forbidden', `this needs the ${roles.join(' or ')} role`);
+      next();
+    };
+  const tracked =
+    (fn: (req: Request, res: Response) => Promise<void>) =>
+    (req: Request, res: Response): Promise<void> =>
+      d.inflight.run(() => fn(req, res));
+
+  // Provisioning (the platform's backend).
+  v1.put(
+    '/users/:id',
+    only('admin'),
+    tracked(async (req, res) => {
+      const { user, created } = await d.provisioning.putUser(param(req, 'id'), parse(PutUserBody, req.body));
+      res.status(created ? 201 : 200).json({ user });
+    }),
+  );
+  v1.put(
+    '/users/:id/plan',
+    only('admin'),
+    tracked(async (req, res) => {
+      res.json({ plan: await d.provisioning.putPlan(param(req, 'id'), parse(PutPlanBody, req.body)) });
+    }),
+  );
+
+  // Rooms.
+  v1.post(
+    '/rooms',
+    only('admin'),
+    tracked(async (req, res) => {
+      const { room, created } = await d.provisioning.createRoom(parse(CreateRoomBody, req.body));
+      res.status(created ? 201 : 200).json({ room: publicRoom(room) });
+    }),
+  );
+  v1.get(
+    '/rooms',
+    tracked(async (req, res) => {
+      res.json({ rooms: await d.rooms.list(actor(req)) });
+    }),
+  );
+  v1.get(
+    '/rooms/:id',
+    tracked(async (req, res) => {
+      res.json({ room: await d.rooms.get(actor(req), param(req, 'id')) });
+    }),
+  );
+  v1.get(
+    '/rooms/:id/messages',
+    tracked(async (req, res) => {
+      const q = parse(HistoryQuery, { ...req.query, roomId: req.params.id }, 'query');
+      res.json(await d.messages.history(actor(req), q));
+    }),
+  );
+  v1.post(
+    '/rooms/:id/messages',
+    tracked(async (req, res) => {
+      const roomId = param(req, 'id');
+      const body = req.body && typeof req.body === 'object' ? req.body : {};
+      if (body.roomId !== undefined && body.roomId !== roomId) {
+        throw new AppError('invalid_input', 'roomId: differs from the room in the path');
+      }
+      const input = parse(sendSchema, { ...body, roomId });
+      res.status(201).json({ message: await d.messages.send(actor(req), input) });
+    }),
+  );
+  v1.post(
+    '/rooms/:id/escalations',
+    tracked(async (req, res) => {
+      const { to } = parse(EscalationBody, req.body);
+      res.status(201).json({ room: await d.rooms.escalate(actor(req), param(req, 'id'), to) });
+    }),
+  );
+
+  // Voice and video recordings: the body is the raw file, its type the Content-Type.
+  v1.post(
+    '/rooms/:id/attachments',
+    express.raw({ type: () => true, limit: d.config.attachmentMaxBytes }),
+    tracked(async (req, res) => {
+      const data = Buffer.isBuffer(req.body) ? req.body : Buffer.alloc(0);
+      const type = (req.headers['content-type'] ?? '').split(';')[0]!.trim();
+      const meta = await d.attachments.upload(actor(req), param(req, 'id'), type, data);
+      res.status(201).json({ attachmentId: meta.id, mimeType: meta.mimeType, sizeBytes: meta.sizeBytes });
+    }),
+  );
+  v1.get(
+    '/rooms/:id/attachments/:attachmentId',
+    tracked(async (req, res) => {
+      const { meta, data } = await d.attachments.download(
+        actor(req),
+        param(req, 'id'),
+        param(req, 'attachmentId'),
+      );
+      res
+        .status(200)
+        .set({
+          'Content-Type': meta.mimeType,
+          'Content-Length': String(data.byteLength),
+          'Cache-Control': 'private, no-store',
+        })
+        .end(Buffer.from(data.buffer, data.byteOffset, data.byteLength));
+    }),
+  );
+
+  app.use('/v1', v1);
+
+  app.use((_req, _res, next) => next(new AppError('not_found', 'no such route')));
+  app.use((err: unknown, _req: Request, res: Response, _next: NextFunction) => {
+    const mapped = fromBodyParser(err) ?? err;
+    const pub = toPublicError(mapped);
+    if (pub.code === 'internal') d.log.error({ err }, 'request failed');
+    const status = mapped instanceof AppError ? mapped.httpStatus : 500;
+    if (pub.code === 'unauthenticated' || pub.code === 'token_expired') res.set('WWW-Authenticate', 'Bearer');
+    res.status(status).json({ error: pub });
+  });
+  return app;
+}
+
+/** Maps body-parser's errors onto our codes. */
+function fromBodyParser(err: unknown): AppError | null {
+  const type = (err as { type?: string })?.type;
+  if (type === 'entity.parse.failed') return new AppError('invalid_input', 'body: malformed JSON');
+  if (type === 'entity.too.large') return new AppError('payload_too_large', 'body: too large');
+  if (type === 'encoding.unsupported' || type === 'charset.unsupported') {
+    return new AppError('invalid_input', 'body: unsupported encoding');
+  }
+  return null;
+}
+
+export function publicRoom(room: Room) {
+  return {
+    id: room.id,
+    kind: room.kind,
+    service: room.service,
+    clientId: room.clientId,
+    providerId: room.providerId,
+    requesterId: room.requesterId,
+    escalations: room.escalations,
+    createdAt: room.createdAt.toISOString(),
+  };
+}

@@ -1,0 +1,17 @@
+import type { Clock } from '../clock.ts';
+import type { Config } from '../config.ts';
+import type { Logger } from '../log.ts';
+import type { Metrics } from '../metrics.ts';
+import type { Store } from '../store/index.ts';
+import type { MessagingSessionGate, RoomEvents } from './ports.ts';
+
+/** Services take one object of dependencies, assembled once in main.ts (or by a test). */
+export interface ServiceDeps {
+  store: Store;
+  clock: Clock;
+  log: Logger;
+  events: RoomEvents;
+  gate: MessagingSessionGate;
+  config: Config;
+  metrics: Metrics;
+}

@@ -1,0 +1,181 @@
+import { randomUUID } from 'node:crypto';
+import type { HistoryInput, SendMessageInput } from '../api/schemas.ts';
+import { canPost } from '../domain/access.ts';
+import { assertMayPost } from '../domain/messaging-rules.ts';
+import type { Actor, Message, Plan, Room } from '../domain/types.ts';
+import { AppError } from '../errors.ts';
+import type { ServiceDeps } from './deps.ts';
+import { readableRoom } from './rooms.ts';
+
+/** How many missed messages one rooms:sync returns per room before the client must ask again. */
+export const SYNC_LIMIT_PER_ROOM = 500;
+
+export class MessageService {
+  private readonly d: ServiceDeps;
+  constructor(d: ServiceDeps) {
+    this.d = d;
+  }
+
+  /**
+   * Stores a message and tells the room. Resolves only after the message is
+   * durably stored; a repeated clientMsgId resolves to the stored message and
+   * stores nothing.
+   */
+  async send(actor: Actor, input: SendMessageInput): Promise<Message> {
+    const started = performance.now();
+    const { store } = this.d;
+    const found = await store.rooms.getWithPlan(input.roomId);
+    if (!found) throw new AppError('not_found', `room ${input.roomId} not found`);
+    const { room, clientPlan } = found;
+    if (!canPost(actor, room)) throw new AppError('forbidden', `may not post in room ${room.id}`);
+    const now = this.d.clock.now();
+
+    try {
+      await this.checkRules(actor, room, clientPlan, input, now);
+    } catch (e) {
+      // A retry of a message that was stored before the rule changed (say a
+      // messaging session ended) still gets its original message back.
+      const earlier = await store.messages.findByClientMsgId(room.id, actor.id, input.clientMsgId);
+      if (earlier) return earlier;
+      throw e;
+    }
+
+    const attachment = input.attachmentId ? await this.attachmentFor(actor, room, input) : undefined;
+    const { message, duplicate } = await store.messages.append({
+      id: randomUUID(),
+      roomId: room.id,
+      senderId: actor.id,
+      senderRole: actor.role,
+      kind: input.kind,
+      text: input.text,
+      attachment,
+      availability: input.availability,
+      bookingId: input.bookingId,
+      meta: input.meta,
+      clientMsgId: input.clientMsgId,
+      createdAt: now,
+    });
+    if (!duplicate) {
+      this.d.metrics.messagesStored.inc({ kind: message.kind });
+      this.d.metrics.messageAppendSeconds.observe((performance.now() - started) / 1000);
+      this.d.events.messageNew(message);
+      this.d.log.debug(
+        { roomId: room.id, messageId: message.id, seq: message.seq, senderId: actor.id },
+        'message stored',
+      );
+    }
+    return message;
+  }
+
+  /** Posts a server-authored system message; clientMsgId makes it idempotent. */
+  async postSystem(
+    roomId: string,
+    body: { text?: string; meta?: Record<string, unknown>; bookingId?: string; clientMsgId: string },
+  ): Promise<Message> {
+    const { message, duplicate } = await this.d.store.messages.append({
+      id: randomUUID(),
+      roomId,
+      senderId: 'talkroom',
+      senderRole: 'bot',
+      kind: 'system',
+      text: body.text,
+      meta: body.meta,
+      bookingId: body.bookingId,
+      clientMsgId: body.clientMsgId,
+      createdAt: this.d.clock.now(),
+    });
+    if (!duplicate) {
+      this.d.metrics.messagesStored.inc({ kind: 'system' });
+      this.d.events.messageNew(message);
+    }
+    return message;
+  }
+
+  private async checkRules(actor: Actor, room: Room, plan: Plan | null, input: SendMessageInput, now: Date) {
+    const needsGate =
+      room.kind === 'therapy' &&
+      actor.role === 'client' &&
+      input.kind !== 'availability' &&
+      (plan?.kind === 'eap' || plan?.kind === 'bh_insurance');
+    const messagingSessionOpen = needsGate ? await this.d.gate.isOpen(room.id, actor.id, now) : false;
+    assertMayPost({
+      actor,
+      room,
+      kind: input.kind,
+      hasMeta: input.meta !== undefined,
+      plan,
+      messagingSessionOpen,
+    });
+  }
+
+  private async attachmentFor(actor: Actor, room: Room, input: SendMessageInput) {
+    const { store } = this.d;
+    const a = await store.attachments.meta(input.attachmentId!);
+    if (!a || a.roomId !== room.id || a.uploaderId !== actor.id) {
+      throw new AppError('not_found', `attachmentId: no upload ${input.attachmentId} of yours in this room`);
+    }
+    const family = a.mimeType.split('/')[0];
+    if ((input.kind === 'voice' && family !== 'audio') || (input.kind === 'video' && family !== 'video')) {
+      throw new AppError(
+        'invalid_input',
+        `attachmentId: a ${input.kind} message needs ${input.kind === 'voice' ? 'an audio' : 'a video'} upload, not ${a.mimeType}`,
+      );
+    }
+    if (await store.messages.attachmentUsed(a.id)) {
+      const earlier = await store.messages.findByClientMsgId(room.id, actor.id, input.clientMsgId);
+      if (!earlier) throw new AppError('conflict', `attachmentId: ${a.id} is already in another message`);
+    }
+    return { id: a.id, mimeType: a.mimeType, sizeBytes: a.sizeBytes };
+  }
+
+  async history(actor: Actor, q: HistoryInput): Promise<{ messages: Message[]; hasMore: boolean }> {
+    await this.requireReadable(actor, q.roomId);
+    return this.d.store.messages.page(q.roomId, q.beforeSeq, q.limit ?? 50);
+  }
+
+  /**
+   * What a reconnecting socket missed: for each room it names, every message
+   * after its cursor (up to SYNC_LIMIT_PER_ROOM; hasMore says to ask again).
+   */
+  async sync(
+    actor: Actor,
+    cursors: Record<string, number>,
+  ): Promise<{ messages: Record<string, Message[]>; hasMore: Record<string, boolean> }> {
+    const ids = Object.keys(cursors);
+    for (const id of ids) await this.requireReadable(actor, id);
+    const found = await this.d.store.messages.since(
+      new Map(Object.entries(cursors)),
+      SYNC_LIMIT_PER_ROOM + 1,
+    );
+    const messages: Record<string, Message[]> = {};
+    const hasMore: Record<string, boolean> = {};
+    for (const [roomId, list] of found) {
+      hasMore[roomId] = list.length > SYNC_LIMIT_PER_ROOM;
+      messages[roomId] = list.slice(0, SYNC_LIMIT_PER_ROOM);
+    }
+    return { messages, hasMore };
+  }
+
+  async markRead(
+    actor: Actor,
+    roomId: string,
+    seq: number,
+  ): Promise<{ roomId: string; userId: string; seq: number }> {
+    const room = await this.requireReadable(actor, roomId);
+    if (seq > room.lastSeq)
+      throw new AppError('invalid_input', `seq: room ${roomId} has no message ${seq} yet`);
+    const cursor = await this.d.store.rooms.markRead(roomId, actor.id, seq, this.d.clock.now());
+    const ev = { roomId, userId: actor.id, seq: cursor };
+    this.d.events.messageRead(ev);
+    return ev;
+  }
+
+  async typing(actor: Actor, roomId: string, typing: boolean, socketId?: string): Promise<void> {
+    await this.requireReadable(actor, roomId);
+    this.d.events.typing({ roomId, userId: actor.id, typing }, socketId);
+  }
+
+  private requireReadable(actor: Actor, roomId: string): Promise<Room> {
+    return readableRoom(this.d.store, actor, roomId);
+  }
+}

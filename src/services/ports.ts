@@ -1,0 +1,25 @@
+import type { Message, Role } from '../domain/types.ts';
+
+/**
+ * How the services tell connected users about changes, without knowing the
+ * transport: signaling/ implements this over Socket.IO (and so, with Redis,
+ * across every node).
+ */
+export interface RoomEvents {
+  messageNew(message: Message): void;
+  messageRead(ev: { roomId: string; userId: string; seq: number }): void;
+  typing(ev: { roomId: string; userId: string; typing: boolean }, exceptSocketId?: string): void;
+  /** Someone gained access to a room: their connected sockets should start receiving it. */
+  roomOpened(roomId: string, audience: { userIds?: string[]; roles?: Role[] }): void;
+}
+
+/**
+ * Whether a booked messaging session is in progress for a room (eap and
+ * bh_insurance clients may message only then). The bookings work implements it.
+ */
+export interface MessagingSessionGate {
+  isOpen(roomId: string, clientId: string, at: Date): Promise<boolean>;
+}
+
+/** Until bookings exist, no messaging session is ever in progress. */
+export const noMessagingSessions: MessagingSessionGate = { isOpen: async () => false };

@@ -1,0 +1,106 @@
+import { randomUUID } from 'node:crypto';
+import type { CreateRoomInput, PutPlanInput, PutUserInput } from '../api/schemas.ts';
+import type { Plan, Room, User } from '../domain/types.ts';
+import { AppError } from '../errors.ts';
+import { isUniqueViolation } from '../store/db.ts';
+import type { ServiceDeps } from './deps.ts';
+
+/** What the platform's backend (role admin) sets up: users, plans, rooms. */
+export class ProvisioningService {
+  private readonly d: ServiceDeps;
+  constructor(d: ServiceDeps) {
+    this.d = d;
+  }
+
+  async putUser(id: string, input: PutUserInput): Promise<{ user: User; created: boolean }> {
+    if (input.specialty && input.role !== 'provider') {
+      throw new AppError('invalid_input', 'specialty: only providers have a specialty');
+    }
+    if (input.supervisor && input.role !== 'support') {
+      throw new AppError('invalid_input', 'supervisor: only support users are supervisors');
+    }
+    return this.d.store.users.put(id, input, this.d.clock.now());
+  }
+
+  async putPlan(userId: string, input: PutPlanInput): Promise<Plan> {
+    const user = await this.d.store.users.get(userId);
+    if (!user) throw new AppError('not_found', `user ${userId} not found`);
+    if (user.role !== 'client')
+      throw new AppError('invalid_input', `user ${userId} is a ${user.role}; plans are for clients`);
+    return this.d.store.users.putPlan(userId, input, this.d.clock.now());
+  }
+
+  /** Creates a room. A therapy pair has one room per service; asking again returns it (created: false). */
+  async createRoom(input: CreateRoomInput): Promise<{ room: Room; created: boolean }> {
+    const { store } = this.d;
+    const now = this.d.clock.now();
+    let room: Room;
+    if (input.kind === 'therapy') {
+      const users = await store.users.getMany([input.clientId, input.providerId]);
+      const client = users.get(input.clientId);
+      const provider = users.get(input.providerId);
+      if (client?.role !== 'client')
+        throw new AppError('invalid_input', `clientId: ${input.clientId} is not a provisioned client`);
+      if (provider?.role !== 'provider') {
+        throw new AppError('invalid_input', `providerId: ${input.providerId} is not a provisioned provider`);
+      }
+      if (input.service === 'psychiatry' && provider.specialty === 'therapy') {
+        throw new AppError(
+          'invalid_input',
+          `providerId: ${input.providerId} is a therapist, not a psychiatrist`,
+        );
+      }
+      const existing = await store.rooms.findTherapyRoom(input.clientId, input.providerId, input.service);
+      if (existing) return { room: existing, created: false };
+      room = {
+        id: randomUUID(),
+        kind: 'therapy',
+        service: input.service,
+        clientId: input.clientId,
+        providerId: input.providerId,
+        requesterId: null,
+        escalations: [],
+        lastSeq: 0,
+        awaitingReplySince: null,
+        createdAt: now,
+      };
+    } else {
+      const requester = await store.users.get(input.requesterId);
+      if (requester?.role !== 'client' && requester?.role !== 'provider') {
+        throw new AppError(
+          'invalid_input',
+          `requesterId: ${input.requesterId} is not a provisioned client or provider`,
+        );
+      }
+      room = {
+        id: randomUUID(),
+        kind: 'support',
+        service: null,
+        clientId: null,
+        providerId: null,
+        requesterId: input.requesterId,
+        escalations: [],
+        lastSeq: 0,
+        awaitingReplySince: null,
+        createdAt: now,
+      };
+    }
+    try {
+      await store.rooms.insert(room);
+    } catch (e) {
+      // Two admins creating the same therapy room at once: the second gets the first's.
+      if (isUniqueViolation(e) && input.kind === 'therapy') {
+        const winner = await store.rooms.findTherapyRoom(input.clientId, input.providerId, input.service);
+        if (winner) return { room: winner, created: false };
+      }
+      throw e;
+    }
+    if (room.kind === 'therapy') {
+      this.d.events.roomOpened(room.id, { userIds: [room.clientId!, room.providerId!] });
+    } else {
+      this.d.events.roomOpened(room.id, { userIds: [room.requesterId!], roles: ['support'] });
+    }
+    this.d.log.info({ roomId: room.id, kind: room.kind }, 'room created');
+    return { room, created: true };
+  }
+}

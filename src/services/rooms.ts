@@ -1,0 +1,151 @@
+import { randomUUID } from 'node:crypto';
+import { canRead } from '../domain/access.ts';
+import { replyDueAt } from '../domain/reply-due.ts';
+import type { Actor, EscalationTarget, Room, User } from '../domain/types.ts';
+import { DEFAULT_WORKING_HOURS } from '../domain/working-hours.ts';
+import { AppError } from '../errors.ts';
+import type { Store } from '../store/index.ts';
+import type { ServiceDeps } from './deps.ts';
+
+/** The room, if the actor may read it; otherwise not_found or forbidden. */
+export async function readableRoom(store: Store, actor: Actor, roomId: string): Promise<Room> {
+  const room = await store.rooms.get(roomId);
+  if (!room) throw new AppError('not_found', `room ${roomId} not found`);
+  if (!canRead(actor, room)) throw new AppError('forbidden', `not a member of room ${roomId}`);
+  return room;
+}
+
+export interface RoomMember {
+  userId: string;
+  role: string;
+  displayName: string | null;
+}
+
+export interface RoomView {
+  id: string;
+  kind: Room['kind'];
+  service: Room['service'];
+  members: RoomMember[];
+  /** Support rooms: the teams that share the room with its requester. */
+  teams: string[];
+  escalations: EscalationTarget[];
+  lastSeq: number;
+  lastReadSeq: number;
+  unread: number;
+  replyDueAt: string | null;
+  replyOverdue: boolean;
+  createdAt: string;
+}
+
+export class RoomService {
+  private readonly d: ServiceDeps;
+  constructor(d: ServiceDeps) {
+    this.d = d;
+  }
+
+  requireReadable(actor: Actor, roomId: string): Promise<Room> {
+    return readableRoom(this.d.store, actor, roomId);
+  }
+
+  /** Room ids the actor's sockets should be joined to. */
+  async visibleRoomIds(actor: Actor): Promise<string[]> {
+    if (actor.role === 'bot' || actor.role === 'admin') return [];
+    return (await this.d.store.rooms.listVisibleTo(actor.id, actor.role)).map((r) => r.id);
+  }
+
+  async list(actor: Actor): Promise<RoomView[]> {
+    if (actor.role === 'bot' || actor.role === 'admin') return [];
+    const rooms = await this.d.store.rooms.listVisibleTo(actor.id, actor.role);
+    const ids = rooms.map((r) => r.id);
+    const people = new Set<string>();
+    for (const r of rooms) for (const id of [r.clientId, r.providerId, r.requesterId]) if (id) people.add(id);
+    const [users, unread] = await Promise.all([
+      this.d.store.users.getMany([...people]),
+      this.d.store.rooms.unreadCounts(actor.id, ids),
+    ]);
+    const now = this.d.clock.now();
+    return rooms.map((room) => this.view(room, users, unread.get(room.id), now));
+  }
+
+  async get(actor: Actor, roomId: string): Promise<RoomView> {
+    const room = await this.requireReadable(actor, roomId);
+    const people = [room.clientId, room.providerId, room.requesterId].filter((x): x is string => !!x);
+    const [users, unread] = await Promise.all([
+      this.d.store.users.getMany(people),
+      this.d.store.rooms.unreadCounts(actor.id, [room.id]),
+    ]);
+    return this.view(room, users, unread.get(room.id), this.d.clock.now());
+  }
+
+  private view(
+    room: Room,
+    users: Map<string, User>,
+    unread: { unread: number; lastRead: number } | undefined,
+    now: Date,
+  ): RoomView {
+    const member = (id: string | null, role: string): RoomMember[] =>
+      id ? [{ userId: id, role, displayName: users.get(id)?.displayName ?? null }] : [];
+    const members =
+      room.kind === 'therapy'
+        ? [...member(room.clientId, 'client'), ...member(room.providerId, 'provider')]
+        : member(room.requesterId, users.get(room.requesterId ?? '')?.role ?? 'client');
+    let due: Date | null = null;
+    if (room.kind === 'therapy' && room.awaitingReplySince) {
+      const provider = users.get(room.providerId ?? '');
+      due = replyDueAt(
+        room.awaitingReplySince,
+        provider?.timezone ?? 'UTC',
+        provider?.workingHours ?? DEFAULT_WORKING_HOURS,
+      );
+    }
+    return {
+      id: room.id,
+      kind: room.kind,
+      service: room.service,
+      members,
+      teams:
+        room.kind === 'support'
+          ? ['support', ...(room.escalations.includes('clinical') ? ['clinical'] : [])]
+          : [],
+      escalations: room.escalations,
+      lastSeq: room.lastSeq,
+      lastReadSeq: unread?.lastRead ?? 0,
+      unread: unread?.unread ?? 0,
+      replyDueAt: due?.toISOString() ?? null,
+      replyOverdue: due !== null && now.getTime() > due.getTime(),
+      createdAt: room.createdAt.toISOString(),
+    };
+  }
+
+  /**
+   * Escalates a support room to a supervisor or the clinical team. The
+   * escalation is told in the room as a system message, and a clinical
+   * escalation opens the room to clinical reviewers.
+   */
+  async escalate(actor: Actor, roomId: string, to: EscalationTarget): Promise<RoomView> {
+    const room = await this.requireReadable(actor, roomId);
+    if (room.kind !== 'support') throw new AppError('invalid_input', 'only support rooms are escalated');
+    if (actor.role !== 'support' && actor.role !== 'clinical') {
+      throw new AppError('forbidden', 'only the support team escalates');
+    }
+    const now = this.d.clock.now();
+    const created = await this.d.store.rooms.escalate(randomUUID(), roomId, to, actor.id, now);
+    if (created) {
+      const { message } = await this.d.store.messages.append({
+        id: randomUUID(),
+        roomId,
+        senderId: 'talkroom',
+        senderRole: 'bot',
+        kind: 'system',
+        text: to === 'clinical' ? 'Escalated to the clinical team.' : 'Escalated to a supervisor.',
+        meta: { event: 'escalated', to, by: actor.id },
+        clientMsgId: `escalation:${to}`,
+        createdAt: now,
+      });
+      if (to === 'clinical') this.d.events.roomOpened(roomId, { roles: ['clinical'] });
+      this.d.events.messageNew(message);
+      this.d.log.info({ roomId, to, by: actor.id }, 'support room escalated');
+    }
+    return this.get(actor, roomId);
+  }
+}

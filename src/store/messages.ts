@@ -1,0 +1,174 @@
+import type { AttachmentRef, Message, MessageKind, Role, TimeRange } from '../domain/types.ts';
+import { isUniqueViolation, type Queryable } from './db.ts';
+
+interface MessageRow {
+  id: string;
+  room_id: string;
+  seq: number;
+  sender_id: string;
+  sender_role: Role;
+  kind: MessageKind;
+  text: string | null;
+  attachment: Omit<AttachmentRef, 'url'> | null;
+  availability: TimeRange[] | null;
+  booking_id: string | null;
+  meta: Record<string, unknown> | null;
+  client_msg_id: string | null;
+  created_at: Date;
+}
+
+export const attachmentUrl = (roomId: string, attachmentId: string) =>
+  `/v1/rooms/${encodeURIComponent(roomId)}/attachments/${encodeURIComponent(attachmentId)}`;
+
+/** The public shape: absent fields are left out rather than null. */
+export function toMessage(r: MessageRow): Message {
+  const m: Message = {
+    id: r.id,
+    roomId: r.room_id,
+    seq: r.seq,
+    senderId: r.sender_id,
+    senderRole: r.sender_role,
+    kind: r.kind,
+    createdAt: r.created_at.toISOString(),
+  };
+  if (r.text !== null) m.text = r.text;
+  if (r.attachment) m.attachment = { ...r.attachment, url: attachmentUrl(r.room_id, r.attachment.id) };
+  if (r.availability) m.availability = r.availability;
+  if (r.booking_id !== null) m.bookingId = r.booking_id;
+  if (r.meta) m.meta = r.meta;
+  if (r.client_msg_id !== null) m.clientMsgId = r.client_msg_id;
+  return m;
+}
+
+export interface NewMessage {
+  id: string;
+  roomId: string;
+  senderId: string;
+  senderRole: Role;
+  kind: MessageKind;
+  text?: string | undefined;
+  attachment?: Omit<AttachmentRef, 'url'> | undefined;
+  availability?: TimeRange[] | undefined;
+  bookingId?: string | undefined;
+  meta?: Record<string, unknown> | undefined;
+  /** Idempotency key, unique per room and sender. Server posts use deterministic ones. */
+  clientMsgId?: string | undefined;
+  createdAt: Date;
+}
+
+/*
+ * One statement does the whole append, so a message costs one round trip:
+ * - `existing` finds an earlier message with the same clientMsgId (a retry);
+ * - `bump` takes the room row's lock and the next seq only if there is none,
+ *   and keeps the room's reply-due clock (client posts start it, provider
+ *   replies stop it);
+ * - `ins` stores the message under that seq.
+ * Concurrent senders queue on the room row, so seqs have no gaps or repeats.
+ * Two racing retries of one clientMsgId: the loser hits the unique index and
+ * the caller re-reads the winner's row.
+ */
+const APPEND_SQL = `
+WITH existing AS (
+  SELECT * FROM messages WHERE room_id = $1 AND sender_id = $2 AND client_msg_id = $3
+), bump AS (
+  UPDATE rooms SET last_seq = last_seq + 1,
+    awaiting_reply_since = CASE
+      WHEN kind <> 'therapy' OR $5::text NOT IN ('text', 'voice', 'video') THEN awaiting_reply_since
+      WHEN $4::text = 'client' THEN COALESCE(awaiting_reply_since, $12::timestamptz)
+      WHEN $4::text = 'provider' THEN NULL
+      ELSE awaiting_reply_since END
+  WHERE id = $1 AND NOT EXISTS (SELECT 1 FROM existing)
+  RETURNING last_seq
+), ins AS (
+  INSERT INTO messages (id, room_id, seq, sender_id, sender_role, kind, text, attachment, availability,
+                        booking_id, meta, client_msg_id, created_at)
+  SELECT $6, $1, bump.last_seq, $2, $4, $5, $7, $8::jsonb, $9::jsonb, $10, $11::jsonb, $3, $12 FROM bump
+  RETURNING *
+)
+SELECT *, false AS duplicate FROM ins
+UNION ALL
+SELECT *, true AS duplicate FROM existing`;
+
+const json = (v: unknown) => (v === undefined ? null : JSON.stringify(v));
+
+export class MessagesRepo {
+  private readonly q: Queryable;
+  constructor(q: Queryable) {
+    this.q = q;
+  }
+
+  /**
+   * Appends a message, or returns the one already stored under the same
+   * clientMsgId. Resolves only once the row is committed.
+   */
+  async append(m: NewMessage): Promise<{ message: Message; duplicate: boolean }> {
+    const params = [
+      m.roomId,
+      m.senderId,
+      m.clientMsgId ?? null,
+      m.senderRole,
+      m.kind,
+      m.id,
+      m.text ?? null,
+      json(m.attachment),
+      json(m.availability),
+      m.bookingId ?? null,
+      json(m.meta),
+      m.createdAt,
+    ];
+    for (let attempt = 0; ; attempt++) {
+      try {
+        const [row] = await this.q.query<MessageRow & { duplicate: boolean }>(APPEND_SQL, params);
+        if (!row) throw new Error(`room ${m.roomId} vanished while appending`);
+        return { message: toMessage(row), duplicate: row.duplicate };
+      } catch (e) {
+        if (attempt === 0 && isUniqueViolation(e) && m.clientMsgId) continue;
+        throw e;
+      }
+    }
+  }
+
+  async findByClientMsgId(roomId: string, senderId: string, clientMsgId: string): Promise<Message | null> {
+    const [row] = await this.q.query<MessageRow>(
+      'SELECT * FROM messages WHERE room_id = $1 AND sender_id = $2 AND client_msg_id = $3',
+      [roomId, senderId, clientMsgId],
+    );
+    return row ? toMessage(row) : null;
+  }
+
+  /** A page of history, newest last. */
+  async page(
+    roomId: string,
+    beforeSeq: number | undefined,
+    limit: number,
+  ): Promise<{ messages: Message[]; hasMore: boolean }> {
+    const rows = await this.q.query<MessageRow>(
+      `SELECT * FROM messages WHERE room_id = $1 AND ($2::int IS NULL OR seq < $2::int)
+        ORDER BY seq DESC LIMIT $3`,
+      [roomId, beforeSeq ?? null, limit + 1],
+    );
+    const hasMore = rows.length > limit;
+    return { messages: rows.slice(0, limit).reverse().map(toMessage), hasMore };
+  }
+
+  /** For each room, the messages after the given seq, oldest first, at most `limit` per room. */
+  async since(cursors: ReadonlyMap<string, number>, limit: number): Promise<Map<string, Message[]>> {
+    const out = new Map<string, Message[]>([...cursors.keys()].map((k) => [k, []]));
+    if (cursors.size === 0) return out;
+    const rows = await this.q.query<MessageRow>(
+      `SELECT m.* FROM unnest($1::text[], $2::int[]) AS c(room_id, after)
+         CROSS JOIN LATERAL (
+           SELECT * FROM messages WHERE room_id = c.room_id AND seq > c.after ORDER BY seq LIMIT $3
+         ) m
+        ORDER BY m.room_id, m.seq`,
+      [[...cursors.keys()], [...cursors.values()], limit],
+    );
+    for (const r of rows) out.get(r.room_id)?.push(toMessage(r));
+    return out;
+  }
+
+  async attachmentUsed(attachmentId: string): Promise<boolean> {
+    const rows = await this.q.query(`SELECT 1 FROM messages WHERE attachment ->> 'id' = $1`, [attachmentId]);
+    return rows.length > 0;
+  }
+}

@@ -1,0 +1,149 @@
+import type { EscalationTarget, Plan, Room } from '../domain/types.ts';
+import type { Queryable } from './db.ts';
+import { toPlan } from './users.ts';
+
+interface RoomRow {
+  id: string;
+  kind: Room['kind'];
+  service: Room['service'];
+  client_id: string | null;
+  provider_id: string | null;
+  requester_id: string | null;
+  last_seq: number;
+  awaiting_reply_since: Date | null;
+  created_at: Date;
+  escalations: EscalationTarget[] | null;
+}
+
+const toRoom = (r: RoomRow): Room => ({
+  id: r.id,
+  kind: r.kind,
+  service: r.service,
+  clientId: r.client_id,
+  providerId: r.provider_id,
+  requesterId: r.requester_id,
+  escalations: r.escalations ?? [],
+  lastSeq: r.last_seq,
+  awaitingReplySince: r.awaiting_reply_since,
+  createdAt: r.created_at,
+});
+
+const ROOM_COLUMNS = `r.*, ARRAY(SELECT e.target FROM escalations e WHERE e.room_id = r.id ORDER BY e.created_at) AS escalations`;
+
+export interface RoomWithPlan {
+  room: Room;
+  clientPlan: Plan | null;
+}
+
+export class RoomsRepo {
+  private readonly q: Queryable;
+  constructor(q: Queryable) {
+    this.q = q;
+  }
+
+  async get(id: string): Promise<Room | null> {
+    const [row] = await this.q.query<RoomRow>(`SELECT ${ROOM_COLUMNS} FROM rooms r WHERE r.id = $1`, [id]);
+    return row ? toRoom(row) : null;
+  }
+
+  /** The room and its client's plan in one round trip: the message hot path needs both. */
+  async getWithPlan(id: string): Promise<RoomWithPlan | null> {
+    const [row] = await this.q.query<
+      RoomRow & {
+        plan_kind: Plan['kind'] | null;
+        includes_messaging: boolean;
+        live_sessions_per_period: number;
+        messaging_sessions_per_period: number;
+        period_start: string;
+      }
+    >(
+      `SELECT ${ROOM_COLUMNS}, p.kind AS plan_kind, p.includes_messaging, p.live_sessions_per_period,
+              p.messaging_sessions_per_period, p.period_start::text
+         FROM rooms r LEFT JOIN plans p ON p.user_id = r.client_id WHERE r.id = $1`,
+      [id],
+    );
+    if (!row) return null;
+    return {
+      room: toRoom(row),
+      clientPlan: row.plan_kind ? toPlan({ ...row, kind: row.plan_kind }) : null,
+    };
+  }
+
+  async findTherapyRoom(clientId: string, providerId: string, service: string): Promise<Room | null> {
+    const [row] = await this.q.query<RoomRow>(
+      `SELECT ${ROOM_COLUMNS} FROM rooms r
+        WHERE r.kind = 'therapy' AND r.client_id = $1 AND r.provider_id = $2 AND r.service = $3`,
+      [clientId, providerId, service],
+    );
+    return row ? toRoom(row) : null;
+  }
+
+  async insert(room: Room): Promise<void> {
+    await this.q.query(
+      `INSERT INTO rooms (id, kind, service, client_id, provider_id, requester_id, created_at)
+       VALUES ($1, $2, $3, $4, $5, $6, $7)`,
+      [room.id, room.kind, room.service, room.clientId, room.providerId, room.requesterId, room.createdAt],
+    );
+  }
+
+  /** Rooms the user can see, by role: members of therapy rooms; the support team sees support rooms. */
+  async listVisibleTo(userId: string, role: string): Promise<Room[]> {
+    const rows = await this.q.query<RoomRow>(
+      `SELECT ${ROOM_COLUMNS} FROM rooms r
+        WHERE ($2 = 'client' AND r.client_id = $1)
+           OR ($2 = 'provider' AND r.provider_id = $1)
+           OR r.requester_id = $1
+           OR ($2 = 'support' AND r.kind = 'support')
+           OR ($2 = 'clinical' AND r.kind = 'support'
+               AND EXISTS (SELECT 1 FROM escalations e WHERE e.room_id = r.id AND e.target = 'clinical'))
+        ORDER BY r.created_at, r.id`,
+      [userId, role],
+    );
+    return rows.map(toRoom);
+  }
+
+  /** Unread messages per room for one user: messages from others after their read cursor. */
+  async unreadCounts(
+    userId: string,
+    roomIds: readonly string[],
+  ): Promise<Map<string, { unread: number; lastRead: number }>> {
+    if (roomIds.length === 0) return new Map();
+    const rows = await this.q.query<{ room_id: string; unread: number; last_read: number }>(
+      `SELECT r.id AS room_id, COALESCE(c.seq, 0) AS last_read,
+              (SELECT count(*) FROM messages m
+                WHERE m.room_id = r.id AND m.seq > COALESCE(c.seq, 0) AND m.sender_id <> $1)::int AS unread
+         FROM rooms r LEFT JOIN read_cursors c ON c.room_id = r.id AND c.user_id = $1
+        WHERE r.id = ANY($2::text[])`,
+      [userId, roomIds],
+    );
+    return new Map(rows.map((r) => [r.room_id, { unread: r.unread, lastRead: r.last_read }]));
+  }
+
+  /** Moves a read cursor forward only; returns the cursor after the update. */
+  async markRead(roomId: string, userId: string, seq: number, now: Date): Promise<number> {
+    const [row] = await this.q.query<{ seq: number }>(
+      `INSERT INTO read_cursors (room_id, user_id, seq, updated_at) VALUES ($1, $2, $3, $4)
+       ON CONFLICT (room_id, user_id) DO UPDATE
+         SET seq = GREATEST(read_cursors.seq, EXCLUDED.seq), updated_at = EXCLUDED.updated_at
+       RETURNING seq`,
+      [roomId, userId, seq, now],
+    );
+    return row!.seq;
+  }
+
+  /** Records an escalation; false if the room was already escalated to that target. */
+  async escalate(
+    id: string,
+    roomId: string,
+    target: EscalationTarget,
+    by: string,
+    now: Date,
+  ): Promise<boolean> {
+    const rows = await this.q.query(
+      `INSERT INTO escalations (id, room_id, target, escalated_by, created_at) VALUES ($1, $2, $3, $4, $5)
+       ON CONFLICT (room_id, target) DO NOTHING RETURNING id`,
+      [id, roomId, target, by, now],
+    );
+    return rows.length > 0;
+  }
+}
