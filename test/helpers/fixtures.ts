@@ -1,0 +1,69 @@
+import type { TestServer } from './server.ts';
+
+/** Provisions a client, a provider and their therapy room through the admin API. */
+export async function therapyRoom(
+  s: TestServer,
+  o: {
+    client?: string;
+    provider?: string;
+    plan?: Record<string, unknown> | null;
+    service?: 'therapy' | 'psychiatry';
+    providerTimezone?: string;
+    workingHours?: Record<string, [string, string][]>;
+  } = {},
+) {
+  const admin = s.token('platform', 'admin');
+  const client = o.client ?? 'client-1';
+  const provider = o.provider ?? 'provider-1';
+  await ok(
+    s.api('PUT', `/v1/users/${client}`, {
+      token: admin,
+      body: { role: 'client', displayName: 'Client', timezone: 'Europe/Berlin' },
+    }),
+  );
+  await ok(
+    s.api('PUT', `/v1/users/${provider}`, {
+      token: admin,
+      body: {
+        role: 'provider',
+        displayName: 'Provider',
+        timezone: o.providerTimezone ?? 'America/New_York',
+        specialty: o.service === 'psychiatry' ? 'psychiatry' : 'therapy',
+        ...(o.workingHours ? { workingHours: o.workingHours } : {}),
+      },
+    }),
+  );
+  if (o.plan !== null) {
+    await ok(
+      s.api('PUT', `/v1/users/${client}/plan`, {
+        token: admin,
+        body: o.plan ?? {
+          kind: 'out_of_pocket',
+          includesMessaging: true,
+          liveSessionsPerPeriod: 4,
+          periodStart: '2026-11-01',
+        },
+      }),
+    );
+  }
+  const room = await ok(
+    s.api('POST', '/v1/rooms', {
+      token: admin,
+      body: { kind: 'therapy', clientId: client, providerId: provider, service: o.service ?? 'therapy' },
+    }),
+  );
+  return {
+    roomId: room.room.id as string,
+    client,
+    provider,
+    admin,
+    clientToken: s.token(client, 'client'),
+    providerToken: s.token(provider, 'provider'),
+  };
+}
+
+export async function ok(p: Promise<{ status: number; body: any }>): Promise<any> {
+  const r = await p;
+  if (r.status >= 300) throw new Error(`expected success, got ${r.status}: ${JSON.stringify(r.body)}`);
+  return r.body;
+}

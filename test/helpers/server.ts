@@ -1,0 +1,135 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { io as connectSocket, type Socket } from 'socket.io-client';
+import type { Ack } from '../../signaling/events.ts';
+import { mintToken } from '../../src/auth/tokens.ts';
+import type { Clock } from '../../src/clock.ts';
+import { loadConfig } from '../../src/config.ts';
+import { createLogger, type Logger } from '../../src/log.ts';
+import { type RunningServer, startServer } from '../../src/main.ts';
+import type { MessagingSessionGate } from '../../src/services/ports.ts';
+import type { Backend } from './backends.ts';
+
+export const TEST_SECRET = 'test-secret-test-secret-test-secret-0123456789';
+
+export interface TestServer extends RunningServer {
+  token(sub: string, role: string, opts?: { rooms?: string[]; expiresInSec?: number }): string;
+  /** A REST call; returns status and parsed JSON. */
+  api(
+    method: string,
+    path: string,
+    opts?: { token?: string; body?: unknown; raw?: Buffer; type?: string },
+  ): Promise<{ status: number; body: any; headers: Headers }>;
+  /** A connected socket.io-client for a user (rejects on connect_error). */
+  connect(token: string): Promise<Socket>;
+  stop(): Promise<void>;
+}
+
+export interface TestServerOptions {
+  backend: Backend;
+  env?: Record<string, string>;
+  clock?: Clock;
+  gate?: MessagingSessionGate;
+  logger?: Logger;
+}
+
+export async function startTestServer(o: TestServerOptions): Promise<TestServer> {
+  const db = await o.backend.create();
+  const dataDir = mkdtempSync(join(tmpdir(), 'talkroom-test-'));
+  const config = loadConfig({
+    PORT: '0',
+    DATA_DIR: dataDir,
+    AUTH_JWT_SECRET: TEST_SECRET,
+    LOG_LEVEL: 'silent',
+    SHUTDOWN_GRACE: '5s',
+    SOCKET_RATE_LIMIT: '1000',
+    HTTP_RATE_LIMIT: '1000',
+    ...(db.databaseUrl ? { DATABASE_URL: db.databaseUrl } : {}),
+    ...o.env,
+  });
+  const server = await startServer(config, {
+    clock: o.clock,
+    gate: o.gate,
+    logger: o.logger ?? createLogger('silent'),
+    memoryStore: true,
+  });
+  const sockets: Socket[] = [];
+  let stopped = false;
+  return {
+    ...server,
+    token: (sub, role, opts = {}) =>
+      mintToken(
+        TEST_SECRET,
+        { sub, role, ...(opts.rooms ? { rooms: opts.rooms } : {}) },
+        { expiresInSec: opts.expiresInSec ?? 3600 },
+      ),
+    async api(method, path, opts = {}) {
+      const headers: Record<string, string> = {};
+      if (opts.token) headers.authorization = `Bearer ${opts.token}`;
+      let body: BodyInit | undefined;
+      if (opts.raw) {
+        body = new Uint8Array(opts.raw);
+        if (opts.type) headers['content-type'] = opts.type;
+      } else if (opts.body !== undefined) {
+        body = typeof opts.body === 'string' ? opts.body : JSON.stringify(opts.body);
+        headers['content-type'] = 'application/json';
+      }
+      const res = await fetch(server.url + path, { method, headers, body });
+      const text = await res.text();
+      let parsed: unknown = text;
+      try {
+        parsed = JSON.parse(text);
+      } catch {}
+      return { status: res.status, body: parsed, headers: res.headers };
+    },
+    async connect(token) {
+      const s = connectSocket(server.url, {
+        auth: { token },
+        transports: ['websocket'],
+        reconnection: false,
+        forceNew: true,
+      });
+      sockets.push(s);
+      await new Promise<void>((resolve, reject) => {
+        s.once('connect', resolve);
+        s.once('connect_error', reject);
+      });
+      return s;
+    },
+    async stop() {
+      if (stopped) return;
+      stopped = true;
+      for (const s of sockets) s.disconnect();
+      await server.close();
+      await db.drop();
+      rmSync(dataDir, { recursive: true, force: true });
+    },
+  };
+}
+
+/** Sends a request event and resolves with its acknowledgement. */
+export function request<T = any>(socket: Socket, event: string, payload?: unknown): Promise<Ack<T>> {
+  return new Promise((resolve) => {
+    if (payload === undefined) socket.emit(event, resolve);
+    else socket.emit(event, payload, resolve);
+  });
+}
+
+/** Resolves with the next event of that name (or rejects after a bound, so a missing event fails instead of hanging). */
+export function nextEvent<T = any>(socket: Socket, event: string, timeoutMs = 5000): Promise<T> {
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`no ${event} within ${timeoutMs} ms`)), timeoutMs);
+    socket.once(event, (data: T) => {
+      clearTimeout(timer);
+      resolve(data);
+    });
+  });
+}
+
+/** Collects every event of that name into an array, for asserting on what did (not) arrive. */
+export function collect<T = any>(socket: Socket, event: string): T[] {
+  const seen: T[] = [];
+  socket.on(event, (d: T) => seen.push(d));
+  return seen;
+}
