@@ -67,7 +67,7 @@ export async function startTestServer(o: TestServerOptions): Promise<TestServer>
     async api(method, path, opts = {}) {
       const headers: Record<string, string> = {};
       if (opts.token) headers.authorization = `Bearer ${opts.token}`;
-      let body: BodyInit | undefined;
+      let body: string | Uint8Array | undefined;
       if (opts.raw) {
         body = new Uint8Array(opts.raw);
         if (opts.type) headers['content-type'] = opts.type;
