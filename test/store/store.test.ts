@@ -1,0 +1,159 @@
+import { randomUUID } from 'node:crypto';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { openStore, type Store } from '../../src/store/index.ts';
+import { loadMigrations, migrate } from '../../src/store/migrate.ts';
+import { backends } from '../helpers/backends.ts';
+
+const now = new Date('2026-11-20T10:00:00Z');
+
+// Each room gets a provider of its own: a client-provider pair has one therapy room.
+async function seedRoom(store: Store, roomId = randomUUID()) {
+  const providerId = `p-${roomId}`;
+  await store.users.put('c1', { role: 'client', displayName: 'c1', timezone: 'UTC' }, now);
+  await store.users.put(providerId, { role: 'provider', displayName: 'p', timezone: 'UTC' }, now);
+  await store.rooms.insert({
+    id: roomId,
+    kind: 'therapy',
+    service: 'therapy',
+    clientId: 'c1',
+    providerId,
+    requesterId: null,
+    escalations: [],
+    lastSeq: 0,
+    awaitingReplySince: null,
+    createdAt: now,
+  });
+  return roomId;
+}
+
+const text = (
+  roomId: string,
+  clientMsgId: string,
+  senderId = 'c1',
+  senderRole: 'client' | 'provider' = 'client',
+) => ({
+  id: randomUUID(),
+  roomId,
+  senderId,
+  senderRole,
+  kind: 'text' as const,
+  text: `hello ${clientMsgId}`,
+  clientMsgId,
+  createdAt: now,
+});
+
+describe.each(backends)('the $name store', (backend) => {
+  let store: Store;
+  let drop: () => Promise<void>;
+
+  beforeAll(async () => {
+    const db = await backend.create();
+    drop = db.drop;
+    store = await openStore({ databaseUrl: db.databaseUrl, poolSize: 16 });
+  });
+  afterAll(async () => {
+    await store?.db.close();
+    await drop?.();
+  });
+
+  it('applies each migration once, however often it starts', async () => {
+    expect(await migrate(store.db)).toEqual([]);
+    const applied = await store.db.query<{ version: number }>(
+      'SELECT version FROM schema_migrations ORDER BY version',
+    );
+    expect(applied.map((r) => r.version)).toEqual(loadMigrations().map((m) => m.version));
+  });
+
+  it('appends with rising seqs and returns the stored message for a repeated clientMsgId', async () => {
+    const roomId = await seedRoom(store);
+    const a = await store.messages.append(text(roomId, 'a'));
+    const b = await store.messages.append(text(roomId, 'b'));
+    const again = await store.messages.append(text(roomId, 'a'));
+    expect([a.message.seq, b.message.seq]).toEqual([1, 2]);
+    expect(again).toEqual({ message: a.message, duplicate: true });
+    expect((await store.rooms.get(roomId))?.lastSeq).toBe(2);
+  });
+
+  it('serialises concurrent appends into gapless seqs, even when retries race', async () => {
+    const roomId = await seedRoom(store);
+    const sends = Array.from({ length: 60 }, (_, i) => store.messages.append(text(roomId, `k${i % 30}`)));
+    const results = await Promise.all(sends);
+    const stored = await store.db.query<{ seq: number; client_msg_id: string }>(
+      'SELECT seq, client_msg_id FROM messages WHERE room_id = $1 ORDER BY seq',
+      [roomId],
+    );
+    expect(stored.map((r) => r.seq)).toEqual(Array.from({ length: 30 }, (_, i) => i + 1));
+    expect(new Set(stored.map((r) => r.client_msg_id)).size).toBe(30);
+    expect(results.filter((r) => !r.duplicate)).toHaveLength(30);
+    const byKey = new Map(
+      results.filter((r) => !r.duplicate).map((r) => [r.message.clientMsgId, r.message.id]),
+    );
+    for (const r of results) expect(r.message.id).toBe(byKey.get(r.message.clientMsgId));
+  });
+
+  it('keeps the reply-due clock: a client message starts it, a provider reply stops it', async () => {
+    const roomId = await seedRoom(store);
+    await store.messages.append({ ...text(roomId, 'q1'), createdAt: new Date('2026-11-20T10:00:00Z') });
+    await store.messages.append({ ...text(roomId, 'q2'), createdAt: new Date('2026-11-20T11:00:00Z') });
+    expect((await store.rooms.get(roomId))?.awaitingReplySince?.toISOString()).toBe(
+      '2026-11-20T10:00:00.000Z',
+    );
+    await store.messages.append(text(roomId, 'r1', `p-${roomId}`, 'provider'));
+    expect((await store.rooms.get(roomId))?.awaitingReplySince).toBeNull();
+  });
+
+  it('returns what each room holds after a cursor', async () => {
+    const r1 = await seedRoom(store);
+    const r2 = await seedRoom(store);
+    for (let i = 0; i < 5; i++) await store.messages.append(text(r1, `x${i}`));
+    await store.messages.append(text(r2, 'y0'));
+    const since = await store.messages.since(
+      new Map([
+        [r1, 3],
+        [r2, 1],
+      ]),
+      100,
+    );
+    expect(since.get(r1)?.map((m) => m.seq)).toEqual([4, 5]);
+    expect(since.get(r2)).toEqual([]);
+  });
+
+  it('keeps attachments byte for byte', async () => {
+    const roomId = await seedRoom(store);
+    const bytes = Uint8Array.from({ length: 70_000 }, (_, i) => (i * 7) % 256);
+    await store.attachments.insert(
+      {
+        id: 'att-1',
+        roomId,
+        uploaderId: 'c1',
+        mimeType: 'audio/webm',
+        sizeBytes: bytes.byteLength,
+        createdAt: now,
+      },
+      bytes,
+    );
+    expect(Buffer.from((await store.attachments.data('att-1'))!)).toEqual(Buffer.from(bytes));
+  });
+});
+
+describe('the embedded store on disk', () => {
+  it('keeps acknowledged messages across a restart', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'talkroom-embedded-'));
+    try {
+      const first = await openStore({ dataDir: dir });
+      const roomId = await seedRoom(first);
+      const stored = await first.messages.append(text(roomId, 'durable'));
+      await first.db.close();
+
+      const second = await openStore({ dataDir: dir });
+      const page = await second.messages.page(roomId, undefined, 10);
+      expect(page.messages).toEqual([stored.message]);
+      await second.db.close();
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
