@@ -76,30 +76,35 @@ export function attachSignaling(d: SignalingDeps): void {
   const sendSchema = sendMessageSchema(d.messageMaxChars);
   const limiter = new RateLimiterMemory({ points: d.rateLimit, duration: 1 });
 
-  io.use((socket, next) => {
+  io.use(async (socket, next) => {
     try {
       const token = socket.handshake.auth?.token ?? bearerToken(socket.handshake.headers.authorization);
-      socket.data.identity = d.verifier.verify(
-        typeof token === 'string' ? token : undefined,
-        d.clock.now().getTime(),
-      );
+      const me = d.verifier.verify(typeof token === 'string' ? token : undefined, d.clock.now().getTime());
+      socket.data.identity = me;
+      // Joined before the connection is acknowledged, so nothing sent to the
+      // user's rooms between "connected" and the first request is missed.
+      const roomIds = await d.rooms.visibleRoomIds(me);
+      socket.join([channel.user(me.id), channel.role(me.role), ...roomIds.map(channel.room)]);
       next();
     } catch (e) {
       const pub = toPublicError(e);
+      if (pub.code === 'internal') d.log.error({ err: e }, 'socket admission failed');
       const err = new Error(pub.code) as Error & { data?: unknown };
       err.data = pub;
       next(err);
     }
   });
 
-  io.on('connection', async (socket: IoSocket) => {
+  io.on('connection', (socket: IoSocket) => {
     const me = socket.data.identity;
     d.metrics.socketsConnected.inc();
-    socket.on('disconnect', () => d.metrics.socketsConnected.dec());
     const expiry = armExpiry(socket, d);
-    socket.on('disconnect', () => clearTimeout(expiry.timer));
+    socket.on('disconnect', () => {
+      d.metrics.socketsConnected.dec();
+      clearTimeout(expiry.timer);
+    });
+    d.log.debug({ userId: me.id, socketId: socket.id }, 'socket connected');
 
-    // Register every handler before any await, so no early event is lost.
     const handle = <S extends z.ZodType, R>(
       event: keyof ClientToServerEvents,
       schema: S,
@@ -107,27 +112,32 @@ export function attachSignaling(d: SignalingDeps): void {
     ) => {
       socket.on(event, async (...args: unknown[]) => {
         // The ack is always the last argument; a request without a payload sends only the ack.
-        const ack =
-          args.length > 1 ? args[args.length - 1] : typeof args[0] === 'function' ? args[0] : undefined;
+        const ack = args.length > 1 ? args.at(-1) : typeof args[0] === 'function' ? args[0] : undefined;
         const payload = typeof args[0] === 'function' ? undefined : args[0];
         const reply = typeof ack === 'function' ? (ack as (r: Ack<R>) => void) : () => {};
-        let outcome = 'ok';
-        try {
-          if (d.inflight.draining)
-            throw new AppError('unavailable', 'the server is shutting down; reconnect');
-          await consume(limiter, socket.id);
-          const input = parse(schema, payload, 'payload');
-          const data = await d.inflight.run(() => fn(input));
-          reply({ ok: true, data });
-        } catch (e) {
-          const error = toPublicError(e);
-          outcome = error.code;
-          if (error.code === 'internal')
-            d.log.error({ err: e, event, userId: me.id }, 'socket handler failed');
-          reply({ ok: false, error });
-        } finally {
-          d.metrics.socketRequests.inc({ event, outcome });
+        if (d.inflight.draining) {
+          reply({
+            ok: false,
+            error: { code: 'unavailable', message: 'the server is shutting down; reconnect' },
+          });
+          return;
         }
+        // The acknowledgement is part of the in-flight work, so a shutdown waits until it is sent.
+        await d.inflight.run(async () => {
+          let outcome = 'ok';
+          try {
+            await consume(limiter, socket.id);
+            reply({ ok: true, data: await fn(parse(schema, payload, 'payload')) });
+          } catch (e) {
+            const error = toPublicError(e);
+            outcome = error.code;
+            if (error.code === 'internal')
+              d.log.error({ err: e, event, userId: me.id }, 'socket handler failed');
+            reply({ ok: false, error });
+          } finally {
+            d.metrics.socketRequests.inc({ event, outcome });
+          }
+        });
       });
     };
 
@@ -151,15 +161,6 @@ export function attachSignaling(d: SignalingDeps): void {
       expiry.timer = armExpiry(socket, d).timer;
       return { expiresAt: new Date(next.expiresAt).toISOString() };
     });
-
-    try {
-      const roomIds = await d.rooms.visibleRoomIds(me);
-      socket.join([channel.user(me.id), channel.role(me.role), ...roomIds.map(channel.room)]);
-      d.log.debug({ userId: me.id, socketId: socket.id, rooms: roomIds.length }, 'socket connected');
-    } catch (e) {
-      d.log.error({ err: e, userId: me.id }, 'could not join rooms; disconnecting');
-      socket.disconnect(true);
-    }
   });
 }
 
@@ -181,7 +182,8 @@ function armExpiry(socket: IoSocket, d: SignalingDeps): { timer: NodeJS.Timeout 
           code: 'token_expired',
           message: 'the token expired; reconnect with a new one',
         });
-        socket.disconnect(true);
+        // Not disconnect(true): that drops the transport before the event above is flushed.
+        socket.disconnect();
       },
       Math.max(0, Math.min(wait, MAX_TIMER_MS)),
     ),

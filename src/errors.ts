@@ -9,7 +9,6 @@ export const ERROR_CODES = {
   not_found: 404,
   invalid_input: 400,
   payload_too_large: 413,
-  unsupported_media_type: 415,
   rate_limited: 429,
   conflict: 409,
   no_credit: 409,

@@ -134,9 +134,14 @@ export async function startServer(config: Config, opts: StartOptions = {}): Prom
       http.close();
       const drained = await inflight.drain(config.shutdownGraceMs);
       if (!drained) log.warn({ inFlight: inflight.count }, 'shutdown grace ran out with requests in flight');
+      // Each connection closes once its last buffered acknowledgement is written;
+      // forcing them (engine.io's own close) would discard what is still buffered.
       io.local.disconnectSockets(true);
-      await new Promise<void>((resolve) => io.close(() => resolve()));
+      const flushBy = Date.now() + 2000;
+      while (io.engine.clientsCount > 0 && Date.now() < flushBy) await new Promise((r) => setTimeout(r, 10));
+      // Idle keep-alive connections would hold the HTTP server open forever.
       http.closeAllConnections();
+      await new Promise<void>((resolve) => io.close(() => resolve()));
       await redis?.close();
       await store.db.close();
       log.info('stopped');

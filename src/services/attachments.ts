@@ -21,7 +21,7 @@ export class AttachmentService {
     const type = mimeType.toLowerCase();
     if (!this.d.config.attachmentTypes.includes(type)) {
       throw new AppError(
-        'unsupported_media_type',
+        'invalid_input',
         `Content-Type: ${type || '(none)'} is not accepted; use one of ${this.d.config.attachmentTypes.join(', ')}`,
       );
     }
