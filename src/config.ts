@@ -77,6 +77,10 @@ const EnvSchema = z.object({
   POLICY_REMINDERS: durationList.default([ms('24h'), ms('10m')]),
   POLICY_MESSAGING_SESSION: duration.default(ms('7d')),
   POLICY_MIN_NOTICE: duration.default(0),
+  WEBHOOK_URL: z.url().optional(),
+  WEBHOOK_SECRET: z.string().min(16, 'must be at least 16 characters').optional(),
+  SCHEDULER_LEASE: duration.default(30_000),
+  SCHEDULER_MAX_IDLE: duration.default(30_000),
   MEDIA_WORKERS: int(0, 256).optional(),
   MEDIA_LISTEN_IP: z.string().default('127.0.0.1'),
   MEDIA_ANNOUNCED_IP: z.string().optional(),
@@ -103,6 +107,8 @@ export interface Config {
   socketRateLimit: number;
   httpRateLimit: number;
   shutdownGraceMs: number;
+  webhook: { url: string | undefined; secret: string | undefined };
+  scheduler: { leaseMs: number; maxIdleMs: number };
   policy: {
     lateWindowMs: number;
     confirmDeadlineMs: number;
@@ -145,6 +151,11 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
       'invalid configuration: AUTH_JWT_SECRET or AUTH_JWT_PUBLIC_KEY is required with DATABASE_URL',
     );
   }
+  if (e.WEBHOOK_URL && !e.WEBHOOK_SECRET) {
+    throw new ConfigError(
+      'invalid configuration: WEBHOOK_SECRET is required with WEBHOOK_URL (deliveries are signed)',
+    );
+  }
   if (e.MEDIA_RTC_MIN_PORT > e.MEDIA_RTC_MAX_PORT) {
     throw new ConfigError('invalid configuration: MEDIA_RTC_MIN_PORT must not exceed MEDIA_RTC_MAX_PORT');
   }
@@ -170,6 +181,8 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     socketRateLimit: e.SOCKET_RATE_LIMIT,
     httpRateLimit: e.HTTP_RATE_LIMIT,
     shutdownGraceMs: e.SHUTDOWN_GRACE,
+    webhook: { url: e.WEBHOOK_URL, secret: e.WEBHOOK_SECRET },
+    scheduler: { leaseMs: e.SCHEDULER_LEASE, maxIdleMs: e.SCHEDULER_MAX_IDLE },
     policy: {
       lateWindowMs: e.POLICY_LATE_WINDOW,
       confirmDeadlineMs: e.POLICY_CONFIRM_DEADLINE,

@@ -3,25 +3,33 @@ import type { AddressInfo } from 'node:net';
 import type { IoServer } from '../signaling/room-events.ts';
 import { socketRoomEvents } from '../signaling/room-events.ts';
 import { attachSignaling, createIo } from '../signaling/server.ts';
+import { JoinTokens } from './auth/join-tokens.ts';
 import { embeddedSecret, TokenVerifier } from './auth/tokens.ts';
 import { type Clock, systemClock } from './clock.ts';
 import { connectRedis } from './cluster/redis.ts';
 import { type Config, ConfigError, loadConfig } from './config.ts';
 import { createHttpApp } from './http/app.ts';
 import { InFlight } from './inflight.ts';
+import { Scheduler } from './jobs/scheduler.ts';
 import { createLogger, type Logger } from './log.ts';
 import { createMetrics } from './metrics.ts';
 import { AttachmentService } from './services/attachments.ts';
+import { BookingService } from './services/bookings.ts';
+import { CreditService } from './services/credits.ts';
 import type { ServiceDeps } from './services/deps.ts';
 import { MessageService } from './services/messages.ts';
 import { type MessagingSessionGate, noMessagingSessions } from './services/ports.ts';
 import { ProvisioningService } from './services/provisioning.ts';
 import { RoomService } from './services/rooms.ts';
+import { Webhooks } from './services/webhooks.ts';
 import { openStore, type Store } from './store/index.ts';
 
 export interface StartOptions {
   clock?: Clock;
+  /** Replaces the bookings-backed messaging-session gate (tests). */
   gate?: MessagingSessionGate;
+  /** Run the scheduler's loop (default). Tests on a manual clock turn it off and call scheduler.runDue(). */
+  runScheduler?: boolean;
   logger?: Logger;
   /** Use an in-memory embedded store instead of DATA_DIR (tests). */
   memoryStore?: boolean;
@@ -35,6 +43,8 @@ export interface RunningServer {
   io: IoServer;
   http: HttpServer;
   log: Logger;
+  scheduler: Scheduler;
+  bookings: BookingService;
   /** Graceful: stops taking work, finishes in-flight acknowledgements, then closes everything. */
   close(): Promise<void>;
 }
@@ -61,6 +71,9 @@ export async function startServer(config: Config, opts: StartOptions = {}): Prom
 
   const http = createServer();
   const io = createIo(http, redis && { ...redis, prefix: config.redisPrefix });
+  // The gate is the bookings' (eap and bh_insurance clients message inside a
+  // booked messaging session); it is resolved late because bookings need deps too.
+  let gate: MessagingSessionGate = opts.gate ?? noMessagingSessions;
   const deps: ServiceDeps = {
     store,
     clock,
@@ -68,12 +81,48 @@ export async function startServer(config: Config, opts: StartOptions = {}): Prom
     metrics,
     config,
     events: socketRoomEvents(io),
-    gate: opts.gate ?? noMessagingSessions,
+    gate: { isOpen: (roomId, clientId, at) => gate.isOpen(roomId, clientId, at) },
   };
+  // Known once listening (PORT=0 picks the port).
+  let publicUrl = config.publicUrl ?? `http://${config.host}:${config.port}`;
+  const webhooks = new Webhooks(config.webhook);
+  const joinTokens = await JoinTokens.load(store.db);
+  const wakeChannel = `${config.redisPrefix}:jobs`;
+  let scheduler: Scheduler;
+  const wakeScheduler = () => {
+    scheduler.wake();
+    // Other nodes sleep until their next known job; tell them about this one.
+    redis?.pub.publish(wakeChannel, '1').catch(() => {});
+  };
+  const credits = new CreditService({ ...deps, webhooks, wakeScheduler });
+  const bookings = new BookingService({
+    ...deps,
+    credits,
+    webhooks,
+    joinTokens,
+    publicUrl: () => publicUrl,
+    policy: config.policy,
+    wakeScheduler,
+  });
+  if (!opts.gate) gate = bookings.gate;
   const rooms = new RoomService(deps);
   const messages = new MessageService(deps);
-  const provisioning = new ProvisioningService(deps);
+  const provisioning = new ProvisioningService(deps, credits);
   const attachments = new AttachmentService(deps);
+  scheduler = new Scheduler({
+    db: store.db,
+    clock,
+    log,
+    leaseMs: config.scheduler.leaseMs,
+    maxIdleMs: config.scheduler.maxIdleMs,
+    handlers: {
+      ...bookings.jobHandlers,
+      'billing.rollover': (job) => credits.rollover(String(job.payload.clientId)),
+      'webhook.deliver': webhooks.deliver,
+    },
+    maxAttempts: (kind) => (kind === 'webhook.deliver' ? 12 : 5),
+  });
+  if (redis) await redis.sub.subscribe(wakeChannel, () => scheduler.wake());
 
   attachSignaling({
     io,
@@ -98,6 +147,8 @@ export async function startServer(config: Config, opts: StartOptions = {}): Prom
     rooms,
     messages,
     attachments,
+    bookings,
+    credits,
     readiness: async () => {
       const checks: Record<string, 'ok' | 'degraded' | 'down'> = {};
       checks.store = await store.db.ping().then(
@@ -115,11 +166,10 @@ export async function startServer(config: Config, opts: StartOptions = {}): Prom
     http.listen(config.port, config.host, () => resolve());
   });
   const port = (http.address() as AddressInfo).port;
+  if (opts.runScheduler ?? true) scheduler.start();
   const url = `http://${config.host}:${port}`;
-  log.info(
-    { port, url, store: store.db.kind, redis: !!redis, publicUrl: config.publicUrl ?? url },
-    'talkroom listening',
-  );
+  publicUrl = config.publicUrl ?? url;
+  log.info({ port, url, store: store.db.kind, redis: !!redis, publicUrl }, 'talkroom listening');
   if (generatedSecret) {
     log.info(
       { secretFile: `${config.dataDir}/jwt-secret` },
@@ -132,6 +182,7 @@ export async function startServer(config: Config, opts: StartOptions = {}): Prom
     (closing ??= (async () => {
       log.info({ inFlight: inflight.count }, 'shutting down');
       http.close();
+      await scheduler.stop();
       const drained = await inflight.drain(config.shutdownGraceMs);
       if (!drained) log.warn({ inFlight: inflight.count }, 'shutdown grace ran out with requests in flight');
       // Each connection closes once its last buffered acknowledgement is written;
@@ -147,7 +198,7 @@ export async function startServer(config: Config, opts: StartOptions = {}): Prom
       log.info('stopped');
     })());
 
-  return { url, port, config, store, io, http, log, close };
+  return { url, port, config, store, io, http, log, scheduler, bookings, close };
 }
 
 if (import.meta.main) {

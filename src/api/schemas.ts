@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { BOOKING_STATUSES, MODALITIES } from '../domain/bookings.ts';
 import { MESSAGE_KINDS, PLAN_KINDS, ROLES, WEEKDAYS } from '../domain/types.ts';
 import { isValidTimezone, workingHoursProblem } from '../domain/working-hours.ts';
 import { AppError } from '../errors.ts';
@@ -151,3 +152,33 @@ export function describeIssues(err: z.ZodError, where = 'body'): string {
     })
     .join('; ');
 }
+
+// ---- bookings and credits ----------------------------------------------------
+
+export const CreateBookingBody = z.strictObject({
+  roomId: Id,
+  modality: z.enum(MODALITIES),
+  startsAt: isoInstant,
+  durationMin: z.number().int().min(15).max(240).optional(),
+  purchase: z.boolean().optional(),
+});
+
+export const CancelBody = z.strictObject({ reason: z.string().trim().min(1).max(500).optional() });
+export const RescheduleBody = z.strictObject({ startsAt: isoInstant, purchase: z.boolean().optional() });
+export const EmptyBody = z.strictObject({});
+
+export const BookingsQuery = z.strictObject({
+  roomId: Id.optional(),
+  status: z.enum(BOOKING_STATUSES).optional(),
+});
+
+export const SlotsQuery = z.strictObject({
+  from: isoInstant.optional(),
+  to: isoInstant.optional(),
+  durationMin: z.coerce.number().int().min(15).max(240).optional(),
+});
+
+export const PurchaseBody = z.strictObject({
+  count: z.number().int().min(1).max(20),
+  paymentRef: z.string().trim().min(1).max(128),
+});

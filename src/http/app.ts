@@ -1,13 +1,20 @@
 import express, { type NextFunction, type Request, type Response } from 'express';
 import { RateLimiterMemory } from 'rate-limiter-flexible';
 import {
+  BookingsQuery,
+  CancelBody,
+  CreateBookingBody,
   CreateRoomBody,
+  EmptyBody,
   EscalationBody,
   HistoryQuery,
   Id,
+  PurchaseBody,
   PutPlanBody,
   PutUserBody,
   parse,
+  RescheduleBody,
+  SlotsQuery,
   sendMessageSchema,
 } from '../api/schemas.ts';
 import { bearerToken, type Identity, type TokenVerifier } from '../auth/tokens.ts';
@@ -19,6 +26,8 @@ import type { InFlight } from '../inflight.ts';
 import type { Logger } from '../log.ts';
 import type { Metrics } from '../metrics.ts';
 import type { AttachmentService } from '../services/attachments.ts';
+import type { BookingService } from '../services/bookings.ts';
+import type { CreditService } from '../services/credits.ts';
 import type { MessageService } from '../services/messages.ts';
 import type { ProvisioningService } from '../services/provisioning.ts';
 import type { RoomService } from '../services/rooms.ts';
@@ -34,6 +43,8 @@ export interface HttpDeps {
   rooms: RoomService;
   messages: MessageService;
   attachments: AttachmentService;
+  bookings: BookingService;
+  credits: CreditService;
   /** Readiness of each dependency: name → healthy. */
   readiness: () => Promise<Record<string, 'ok' | 'degraded' | 'down'>>;
 }
@@ -199,6 +210,87 @@ export function createHttpApp(d: HttpDeps): express.Express {
           'Cache-Control': 'private, no-store',
         })
         .end(Buffer.from(data.buffer, data.byteOffset, data.byteLength));
+    }),
+  );
+
+  // Bookings and credits.
+  v1.get(
+    '/providers/:id/slots',
+    tracked(async (req, res) => {
+      const q = parse(SlotsQuery, req.query, 'query');
+      res.json({ slots: await d.bookings.slots(param(req, 'id'), q) });
+    }),
+  );
+  v1.post(
+    '/bookings',
+    tracked(async (req, res) => {
+      res
+        .status(201)
+        .json({ booking: await d.bookings.create(actor(req), parse(CreateBookingBody, req.body)) });
+    }),
+  );
+  v1.get(
+    '/bookings',
+    tracked(async (req, res) => {
+      res.json({ bookings: await d.bookings.list(actor(req), parse(BookingsQuery, req.query, 'query')) });
+    }),
+  );
+  v1.get(
+    '/bookings/:id',
+    tracked(async (req, res) => {
+      res.json({ booking: await d.bookings.get(actor(req), param(req, 'id')) });
+    }),
+  );
+  v1.post(
+    '/bookings/:id/confirm',
+    tracked(async (req, res) => {
+      parse(EmptyBody, req.body ?? {});
+      res.json({ booking: await d.bookings.confirm(actor(req), param(req, 'id')) });
+    }),
+  );
+  v1.post(
+    '/bookings/:id/decline',
+    tracked(async (req, res) => {
+      parse(EmptyBody, req.body ?? {});
+      res.json({ booking: await d.bookings.decline(actor(req), param(req, 'id')) });
+    }),
+  );
+  v1.post(
+    '/bookings/:id/cancel',
+    tracked(async (req, res) => {
+      const { reason } = parse(CancelBody, req.body ?? {});
+      res.json({ booking: await d.bookings.cancel(actor(req), param(req, 'id'), reason) });
+    }),
+  );
+  v1.post(
+    '/bookings/:id/reschedule',
+    tracked(async (req, res) => {
+      res.status(201).json({
+        booking: await d.bookings.reschedule(actor(req), param(req, 'id'), parse(RescheduleBody, req.body)),
+      });
+    }),
+  );
+  v1.get(
+    '/credits',
+    tracked(async (req, res) => {
+      res.json(await d.credits.balance(actor(req)));
+    }),
+  );
+  v1.post(
+    '/credits/purchase',
+    tracked(async (req, res) => {
+      const { count, paymentRef } = parse(PurchaseBody, req.body);
+      res.status(201).json(await d.credits.purchase(actor(req), count, paymentRef));
+    }),
+  );
+  // What a join link grants its participant (the web client reads this before live:join).
+  v1.get(
+    '/join/:token',
+    tracked(async (req, res) => {
+      const token = req.params.token;
+      if (typeof token !== 'string' || token.length > 4096)
+        throw new AppError('invalid_input', 'token: malformed');
+      res.json(await d.bookings.resolveJoinToken(actor(req), token));
     }),
   );
 

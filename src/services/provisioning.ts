@@ -3,13 +3,16 @@ import type { CreateRoomInput, PutPlanInput, PutUserInput } from '../api/schemas
 import type { Plan, Room, User } from '../domain/types.ts';
 import { AppError } from '../errors.ts';
 import { isUniqueViolation } from '../store/db.ts';
+import type { CreditService } from './credits.ts';
 import type { ServiceDeps } from './deps.ts';
 
 /** What the platform's backend (role admin) sets up: users, plans, rooms. */
 export class ProvisioningService {
   private readonly d: ServiceDeps;
-  constructor(d: ServiceDeps) {
+  private readonly credits: CreditService;
+  constructor(d: ServiceDeps, credits: CreditService) {
     this.d = d;
+    this.credits = credits;
   }
 
   async putUser(id: string, input: PutUserInput): Promise<{ user: User; created: boolean }> {
@@ -27,7 +30,10 @@ export class ProvisioningService {
     if (!user) throw new AppError('not_found', `user ${userId} not found`);
     if (user.role !== 'client')
       throw new AppError('invalid_input', `user ${userId} is a ${user.role}; plans are for clients`);
-    return this.d.store.users.putPlan(userId, input, this.d.clock.now());
+    const plan = await this.d.store.users.putPlan(userId, input, this.d.clock.now());
+    // The period's allowance and its rollover follow the plan at once.
+    await this.credits.planChanged(userId);
+    return plan;
   }
 
   /** Creates a room. A therapy pair has one room per service; asking again returns it (created: false). */

@@ -1,0 +1,71 @@
+/**
+ * The session rules of DOMAIN.md as pure functions of a booking, the policy
+ * and the time. No I/O: the services apply what these decide.
+ */
+
+export const LIVE_MODALITIES = ['video', 'audio', 'chat'] as const;
+export const MODALITIES = [...LIVE_MODALITIES, 'messaging'] as const;
+export type Modality = (typeof MODALITIES)[number];
+
+export const BOOKING_STATUSES = [
+  'pending_confirmation',
+  'confirmed',
+  'in_progress',
+  'completed',
+  'cancelled',
+  'late_cancelled',
+  'declined',
+  'expired',
+  'rescheduled',
+  'client_no_show',
+  'provider_no_show',
+] as const;
+export type BookingStatus = (typeof BOOKING_STATUSES)[number];
+
+/** Statuses in which a booking still holds its slot and credit. */
+export const ACTIVE_STATUSES: readonly BookingStatus[] = ['pending_confirmation', 'confirmed', 'in_progress'];
+
+export interface Policy {
+  lateWindowMs: number;
+  confirmDeadlineMs: number;
+  noShowGraceMs: number;
+  joinOpensMs: number;
+  remindersMs: number[];
+  messagingSessionMs: number;
+  minNoticeMs: number;
+}
+
+export interface BookingTimes {
+  startsAt: Date;
+  endsAt: Date;
+}
+
+/**
+ * The provider confirms up to POLICY_CONFIRM_DEADLINE before the start. A
+ * session booked closer than that to its start can be confirmed until it starts.
+ */
+export function confirmBy(b: BookingTimes, now: Date, p: Policy): Date {
+  const deadline = b.startsAt.getTime() - p.confirmDeadlineMs;
+  return new Date(deadline > now.getTime() ? deadline : b.startsAt.getTime());
+}
+
+/** Inside the late window, a client's cancel or reschedule costs the credit. */
+export const isLate = (b: BookingTimes, now: Date, p: Policy): boolean =>
+  now.getTime() >= b.startsAt.getTime() - p.lateWindowMs;
+
+/** When the reminders go out: each configured offset before the start that is still ahead. */
+export function reminderTimes(b: BookingTimes, now: Date, p: Policy): Array<{ offsetMs: number; at: Date }> {
+  return p.remindersMs
+    .map((offsetMs) => ({ offsetMs, at: new Date(b.startsAt.getTime() - offsetMs) }))
+    .filter((r) => r.at.getTime() > now.getTime());
+}
+
+/** A join link works from POLICY_JOIN_OPENS before the start until the session's end. */
+export const joinWindow = (b: BookingTimes, p: Policy) => ({
+  opensAt: new Date(b.startsAt.getTime() - p.joinOpensMs),
+  closesAt: b.endsAt,
+});
+
+/** Whether a booking's start is far enough ahead to be booked now. */
+export const meetsNotice = (startsAt: Date, now: Date, p: Policy): boolean =>
+  startsAt.getTime() >= now.getTime() + p.minNoticeMs && startsAt.getTime() > now.getTime();

@@ -1,0 +1,670 @@
+import { randomUUID } from 'node:crypto';
+import type { JoinTokens } from '../auth/join-tokens.ts';
+import {
+  type BookingStatus,
+  confirmBy,
+  isLate,
+  joinWindow,
+  type Modality,
+  meetsNotice,
+  type Policy,
+  reminderTimes,
+} from '../domain/bookings.ts';
+import { isOpenSlot, openSlots } from '../domain/slots.ts';
+import type { Actor } from '../domain/types.ts';
+import { DEFAULT_WORKING_HOURS } from '../domain/working-hours.ts';
+import { AppError } from '../errors.ts';
+import type { Booking } from '../store/bookings.ts';
+import type { Job } from '../store/jobs.ts';
+import type { CreditService } from './credits.ts';
+import type { ServiceDeps } from './deps.ts';
+import type { MessagingSessionGate } from './ports.ts';
+import { readableRoom } from './rooms.ts';
+import { inTx, type Tx } from './tx.ts';
+import type { Webhooks } from './webhooks.ts';
+
+export const DEFAULT_SESSION_MIN = 50;
+const TERMINAL: readonly BookingStatus[] = [
+  'completed',
+  'cancelled',
+  'late_cancelled',
+  'declined',
+  'expired',
+  'rescheduled',
+  'client_no_show',
+  'provider_no_show',
+];
+
+export interface BookingDeps extends ServiceDeps {
+  credits: CreditService;
+  webhooks: Webhooks;
+  joinTokens: JoinTokens;
+  publicUrl: () => string;
+  policy: Policy;
+  wakeScheduler: () => void;
+}
+
+export interface CreateBookingInput {
+  roomId: string;
+  modality: Modality;
+  startsAt: string;
+  durationMin?: number | undefined;
+  purchase?: boolean | undefined;
+}
+
+/**
+ * The session lifecycle of DOMAIN.md: booking against open slots and credits,
+ * provider confirmation, cancellation and rescheduling with the late-window
+ * rules, and the timed steps the scheduler drives (deadlines, reminders,
+ * no-show checks, messaging-session start and end).
+ */
+export class BookingService {
+  private readonly d: BookingDeps;
+  constructor(d: BookingDeps) {
+    this.d = d;
+  }
+
+  // ---- requests -------------------------------------------------------------
+
+  async create(actor: Actor, input: CreateBookingInput): Promise<Booking> {
+    assertMayManage(actor);
+    const room = await readableRoom(this.d.store, actor, input.roomId);
+    if (room.kind !== 'therapy')
+      throw new AppError('invalid_input', 'roomId: sessions are booked in therapy rooms');
+    const now = this.d.clock.now();
+    const startsAt = new Date(input.startsAt);
+    const byProvider = actor.role === 'provider';
+
+    if (room.service === 'psychiatry' && input.modality !== 'video') {
+      throw new AppError('psychiatry_video_only', 'psychiatry sessions are live video only');
+    }
+    if (!meetsNotice(startsAt, now, this.d.policy)) {
+      throw new AppError(
+        'invalid_input',
+        startsAt <= now
+          ? 'startsAt: is in the past'
+          : `startsAt: must be at least ${this.d.policy.minNoticeMs / 60_000} minutes ahead`,
+      );
+    }
+    const messaging = input.modality === 'messaging';
+    if (messaging && input.durationMin !== undefined) {
+      throw new AppError('invalid_input', 'durationMin: a messaging session lasts the policy length');
+    }
+    if (messaging && input.purchase)
+      throw new AppError('invalid_input', 'purchase: only live credits are bought');
+    const durationMs = messaging
+      ? this.d.policy.messagingSessionMs
+      : (input.durationMin ?? DEFAULT_SESSION_MIN) * 60_000;
+    const endsAt = new Date(startsAt.getTime() + durationMs);
+
+    return this.tx(async (t) => {
+      await t.bookings.lockUsers([room.clientId!, room.providerId!]);
+      const period = await this.d.credits.ensurePeriod(t, room.clientId!, now);
+      const plan = period?.plan;
+      if (messaging && plan?.kind !== 'eap' && plan?.kind !== 'bh_insurance') {
+        throw new AppError(
+          'invalid_input',
+          'modality: messaging sessions are booked on eap and bh_insurance plans; others message any time',
+        );
+      }
+      if (!messaging) await this.assertSlotFree(t, room.providerId!, startsAt, durationMs, now, null);
+
+      const id = randomUUID();
+      const creditId = await this.takeCredit(t, room.clientId!, messaging ? 'messaging' : 'live', id, {
+        purchase: !!input.purchase,
+        outOfPocket: plan?.kind === 'out_of_pocket',
+        now,
+      });
+      // A provider booking for their client (say from shared availability) needs no confirmation; nor does a messaging session.
+      const status: BookingStatus = byProvider || messaging ? 'confirmed' : 'pending_confirmation';
+      const booking = await t.bookings.insert({
+        id,
+        roomId: room.id,
+        clientId: room.clientId!,
+        providerId: room.providerId!,
+        modality: input.modality,
+        startsAt,
+        endsAt,
+        status,
+        creditId,
+        confirmBy:
+          status === 'pending_confirmation' ? confirmBy({ startsAt, endsAt }, now, this.d.policy) : null,
+        rescheduledFrom: null,
+        createdBy: actor.id,
+        now,
+      });
+      await t.credits.record(creditId, 'reserve', id, 'booked', now);
+      await this.scheduleFor(t, booking, now);
+      await this.notice(t, booking, 'booked', now);
+      await this.hook(t, 'booking.created', booking, now);
+      if (status === 'confirmed') await this.notice(t, booking, 'confirmed', now);
+      return booking;
+    });
+  }
+
+  async confirm(actor: Actor, id: string): Promise<Booking> {
+    assertMayManage(actor);
+    const now = this.d.clock.now();
+    return this.tx(async (t) => {
+      const b = await this.loadForChange(t, actor, id);
+      if (actor.id !== b.providerId)
+        throw new AppError('forbidden', 'only the booking’s provider confirms it');
+      if (b.status !== 'pending_confirmation')
+        throw new AppError('conflict', `booking is ${b.status}, not pending_confirmation`);
+      if (b.confirmBy && Date.parse(b.confirmBy) <= now.getTime()) {
+        await this.expire(t, b, now);
+        throw new AppError('conflict', 'the confirmation deadline has passed; the booking expired');
+      }
+      const confirmed = (await t.bookings.transition(id, ['pending_confirmation'], 'confirmed', now))!;
+      await t.jobs.cancel([jobId(id, 'confirm-deadline')]);
+      await this.scheduleFor(t, confirmed, now);
+      await this.notice(t, confirmed, 'confirmed', now);
+      await this.hook(t, 'booking.confirmed', confirmed, now);
+      return confirmed;
+    });
+  }
+
+  async decline(actor: Actor, id: string): Promise<Booking> {
+    assertMayManage(actor);
+    const now = this.d.clock.now();
+    return this.tx(async (t) => {
+      const b = await this.loadForChange(t, actor, id);
+      if (actor.id !== b.providerId)
+        throw new AppError('forbidden', 'only the booking’s provider declines it');
+      const declined = await t.bookings.transition(id, ['pending_confirmation'], 'declined', now);
+      if (!declined) throw new AppError('conflict', `booking is ${b.status}, not pending_confirmation`);
+      await this.release(t, declined, 'restore', 'declined by provider', now);
+      await this.notice(t, declined, 'declined', now);
+      await this.hook(t, 'booking.declined', declined, now);
+      return declined;
+    });
+  }
+
+  async cancel(actor: Actor, id: string, reason: string | undefined): Promise<Booking> {
+    assertMayManage(actor);
+    const now = this.d.clock.now();
+    return this.tx(async (t) => {
+      const b = await this.loadForChange(t, actor, id);
+      this.assertChangeable(b, now);
+      const late = actor.role === 'client' && isLate(times(b), now, this.d.policy);
+      const status: BookingStatus = late ? 'late_cancelled' : 'cancelled';
+      const cancelled = (await t.bookings.transition(id, ['pending_confirmation', 'confirmed'], status, now, {
+        cancelReason: reason ?? (actor.role === 'provider' ? 'cancelled by provider' : 'cancelled by client'),
+      }))!;
+      if (late) {
+        await this.release(t, cancelled, 'forfeit', 'late cancellation', now);
+        await this.charge(t, cancelled, 'late_cancellation', now);
+      } else {
+        await this.release(
+          t,
+          cancelled,
+          'restore',
+          actor.role === 'provider' ? 'cancelled by provider' : 'cancelled in time',
+          now,
+        );
+      }
+      await this.notice(t, cancelled, late ? 'late_cancelled' : 'cancelled', now);
+      await this.hook(t, late ? 'booking.late_cancelled' : 'booking.cancelled', cancelled, now);
+      return cancelled;
+    });
+  }
+
+  /**
+   * Moves a booking to a new time: a new booking linked to the old one. The
+   * same credit moves with it, unless the client moves it inside the late
+   * window (that credit is forfeited and the new booking takes another). After
+   * a provider no-show the client reschedules with the credit it gave back.
+   */
+  async reschedule(
+    actor: Actor,
+    id: string,
+    input: { startsAt: string; purchase?: boolean | undefined },
+  ): Promise<Booking> {
+    assertMayManage(actor);
+    const now = this.d.clock.now();
+    const startsAt = new Date(input.startsAt);
+    if (!meetsNotice(startsAt, now, this.d.policy))
+      throw new AppError('invalid_input', 'startsAt: is in the past or too soon');
+    return this.tx(async (t) => {
+      const old = await this.loadForChange(t, actor, id);
+      const afterNoShow = old.status === 'provider_no_show' && !old.rescheduledTo;
+      if (!afterNoShow) this.assertChangeable(old, now);
+      const durationMs = Date.parse(old.endsAt) - Date.parse(old.startsAt);
+      const messaging = old.modality === 'messaging';
+      await t.bookings.lockUsers([old.clientId, old.providerId]);
+      if (!messaging) await this.assertSlotFree(t, old.providerId, startsAt, durationMs, now, old.id);
+
+      const newId = randomUUID();
+      const late = !afterNoShow && actor.role === 'client' && isLate(times(old), now, this.d.policy);
+      let creditId = old.creditId;
+      if (late || !creditId) {
+        if (creditId) {
+          await t.credits.record(creditId, 'forfeit', old.id, 'late reschedule', now);
+          await this.charge(t, old, 'late_reschedule', now);
+        }
+        const period = await this.d.credits.ensurePeriod(t, old.clientId, now);
+        creditId = await this.takeCredit(t, old.clientId, messaging ? 'messaging' : 'live', newId, {
+          purchase: !!input.purchase,
+          outOfPocket: period?.plan.kind === 'out_of_pocket',
+          now,
+        });
+      } else if (afterNoShow) {
+        const latest = await t.credits.latest(creditId);
+        if (latest?.kind !== 'restore')
+          throw new AppError('conflict', 'the credit this booking gave back has been used');
+      }
+      const byProvider = actor.role === 'provider';
+      const status: BookingStatus = byProvider || messaging ? 'confirmed' : 'pending_confirmation';
+      const endsAt = new Date(startsAt.getTime() + durationMs);
+      const fresh = await t.bookings.insert({
+        id: newId,
+        roomId: old.roomId,
+        clientId: old.clientId,
+        providerId: old.providerId,
+        modality: old.modality,
+        startsAt,
+        endsAt,
+        status,
+        creditId,
+        confirmBy:
+          status === 'pending_confirmation' ? confirmBy({ startsAt, endsAt }, now, this.d.policy) : null,
+        rescheduledFrom: old.id,
+        createdBy: actor.id,
+        now,
+      });
+      await t.credits.record(
+        creditId,
+        'reserve',
+        newId,
+        afterNoShow ? 'rescheduled after provider no-show' : 'rescheduled',
+        now,
+      );
+      const moved = afterNoShow
+        ? await t.bookings.transition(old.id, ['provider_no_show'], 'provider_no_show', now, {
+            rescheduledTo: newId,
+          })
+        : await t.bookings.transition(old.id, ['pending_confirmation', 'confirmed'], 'rescheduled', now, {
+            rescheduledTo: newId,
+          });
+      await t.jobs.cancelByPrefix(`booking:${old.id}:`);
+      await this.scheduleFor(t, fresh, now);
+      await this.notice(t, fresh, 'rescheduled', now, { from: old.id, late });
+      await this.hook(t, 'booking.rescheduled', fresh, now, { rescheduledFrom: moved?.id, late });
+      return fresh;
+    });
+  }
+
+  async get(actor: Actor, id: string): Promise<Booking> {
+    const b = await inTx(
+      this.d.store.db,
+      (t) => t.bookings.get(id),
+      () => {},
+    );
+    if (!b) throw new AppError('not_found', `booking ${id} not found`);
+    if (actor.id !== b.clientId && actor.id !== b.providerId)
+      throw new AppError('forbidden', 'not a participant of this booking');
+    return b;
+  }
+
+  async list(
+    actor: Actor,
+    filter: { roomId?: string | undefined; status?: string | undefined },
+  ): Promise<Booking[]> {
+    let roomIds: string[];
+    if (filter.roomId) {
+      await readableRoom(this.d.store, actor, filter.roomId);
+      roomIds = [filter.roomId];
+    } else {
+      roomIds = (await this.d.store.rooms.listVisibleTo(actor.id, actor.role))
+        .filter((r) => r.kind === 'therapy')
+        .map((r) => r.id);
+    }
+    return inTx(
+      this.d.store.db,
+      (t) => t.bookings.list({ roomIds, status: filter.status }),
+      () => {},
+    );
+  }
+
+  async slots(
+    providerId: string,
+    q: { from?: string | undefined; to?: string | undefined; durationMin?: number | undefined },
+  ) {
+    const provider = await this.d.store.users.get(providerId);
+    if (provider?.role !== 'provider') throw new AppError('not_found', `provider ${providerId} not found`);
+    const now = this.d.clock.now();
+    const from = q.from ? new Date(q.from) : now;
+    const to = q.to ? new Date(q.to) : new Date(from.getTime() + 14 * 86_400_000);
+    if (to <= from) throw new AppError('invalid_input', 'to: must be after from');
+    if (to.getTime() - from.getTime() > 31 * 86_400_000)
+      throw new AppError('invalid_input', 'to: at most 31 days after from');
+    const busy = await inTx(
+      this.d.store.db,
+      (t) => t.bookings.busy(providerId, from, to),
+      () => {},
+    );
+    return openSlots({
+      from,
+      to,
+      durationMin: q.durationMin ?? DEFAULT_SESSION_MIN,
+      timezone: provider.timezone,
+      hours: provider.workingHours ?? DEFAULT_WORKING_HOURS,
+      busy,
+      notBefore: new Date(now.getTime() + this.d.policy.minNoticeMs),
+    });
+  }
+
+  /** What a join link grants, checked against its booking (for the web client and live:join). */
+  async resolveJoinToken(actor: Actor, token: string) {
+    const grant = this.d.joinTokens.verify(token, this.d.clock.now());
+    if (grant.userId !== actor.id)
+      throw new AppError('forbidden', 'this join link is for the other participant');
+    const booking = await this.get(actor, grant.bookingId);
+    return { booking, opensAt: grant.opensAt.toISOString(), closesAt: grant.closesAt.toISOString() };
+  }
+
+  joinUrl(b: Pick<Booking, 'id' | 'startsAt' | 'endsAt'>, userId: string): string {
+    const w = joinWindow(times(b), this.d.policy);
+    return `${this.d.publicUrl()}/join/${this.d.joinTokens.sign({ bookingId: b.id, userId, ...w })}`;
+  }
+
+  /** eap and bh_insurance clients message while a messaging session is in progress. */
+  readonly gate: MessagingSessionGate = {
+    isOpen: (roomId, _clientId, at) =>
+      inTx(
+        this.d.store.db,
+        (t) => t.bookings.messagingSessionOpen(roomId, at),
+        () => {},
+      ),
+  };
+
+  // ---- jobs -----------------------------------------------------------------
+
+  readonly jobHandlers: Record<string, (job: Job) => Promise<void>> = {
+    'booking.confirm_deadline': (job) =>
+      this.onJob(job, async (t, b, now) => {
+        if (b.status === 'pending_confirmation') await this.expire(t, b, now);
+      }),
+    'booking.reminder': (job) =>
+      this.onJob(job, async (t, b, now) => {
+        if (b.status !== 'confirmed') return;
+        const offsetMs = Number(job.payload.offsetMs);
+        const joinUrls = {
+          [b.clientId]: this.joinUrl(b, b.clientId),
+          [b.providerId]: this.joinUrl(b, b.providerId),
+        };
+        const { message, duplicate } = await t.messages.append({
+          id: randomUUID(),
+          roomId: b.roomId,
+          senderId: 'talkroom',
+          senderRole: 'bot',
+          kind: 'system',
+          text: `Reminder: your ${b.modality} session starts at ${b.startsAt}. Join with the link.`,
+          bookingId: b.id,
+          meta: {
+            event: 'reminder',
+            bookingId: b.id,
+            startsAt: b.startsAt,
+            joinUrl: joinUrls[b.clientId],
+            joinUrls,
+            offsetMs,
+          },
+          clientMsgId: `booking:${b.id}:reminder:${offsetMs}`,
+          createdAt: now,
+        });
+        if (!duplicate) t.notices.push(message);
+      }),
+    'booking.no_show_check': (job) =>
+      this.onJob(job, async (t, b, now) => {
+        // Nobody started the session by start + grace. Both absent counts as the
+        // provider's no-show: the client keeps the credit to reschedule with.
+        if (b.status !== 'confirmed' || b.modality === 'messaging') return;
+        const missed = (await t.bookings.transition(b.id, ['confirmed'], 'provider_no_show', now, {
+          outcome: 'provider_no_show',
+        }))!;
+        await this.release(t, missed, 'restore', 'provider no-show', now);
+        await this.notice(t, missed, 'provider_no_show', now);
+        await this.hook(t, 'session.no_show', missed, now, { noShow: 'provider' });
+      }),
+    'booking.messaging_start': (job) =>
+      this.onJob(job, async (t, b, now) => {
+        const started = await t.bookings.transition(b.id, ['confirmed'], 'in_progress', now, {
+          startedAt: now,
+        });
+        if (!started) return;
+        if (started.creditId) {
+          await t.credits.record(started.creditId, 'consume', b.id, 'messaging session started', now);
+          await this.d.webhooks.enqueue(
+            t.q,
+            'credit.consumed',
+            { clientId: b.clientId, bookingId: b.id, creditId: started.creditId },
+            now,
+          );
+        }
+        await this.notice(t, started, 'messaging_started', now);
+        await this.hook(t, 'session.started', started, now);
+      }),
+    'booking.messaging_end': (job) =>
+      this.onJob(job, async (t, b, now) => {
+        const ended = await t.bookings.transition(b.id, ['in_progress'], 'completed', now, {
+          endedAt: now,
+          outcome: 'completed',
+        });
+        if (!ended) return;
+        await this.notice(t, ended, 'messaging_ended', now);
+        await this.hook(t, 'session.ended', ended, now);
+      }),
+  };
+
+  private async onJob(job: Job, fn: (t: Tx, b: Booking, now: Date) => Promise<void>): Promise<void> {
+    const now = this.d.clock.now();
+    await this.tx(async (t) => {
+      const id = String(job.payload.bookingId);
+      const peek = await t.bookings.get(id);
+      if (!peek) return;
+      await t.bookings.lockUsers([peek.clientId, peek.providerId]);
+      const b = (await t.bookings.get(id, true))!;
+      await fn(t, b, now);
+    });
+  }
+
+  // ---- the pieces -------------------------------------------------------------
+
+  private async loadForChange(t: Tx, actor: Actor, id: string): Promise<Booking> {
+    const peek = await t.bookings.get(id);
+    if (!peek) throw new AppError('not_found', `booking ${id} not found`);
+    if (actor.id !== peek.clientId && actor.id !== peek.providerId) {
+      throw new AppError('forbidden', 'not a participant of this booking');
+    }
+    await t.bookings.lockUsers([peek.clientId, peek.providerId]);
+    return (await t.bookings.get(id, true))!;
+  }
+
+  private assertChangeable(b: Booking, now: Date): void {
+    const started =
+      b.status === 'in_progress' ||
+      (b.modality === 'messaging' && b.status === 'confirmed' && Date.parse(b.startsAt) <= now.getTime());
+    if (started)
+      throw new AppError('session_already_started', 'the session has started; it can no longer be changed');
+    if (TERMINAL.includes(b.status)) throw new AppError('conflict', `booking is ${b.status}`);
+  }
+
+  private async assertSlotFree(
+    t: Tx,
+    providerId: string,
+    startsAt: Date,
+    durationMs: number,
+    now: Date,
+    exceptId: string | null,
+  ) {
+    const provider = await t.users.get(providerId);
+    if (!provider) throw new AppError('not_found', `provider ${providerId} not found`);
+    const slot = {
+      startsAt,
+      durationMin: durationMs / 60_000,
+      timezone: provider.timezone,
+      hours: provider.workingHours ?? DEFAULT_WORKING_HOURS,
+      notBefore: new Date(now.getTime() + this.d.policy.minNoticeMs),
+    };
+    if (!isOpenSlot({ ...slot, busy: [] })) {
+      throw new AppError(
+        'invalid_input',
+        'startsAt: not one of the provider’s slots (see GET /v1/providers/:id/slots)',
+      );
+    }
+    const end = new Date(startsAt.getTime() + durationMs);
+    const busy = await t.bookings.busy(providerId, startsAt, end, exceptId ?? undefined);
+    if (busy.length) throw new AppError('conflict', 'startsAt: that slot has just been taken');
+  }
+
+  private async takeCredit(
+    t: Tx,
+    clientId: string,
+    type: 'live' | 'messaging',
+    bookingId: string,
+    o: { purchase: boolean; outOfPocket: boolean; now: Date },
+  ): Promise<string> {
+    const [first] = await t.credits.available(clientId, type, o.now);
+    if (first) return first.creditId;
+    if (o.purchase) {
+      if (!o.outOfPocket)
+        throw new AppError('no_credit', 'no credit left, and only out-of-pocket plans buy more');
+      const { creditIds } = await t.credits.purchase(clientId, 1, `booking:${bookingId}`, o.now);
+      await this.d.webhooks.enqueue(t.q, 'credit.purchased', { clientId, count: 1, bookingId }, o.now);
+      return creditIds[0]!;
+    }
+    throw new AppError(
+      'no_credit',
+      o.outOfPocket
+        ? 'no session credit left; book with purchase: true to buy one'
+        : 'no session credit left this period',
+    );
+  }
+
+  /** Gives a booking's credit back (restore) or takes it (forfeit), and drops the booking's pending jobs. */
+  private async release(t: Tx, b: Booking, kind: 'restore' | 'forfeit', reason: string, now: Date) {
+    if (b.creditId) {
+      const latest = await t.credits.latest(b.creditId);
+      if (latest?.kind === 'reserve' && latest.bookingId === b.id) {
+        await t.credits.record(b.creditId, kind, b.id, reason, now);
+        await this.d.webhooks.enqueue(
+          t.q,
+          `credit.${kind === 'restore' ? 'restored' : 'forfeited'}`,
+          { clientId: b.clientId, bookingId: b.id, creditId: b.creditId },
+          now,
+        );
+      }
+    }
+    await t.jobs.cancelByPrefix(`booking:${b.id}:`);
+  }
+
+  private async charge(t: Tx, b: Booking, reason: string, now: Date) {
+    if (await t.bookings.recordCharge(randomUUID(), b.clientId, b.id, reason, now)) {
+      await this.d.webhooks.enqueue(
+        t.q,
+        'credit.charged',
+        { clientId: b.clientId, bookingId: b.id, reason },
+        now,
+      );
+    }
+  }
+
+  private async expire(t: Tx, b: Booking, now: Date) {
+    const expired = await t.bookings.transition(b.id, ['pending_confirmation'], 'expired', now);
+    if (!expired) return;
+    await this.release(t, expired, 'restore', 'not confirmed in time', now);
+    await this.notice(t, expired, 'expired', now);
+    await this.hook(t, 'booking.expired', expired, now);
+  }
+
+  /** The timed steps of a booking in its current status. Job ids are deterministic, so this is idempotent. */
+  private async scheduleFor(t: Tx, b: Booking, now: Date) {
+    const tm = times(b);
+    const add = (name: string, kind: string, at: Date, extra: Record<string, unknown> = {}) =>
+      t.jobs.schedule(jobId(b.id, name), kind, at, { bookingId: b.id, ...extra }, now);
+    if (b.modality === 'messaging') {
+      await add('messaging-start', 'booking.messaging_start', tm.startsAt);
+      await add('messaging-end', 'booking.messaging_end', tm.endsAt);
+    } else if (b.status === 'pending_confirmation' && b.confirmBy) {
+      await add('confirm-deadline', 'booking.confirm_deadline', new Date(b.confirmBy));
+    } else if (b.status === 'confirmed') {
+      for (const r of reminderTimes(tm, now, this.d.policy)) {
+        await add(`reminder:${r.offsetMs}`, 'booking.reminder', r.at, { offsetMs: r.offsetMs });
+      }
+      await add(
+        'no-show-check',
+        'booking.no_show_check',
+        new Date(tm.startsAt.getTime() + this.d.policy.noShowGraceMs),
+      );
+    }
+    t.scheduled = true;
+  }
+
+  /** Tells the room, as a system message stored in the same transaction. */
+  private async notice(t: Tx, b: Booking, event: string, now: Date, extra: Record<string, unknown> = {}) {
+    const { message, duplicate } = await t.messages.append({
+      id: randomUUID(),
+      roomId: b.roomId,
+      senderId: 'talkroom',
+      senderRole: 'bot',
+      kind: 'system',
+      text: NOTICE_TEXT[event]?.(b) ?? `Session ${event.replace(/_/g, ' ')}.`,
+      bookingId: b.id,
+      meta: {
+        event,
+        bookingId: b.id,
+        status: b.status,
+        startsAt: b.startsAt,
+        modality: b.modality,
+        ...extra,
+      },
+      clientMsgId: `booking:${b.id}:${event}`,
+      createdAt: now,
+    });
+    if (!duplicate) t.notices.push(message);
+  }
+
+  private hook(t: Tx, type: string, b: Booking, now: Date, extra: Record<string, unknown> = {}) {
+    return this.d.webhooks.enqueue(t.q, type, { booking: b, ...extra }, now);
+  }
+
+  private tx<T>(fn: (t: Tx) => Promise<T>): Promise<T> {
+    return inTx(this.d.store.db, fn, (t) => {
+      for (const m of t.notices) this.d.events.messageNew(m);
+      if (t.scheduled) this.d.wakeScheduler();
+    });
+  }
+}
+
+const NOTICE_TEXT: Record<string, (b: Booking) => string> = {
+  booked: (b) => `A ${b.modality} session was booked for ${b.startsAt}.`,
+  confirmed: (b) => `The ${b.modality} session on ${b.startsAt} is confirmed.`,
+  declined: (b) => `The provider declined the session on ${b.startsAt}; the credit is back.`,
+  expired: (b) => `The session on ${b.startsAt} was not confirmed in time and expired; the credit is back.`,
+  cancelled: (b) => `The session on ${b.startsAt} was cancelled; the credit is back.`,
+  late_cancelled: (b) => `The session on ${b.startsAt} was cancelled late; the credit is used.`,
+  rescheduled: (b) => `The session moved to ${b.startsAt}.`,
+  provider_no_show: (b) =>
+    `The provider did not join the session on ${b.startsAt}. Your credit is back: reschedule with the same credit.`,
+  messaging_started: () => 'Messaging session in progress.',
+  messaging_ended: () => 'The messaging session has ended.',
+};
+
+const jobId = (bookingId: string, name: string) => `booking:${bookingId}:${name}`;
+const times = (b: Pick<Booking, 'startsAt' | 'endsAt'>) => ({
+  startsAt: new Date(b.startsAt),
+  endsAt: new Date(b.endsAt),
+});
+
+/** Support staff help with requests but never manage sessions for anyone. */
+function assertMayManage(actor: Actor): void {
+  if (actor.role === 'support') {
+    throw new AppError(
+      'support_cannot_manage_sessions',
+      'support cannot schedule, reschedule or cancel sessions for anyone',
+    );
+  }
+  if (actor.role !== 'client' && actor.role !== 'provider') {
+    throw new AppError('forbidden', 'sessions are managed by their client and provider');
+  }
+}

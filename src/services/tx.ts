@@ -1,0 +1,47 @@
+import type { Message } from '../domain/types.ts';
+import { BookingStore } from '../store/bookings.ts';
+import { CreditLedger } from '../store/credits.ts';
+import type { Db, Queryable } from '../store/db.ts';
+import { JobStore } from '../store/jobs.ts';
+import { MessagesRepo } from '../store/messages.ts';
+import { RoomsRepo } from '../store/rooms.ts';
+import { UsersRepo } from '../store/users.ts';
+
+/**
+ * A unit of work: the repositories over one transaction, plus what to do once
+ * it commits. System messages are stored inside the transaction (so a booking
+ * change and the room's notice of it land together) and broadcast after it.
+ */
+export interface Tx {
+  q: Queryable;
+  users: UsersRepo;
+  rooms: RoomsRepo;
+  bookings: BookingStore;
+  credits: CreditLedger;
+  jobs: JobStore;
+  messages: MessagesRepo;
+  /** Stored messages to broadcast after commit. */
+  notices: Message[];
+  /** Whether jobs were added (the scheduler should look again). */
+  scheduled: boolean;
+}
+
+export async function inTx<T>(db: Db, fn: (t: Tx) => Promise<T>, after: (t: Tx) => void): Promise<T> {
+  let tx!: Tx;
+  const out = await db.tx(async (q) => {
+    tx = {
+      q,
+      users: new UsersRepo(q),
+      rooms: new RoomsRepo(q),
+      bookings: new BookingStore(q),
+      credits: new CreditLedger(q),
+      jobs: new JobStore(q),
+      messages: new MessagesRepo(q),
+      notices: [],
+      scheduled: false,
+    };
+    return fn(tx);
+  });
+  after(tx);
+  return out;
+}

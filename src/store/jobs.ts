@@ -1,0 +1,100 @@
+import type { Queryable } from './db.ts';
+
+export interface Job {
+  id: string;
+  kind: string;
+  runAt: Date;
+  payload: Record<string, unknown>;
+  attempts: number;
+}
+
+interface JobRow {
+  id: string;
+  kind: string;
+  run_at: Date;
+  payload: Record<string, unknown>;
+  attempts: number;
+}
+
+const toJob = (r: JobRow): Job => ({
+  id: r.id,
+  kind: r.kind,
+  runAt: r.run_at,
+  payload: r.payload,
+  attempts: r.attempts,
+});
+
+/** The durable job table. Scheduling is idempotent by job id. */
+export class JobStore {
+  private readonly q: Queryable;
+  constructor(q: Queryable) {
+    this.q = q;
+  }
+
+  /** Adds a job; if one with that id exists it keeps it (its run time and progress). */
+  async schedule(
+    id: string,
+    kind: string,
+    runAt: Date,
+    payload: Record<string, unknown>,
+    now: Date,
+  ): Promise<void> {
+    await this.q.query(
+      `INSERT INTO jobs (id, kind, run_at, payload, created_at) VALUES ($1, $2, $3, $4::jsonb, $5)
+       ON CONFLICT (id) DO NOTHING`,
+      [id, kind, runAt, JSON.stringify(payload), now],
+    );
+  }
+
+  async cancel(ids: readonly string[]): Promise<void> {
+    if (ids.length)
+      await this.q.query('DELETE FROM jobs WHERE id = ANY($1::text[]) AND locked_by IS NULL', [ids]);
+  }
+
+  async cancelByPrefix(prefix: string): Promise<void> {
+    await this.q.query(`DELETE FROM jobs WHERE id LIKE $1 AND locked_by IS NULL`, [
+      `${prefix.replace(/[%_]/g, '\\$&')}%`,
+    ]);
+  }
+
+  /**
+   * Claims up to `limit` due jobs for this node under a lease. SKIP LOCKED lets
+   * nodes claim side by side without waiting on each other; an expired lease
+   * (its node died) makes a job claimable again.
+   */
+  async claim(node: string, now: Date, leaseMs: number, limit: number): Promise<Job[]> {
+    const rows = await this.q.query<JobRow>(
+      `UPDATE jobs SET locked_by = $1, locked_until = $3, attempts = attempts + 1
+        WHERE id IN (
+          SELECT id FROM jobs
+           WHERE dead_at IS NULL AND run_at <= $2 AND (locked_until IS NULL OR locked_until < $2)
+           ORDER BY run_at LIMIT $4 FOR UPDATE SKIP LOCKED)
+        RETURNING id, kind, run_at, payload, attempts`,
+      [node, now, new Date(now.getTime() + leaseMs), limit],
+    );
+    return rows.map(toJob).sort((a, b) => a.runAt.getTime() - b.runAt.getTime());
+  }
+
+  /** Done: removes the job, if this node still holds it. */
+  async complete(id: string, node: string): Promise<void> {
+    await this.q.query('DELETE FROM jobs WHERE id = $1 AND locked_by = $2', [id, node]);
+  }
+
+  /** Failed: tries again at retryAt, or gives up (dead) when retryAt is null. */
+  async fail(id: string, node: string, error: string, retryAt: Date | null, now: Date): Promise<void> {
+    await this.q.query(
+      `UPDATE jobs SET locked_by = NULL, locked_until = NULL, last_error = $3,
+              run_at = COALESCE($4, run_at), dead_at = CASE WHEN $4::timestamptz IS NULL THEN $5::timestamptz END
+        WHERE id = $1 AND locked_by = $2`,
+      [id, node, error.slice(0, 1000), retryAt, now],
+    );
+  }
+
+  /** When the next job falls due (claimable), or null if there is none. */
+  async nextDue(): Promise<Date | null> {
+    const [row] = await this.q.query<{ at: Date | null }>(
+      `SELECT min(GREATEST(run_at, COALESCE(locked_until, run_at))) AS at FROM jobs WHERE dead_at IS NULL`,
+    );
+    return row?.at ?? null;
+  }
+}
