@@ -77,6 +77,7 @@ const EnvSchema = z.object({
   POLICY_REMINDERS: durationList.default([ms('24h'), ms('10m')]),
   POLICY_MESSAGING_SESSION: duration.default(ms('7d')),
   POLICY_MIN_NOTICE: duration.default(0),
+  POLICY_SLOT_STEP: duration.default(30 * 60_000),
   WEBHOOK_URL: z.url().optional(),
   WEBHOOK_SECRET: z.string().min(16, 'must be at least 16 characters').optional(),
   SCHEDULER_LEASE: duration.default(30_000),
@@ -117,6 +118,7 @@ export interface Config {
     remindersMs: number[];
     messagingSessionMs: number;
     minNoticeMs: number;
+    slotStepMs: number;
   };
   media: {
     workers: number | undefined;
@@ -191,6 +193,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
       remindersMs: e.POLICY_REMINDERS,
       messagingSessionMs: e.POLICY_MESSAGING_SESSION,
       minNoticeMs: e.POLICY_MIN_NOTICE,
+      slotStepMs: e.POLICY_SLOT_STEP,
     },
     media: {
       workers: e.MEDIA_WORKERS,

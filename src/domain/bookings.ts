@@ -33,6 +33,8 @@ export interface Policy {
   remindersMs: number[];
   messagingSessionMs: number;
   minNoticeMs: number;
+  /** Open slots start on this grid within working hours. */
+  slotStepMs: number;
 }
 
 export interface BookingTimes {

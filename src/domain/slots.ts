@@ -2,13 +2,12 @@ import { DateTime } from 'luxon';
 import type { TimeRange, WorkingHours } from './types.ts';
 import { intervalsOnDay } from './working-hours.ts';
 
-/** Open slots start on this grid within each working interval. */
-export const SLOT_STEP_MIN = 30;
-
 export interface SlotQuery {
   from: Date;
   to: Date;
   durationMin: number;
+  /** Slots start every stepMs from the start of each working interval. */
+  stepMs: number;
   timezone: string;
   hours: WorkingHours;
   /** Times the provider is already booked. */
@@ -18,7 +17,7 @@ export interface SlotQuery {
 }
 
 /**
- * The provider's open slots between from and to: every SLOT_STEP_MIN mark in
+ * The provider's open slots between from and to: every stepMs mark in
  * their working hours (wall-clock, in their time zone, so daylight-saving days
  * keep 09:00 at 09:00) where a session of durationMin fits inside the working
  * interval and overlaps no booking.
@@ -31,7 +30,7 @@ export function openSlots(q: SlotQuery): TimeRange[] {
   const lastDay = DateTime.fromJSDate(q.to, { zone: q.timezone }).startOf('day');
   for (; day <= lastDay; day = day.plus({ days: 1 })) {
     for (const [start, end] of intervalsOnDay(day, q.hours)) {
-      for (let s = start; s.plus({ milliseconds: durMs }) <= end; s = s.plus({ minutes: SLOT_STEP_MIN })) {
+      for (let s = start; s.plus({ milliseconds: durMs }) <= end; s = s.plus({ milliseconds: q.stepMs })) {
         const a = s.toMillis();
         const b = a + durMs;
         if (a < earliest || b > q.to.getTime()) continue;

@@ -347,6 +347,7 @@ export class BookingService {
       from,
       to,
       durationMin: q.durationMin ?? DEFAULT_SESSION_MIN,
+      stepMs: this.d.policy.slotStepMs,
       timezone: provider.timezone,
       hours: provider.workingHours ?? DEFAULT_WORKING_HOURS,
       busy,
@@ -502,6 +503,7 @@ export class BookingService {
     const slot = {
       startsAt,
       durationMin: durationMs / 60_000,
+      stepMs: this.d.policy.slotStepMs,
       timezone: provider.timezone,
       hours: provider.workingHours ?? DEFAULT_WORKING_HOURS,
       notBefore: new Date(now.getTime() + this.d.policy.minNoticeMs),
