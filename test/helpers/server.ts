@@ -32,6 +32,8 @@ export interface TestServerOptions {
   clock?: Clock;
   gate?: MessagingSessionGate;
   logger?: Logger;
+  /** false: the scheduler only runs when the test calls scheduler.runDue() (manual clock). */
+  runScheduler?: boolean;
 }
 
 export async function startTestServer(o: TestServerOptions): Promise<TestServer> {
@@ -51,6 +53,7 @@ export async function startTestServer(o: TestServerOptions): Promise<TestServer>
   const server = await startServer(config, {
     clock: o.clock,
     gate: o.gate,
+    runScheduler: o.runScheduler,
     logger: o.logger ?? createLogger('silent'),
     memoryStore: true,
   });
@@ -62,7 +65,7 @@ export async function startTestServer(o: TestServerOptions): Promise<TestServer>
       mintToken(
         TEST_SECRET,
         { sub, role, ...(opts.rooms ? { rooms: opts.rooms } : {}) },
-        { expiresInSec: opts.expiresInSec ?? 3600 },
+        { expiresInSec: opts.expiresInSec ?? 365 * 86_400 },
       ),
     async api(method, path, opts = {}) {
       const headers: Record<string, string> = {};
