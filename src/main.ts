@@ -82,6 +82,7 @@ export async function startServer(config: Config, opts: StartOptions = {}): Prom
     config,
     events: socketRoomEvents(io),
     gate: { isOpen: (roomId, clientId, at) => gate.isOpen(roomId, clientId, at) },
+    wakeScheduler: () => wakeScheduler(),
   };
   // Known once listening (PORT=0 picks the port).
   let publicUrl = config.publicUrl ?? `http://${config.host}:${config.port}`;
@@ -94,7 +95,7 @@ export async function startServer(config: Config, opts: StartOptions = {}): Prom
     // Other nodes sleep until their next known job; tell them about this one.
     redis?.pub.publish(wakeChannel, '1').catch(() => {});
   };
-  const credits = new CreditService({ ...deps, webhooks, wakeScheduler });
+  const credits = new CreditService({ ...deps, webhooks });
   const bookings = new BookingService({
     ...deps,
     credits,
@@ -102,7 +103,6 @@ export async function startServer(config: Config, opts: StartOptions = {}): Prom
     joinTokens,
     publicUrl: () => publicUrl,
     policy: config.policy,
-    wakeScheduler,
   });
   if (!opts.gate) gate = bookings.gate;
   const rooms = new RoomService(deps);

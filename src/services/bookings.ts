@@ -41,7 +41,6 @@ export interface BookingDeps extends ServiceDeps {
   joinTokens: JoinTokens;
   publicUrl: () => string;
   policy: Policy;
-  wakeScheduler: () => void;
 }
 
 export interface CreateBookingInput {

@@ -8,7 +8,6 @@ import type { Webhooks } from './webhooks.ts';
 
 export interface CreditDeps extends ServiceDeps {
   webhooks: Webhooks;
-  wakeScheduler: () => void;
 }
 
 /** Plans with booked messaging sessions get a messaging allowance too. */

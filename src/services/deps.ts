@@ -14,4 +14,6 @@ export interface ServiceDeps {
   gate: MessagingSessionGate;
   config: Config;
   metrics: Metrics;
+  /** Tells the scheduler (on every node) that jobs were added. */
+  wakeScheduler: () => void;
 }

@@ -54,8 +54,10 @@ export class MessageService {
       meta: input.meta,
       clientMsgId: input.clientMsgId,
       createdAt: now,
+      webhook: !!this.d.config.webhook.url,
     });
     if (!duplicate) {
+      if (this.d.config.webhook.url) this.d.wakeScheduler();
       this.d.metrics.messagesStored.inc({ kind: message.kind });
       this.d.metrics.messageAppendSeconds.observe((performance.now() - started) / 1000);
       this.d.events.messageNew(message);

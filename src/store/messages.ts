@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto';
 import type { AttachmentRef, Message, MessageKind, Role, TimeRange } from '../domain/types.ts';
 import { isUniqueViolation, type Queryable } from './db.ts';
 
@@ -54,6 +55,8 @@ export interface NewMessage {
   /** Idempotency key, unique per room and sender. Server posts use deterministic ones. */
   clientMsgId?: string | undefined;
   createdAt: Date;
+  /** Also queue a message.created webhook (ids only, never the text), in the same statement. */
+  webhook?: boolean | undefined;
 }
 
 /*
@@ -64,6 +67,7 @@ export interface NewMessage {
  *   replies stop it);
  * - `ins` stores the message under that seq.
  * Concurrent senders queue on the room row, so seqs have no gaps or repeats.
+ * - `hook` queues the message.created webhook (when enabled) atomically with it.
  * Two racing retries of one clientMsgId: the loser hits the unique index and
  * the caller re-reads the winner's row.
  */
@@ -84,6 +88,13 @@ WITH existing AS (
                         booking_id, meta, client_msg_id, created_at)
   SELECT $6, $1, bump.last_seq, $2, $4, $5, $7, $8::jsonb, $9::jsonb, $10, $11::jsonb, $3, $12 FROM bump
   RETURNING *
+), hook AS (
+  INSERT INTO jobs (id, kind, run_at, payload, created_at)
+  SELECT 'webhook:' || $13::text, 'webhook.deliver', $12, jsonb_build_object('event', jsonb_build_object(
+           'id', $13::text, 'type', 'message.created', 'createdAt', to_char($12::timestamptz AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"'),
+           'data', jsonb_build_object('messageId', ins.id, 'roomId', ins.room_id, 'seq', ins.seq,
+                                      'senderId', ins.sender_id, 'senderRole', ins.sender_role, 'kind', ins.kind))), $12
+    FROM ins WHERE $14::boolean
 )
 SELECT *, false AS duplicate FROM ins
 UNION ALL
@@ -115,6 +126,8 @@ export class MessagesRepo {
       m.bookingId ?? null,
       json(m.meta),
       m.createdAt,
+      randomUUID(),
+      m.webhook ?? false,
     ];
     for (let attempt = 0; ; attempt++) {
       try {
