@@ -2,6 +2,9 @@ import { DateTime } from 'luxon';
 import type { TimeRange, WorkingHours } from './types.ts';
 import { intervalsOnDay } from './working-hours.ts';
 
+/** At most this many slots per answer (a seconds-long step over two weeks would be hundreds of thousands). */
+export const MAX_SLOTS = 2000;
+
 export interface SlotQuery {
   from: Date;
   to: Date;
@@ -22,7 +25,7 @@ export interface SlotQuery {
  * keep 09:00 at 09:00) where a session of durationMin fits inside the working
  * interval and overlaps no booking.
  */
-export function openSlots(q: SlotQuery): TimeRange[] {
+export function openSlots(q: SlotQuery, limit = MAX_SLOTS): TimeRange[] {
   const out: TimeRange[] = [];
   const durMs = q.durationMin * 60_000;
   const earliest = Math.max(q.from.getTime(), q.notBefore.getTime());
@@ -36,6 +39,7 @@ export function openSlots(q: SlotQuery): TimeRange[] {
         if (a < earliest || b > q.to.getTime()) continue;
         if (q.busy.some((x) => x.start.getTime() < b && a < x.end.getTime())) continue;
         out.push({ startsAt: new Date(a).toISOString(), endsAt: new Date(b).toISOString() });
+        if (out.length >= limit) return out;
       }
     }
   }

@@ -1,0 +1,405 @@
+import pg from 'pg';
+import type { Socket } from 'socket.io-client';
+import { afterAll, beforeAll, describe, expect, it, onTestFailed } from 'vitest';
+import { type Cluster, type ServerProcess, startCluster } from '../helpers/processes.ts';
+import { request } from '../helpers/server.ts';
+
+/**
+ * A whole booking on two real server processes sharing PostgreSQL and Redis,
+ * with policies in seconds: slot → booking → confirmation → two reminders,
+ * each run by whichever node's scheduler claims it and delivered exactly once
+ * to sockets on both nodes, carrying join links that work.
+ */
+
+const REMINDER_OFFSETS = [6000, 3000];
+const JOIN_OPENS_MS = 4000; // between the two reminders: the first one comes before the window opens
+const SLOT_LEAD_MS = 10_000; // the first reminder is then still at least 4 s ahead once confirmed
+const PUBLIC_URL = 'https://talkroom.test';
+
+const POLICY_ENV = {
+  PUBLIC_URL,
+  POLICY_SLOT_STEP: '5s',
+  POLICY_REMINDERS: '6s,3s',
+  POLICY_JOIN_OPENS: '4s',
+  POLICY_CONFIRM_DEADLINE: '2s',
+  POLICY_NO_SHOW_GRACE: '60s', // no no-show check falls due while the test runs
+  POLICY_LATE_WINDOW: '1s',
+  SCHEDULER_MAX_IDLE: '2s',
+};
+
+interface JobRow {
+  id: string;
+  kind: string;
+  run_at: Date;
+  attempts: number;
+  locked_by: string | null;
+  last_error: string | null;
+  dead_at: Date | null;
+}
+
+/** Every message:new a socket receives, with a way to wait (event-driven, bounded) for what should arrive. */
+class Inbox {
+  readonly name: string;
+  readonly messages: any[] = [];
+  readonly #waiters = new Set<() => void>();
+
+  constructor(name: string, socket: Socket) {
+    this.name = name;
+    socket.on('message:new', (m: any) => {
+      this.messages.push(m);
+      for (const w of [...this.#waiters]) w();
+    });
+  }
+
+  count(clientMsgId: string): number {
+    return this.messages.filter((m) => m.clientMsgId === clientMsgId).length;
+  }
+
+  until(ids: string[], timeoutMs: number): Promise<void> {
+    return new Promise((resolve, reject) => {
+      const check = () => {
+        if (!ids.every((id) => this.count(id) > 0)) return;
+        clearTimeout(timer);
+        this.#waiters.delete(check);
+        resolve();
+      };
+      const timer = setTimeout(() => {
+        this.#waiters.delete(check);
+        const seen = this.messages.map((m) => m.clientMsgId);
+        reject(
+          new Error(
+            `${this.name}: not all of ${ids.join(', ')} within ${timeoutMs} ms; saw ${seen.join(', ')}`,
+          ),
+        );
+      }, timeoutMs);
+      this.#waiters.add(check);
+      check();
+    });
+  }
+}
+
+/** A slot well clear of the provider's midnight: sessions do not cross from one working day into the next. */
+const providerTimezone = () => (new Date().getUTCHours() === 23 ? 'Etc/GMT-12' : 'UTC');
+
+describe('a booking from slot to reminder on two server processes', () => {
+  let c: Cluster;
+  let a: ServerProcess;
+  let b: ServerProcess;
+  let db: pg.Client;
+  const clientId = 'client-r';
+  const providerId = 'provider-r';
+  let roomId: string;
+  let clientToken: string;
+  let providerToken: string;
+
+  const ok = async (p: Promise<{ status: number; body: any }>) => {
+    const r = await p;
+    if (r.status >= 300) throw new Error(`expected success, got ${r.status}: ${JSON.stringify(r.body)}`);
+    return r.body;
+  };
+
+  const jobsOf = async (bookingId: string) =>
+    (
+      await db.query<JobRow>(
+        `SELECT id, kind, run_at, attempts, locked_by, last_error, dead_at FROM jobs
+          WHERE id LIKE $1 ORDER BY run_at, id`,
+        [`booking:${bookingId}:%`],
+      )
+    ).rows;
+
+  /** Polls the job table (bounded) until the check holds; returns the last rows read. */
+  const jobsUntil = async (bookingId: string, check: (rows: JobRow[]) => boolean, timeoutMs = 5000) => {
+    const by = Date.now() + timeoutMs;
+    for (;;) {
+      const rows = await jobsOf(bookingId);
+      if (check(rows)) return rows;
+      if (Date.now() > by) {
+        throw new Error(`job rows did not settle within ${timeoutMs} ms: ${JSON.stringify(rows)}`);
+      }
+      await new Promise((r) => setTimeout(r, 50));
+    }
+  };
+
+  beforeAll(async () => {
+    c = await startCluster({ nodes: 2, env: POLICY_ENV });
+    [a, b] = c.nodes as [ServerProcess, ServerProcess];
+    expect(a.listening).toMatchObject({ redis: true, store: 'postgres', publicUrl: PUBLIC_URL });
+    expect(b.listening).toMatchObject({ redis: true, store: 'postgres', publicUrl: PUBLIC_URL });
+    db = new pg.Client({ connectionString: c.databaseUrl });
+    await db.connect();
+
+    // Provisioned on node A; node B knows of it through the shared database.
+    const admin = c.token('platform', 'admin');
+    const allDay: Array<[string, string]> = [['00:00', '24:00']];
+    await ok(
+      c.api(a, 'PUT', `/v1/users/${providerId}`, {
+        token: admin,
+        body: {
+          role: 'provider',
+          displayName: 'Provider',
+          timezone: providerTimezone(),
+          specialty: 'therapy',
+          workingHours: {
+            mon: allDay,
+            tue: allDay,
+            wed: allDay,
+            thu: allDay,
+            fri: allDay,
+            sat: allDay,
+            sun: allDay,
+          },
+        },
+      }),
+    );
+    await ok(
+      c.api(a, 'PUT', `/v1/users/${clientId}`, {
+        token: admin,
+        body: { role: 'client', displayName: 'Client', timezone: 'UTC' },
+      }),
+    );
+    await ok(
+      c.api(a, 'PUT', `/v1/users/${clientId}/plan`, {
+        token: admin,
+        body: {
+          kind: 'out_of_pocket',
+          includesMessaging: true,
+          liveSessionsPerPeriod: 2,
+          periodStart: '2026-11-01',
+        },
+      }),
+    );
+    const created = await ok(
+      c.api(a, 'POST', '/v1/rooms', {
+        token: admin,
+        body: { kind: 'therapy', clientId, providerId, service: 'therapy' },
+      }),
+    );
+    roomId = created.room.id;
+    clientToken = c.token(clientId, 'client');
+    providerToken = c.token(providerId, 'provider');
+  });
+  afterAll(async () => {
+    await db?.end();
+    await c?.stop();
+  });
+
+  it('books a slot, confirms it, and delivers each reminder exactly once with working join links', async () => {
+    let bookingId = '';
+    onTestFailed(async () => {
+      // What the server did, for the failure report.
+      const rows = bookingId ? await jobsOf(bookingId).catch((e) => `(${e.message})`) : '(no booking)';
+      const warnings = (n: ServerProcess) =>
+        n
+          .logs()
+          .filter((l) => (l.level ?? 0) >= 40 || l.raw)
+          .map((l) => JSON.stringify(l))
+          .join('\n');
+      console.error(
+        `booking ${bookingId} job rows: ${JSON.stringify(rows)}\n` +
+          `node-a warnings:\n${warnings(a)}\nnode-b warnings:\n${warnings(b)}`,
+      );
+    });
+
+    // The client on node B (and node A), the provider on node A.
+    const clientSocketB = await c.connect(b, clientToken);
+    const clientOnB = new Inbox('client on node B', clientSocketB);
+    const clientOnA = new Inbox('client on node A', await c.connect(a, clientToken));
+    const providerSocketA = await c.connect(a, providerToken);
+    const providerOnA = new Inbox('provider on node A', providerSocketA);
+    const inboxes = [clientOnB, clientOnA, providerOnA];
+
+    // A slot on the 5 s grid far enough ahead for both reminders.
+    const now = Date.now();
+    const slots = await ok(
+      c.api(
+        b,
+        'GET',
+        `/v1/providers/${providerId}/slots?durationMin=15&from=${new Date(now).toISOString()}&to=${new Date(now + 16 * 60_000).toISOString()}`,
+        { token: clientToken },
+      ),
+    );
+    expect(slots.slots.length).toBeGreaterThan(0);
+    for (const s of slots.slots) {
+      expect(Date.parse(s.startsAt) % 5000).toBe(0);
+      expect(Date.parse(s.endsAt) - Date.parse(s.startsAt)).toBe(15 * 60_000);
+    }
+    const slot = slots.slots.find((s: any) => Date.parse(s.startsAt) >= Date.now() + SLOT_LEAD_MS);
+    expect(slot).toBeDefined();
+    const startsAt = Date.parse(slot.startsAt);
+    expect(startsAt - Date.now()).toBeLessThan(SLOT_LEAD_MS + 5000 + 1000);
+
+    const booked = await c.api(b, 'POST', '/v1/bookings', {
+      token: clientToken,
+      body: { roomId, modality: 'video', startsAt: slot.startsAt, durationMin: 15 },
+    });
+    expect(booked.status, JSON.stringify(booked.body)).toBe(201);
+    const booking = booked.body.booking;
+    bookingId = booking.id;
+    expect(booking).toMatchObject({
+      roomId,
+      clientId,
+      providerId,
+      modality: 'video',
+      status: 'pending_confirmation',
+      startsAt: slot.startsAt,
+      endsAt: slot.endsAt,
+      confirmBy: new Date(startsAt - 2000).toISOString(),
+    });
+    expect(await jobsOf(bookingId)).toMatchObject([
+      { id: `booking:${bookingId}:confirm-deadline`, kind: 'booking.confirm_deadline' },
+    ]);
+
+    const confirmed = await c.api(b, 'POST', `/v1/bookings/${bookingId}/confirm`, {
+      token: providerToken,
+      body: {},
+    });
+    expect(confirmed.status, JSON.stringify(confirmed.body)).toBe(200);
+    expect(confirmed.body.booking).toMatchObject({ id: bookingId, status: 'confirmed' });
+    expect(Date.now(), 'confirmed before the first reminder fell due').toBeLessThan(
+      startsAt - REMINDER_OFFSETS[0]!,
+    );
+
+    // Confirmation swaps the deadline for the reminders and the no-show check.
+    const scheduled = await jobsOf(bookingId);
+    expect(scheduled.map((j) => [j.id, j.kind, j.run_at.getTime()])).toEqual([
+      ...REMINDER_OFFSETS.map((o) => [
+        `booking:${bookingId}:reminder:${o}`,
+        'booking.reminder',
+        startsAt - o,
+      ]),
+      [`booking:${bookingId}:no-show-check`, 'booking.no_show_check', startsAt + 60_000],
+    ]);
+
+    // The lifecycle notices, on every socket.
+    const noticeIds = [`booking:${bookingId}:booked`, `booking:${bookingId}:confirmed`];
+    await Promise.all(inboxes.map((i) => i.until(noticeIds, 5000)));
+
+    // The first reminder: its link is the client's, and the window is not open yet.
+    const tokenOf = (url: string) => url.slice(`${PUBLIC_URL}/join/`.length);
+    const reminderIds = REMINDER_OFFSETS.map((o) => `booking:${bookingId}:reminder:${o}`);
+    await clientOnB.until([reminderIds[0]!], 30_000);
+    const opensAt = startsAt - JOIN_OPENS_MS;
+    const first = clientOnB.messages.find((m) => m.clientMsgId === reminderIds[0]);
+    const firstLink = first.meta.joinUrls[clientId] as string;
+    const sentAt = Date.now();
+    const early = await c.api(b, 'GET', `/v1/join/${tokenOf(firstLink)}`, { token: clientToken });
+    const answeredAt = Date.now();
+    // The server reads the same system clock: answered before opensAt means it was asked before opensAt.
+    // (Only a machine stalled for the 2 s between the reminder and the opening leaves this undecided.)
+    if (answeredAt < opensAt) {
+      expect(early.status, JSON.stringify(early.body)).toBe(403);
+      expect(early.body.error.code).toBe('join_window_closed');
+    } else if (sentAt >= opensAt) {
+      expect(early.status, JSON.stringify(early.body)).toBe(200);
+    }
+
+    // Both reminders on every socket: the client's on node B and A, the provider's on node A.
+    await Promise.all(inboxes.map((i) => i.until(reminderIds, 30_000)));
+
+    // Once the job rows are gone no node can run a reminder again, and every
+    // broadcast a node made before that precedes, on every socket, a message
+    // that node broadcasts now (one Redis connection per publisher keeps order).
+    // A marker sent through each node is the barrier after which counts are final.
+    const left = await jobsUntil(bookingId, (rows) => !rows.some((j) => j.kind === 'booking.reminder'));
+    expect(left.map((j) => j.id)).toEqual([`booking:${bookingId}:no-show-check`]);
+    expect(left[0]).toMatchObject({ attempts: 0, locked_by: null, dead_at: null });
+    const markers = ['marker-via-a', 'marker-via-b'];
+    for (const [socket, clientMsgId] of [
+      [providerSocketA, markers[0]],
+      [clientSocketB, markers[1]],
+    ] as const) {
+      const sent = await request(socket, 'message:send', {
+        roomId,
+        clientMsgId,
+        kind: 'text',
+        text: 'marker',
+      });
+      expect(sent.ok, JSON.stringify(sent)).toBe(true);
+    }
+    await Promise.all(inboxes.map((i) => i.until(markers, 5000)));
+
+    const lifecycle = [...noticeIds, ...reminderIds];
+    for (const inbox of inboxes) {
+      const ofBooking = inbox.messages.filter((m) => m.bookingId === bookingId);
+      expect(
+        ofBooking.map((m) => m.clientMsgId),
+        `${inbox.name}: each lifecycle message once, in order`,
+      ).toEqual(lifecycle);
+      for (const id of [...lifecycle, ...markers]) expect(inbox.count(id), `${inbox.name}: ${id}`).toBe(1);
+      const seqs = inbox.messages.map((m) => m.seq);
+      expect(seqs, `${inbox.name}: seqs in order`).toEqual([...seqs].sort((x, y) => x - y));
+    }
+
+    for (const [i, offsetMs] of REMINDER_OFFSETS.entries()) {
+      const m = clientOnB.messages.find((x) => x.clientMsgId === reminderIds[i]);
+      expect(m).toMatchObject({
+        roomId,
+        senderId: 'talkroom',
+        senderRole: 'bot',
+        kind: 'system',
+        bookingId,
+        meta: { event: 'reminder', bookingId, startsAt: slot.startsAt, offsetMs },
+      });
+      expect(m.text).toContain('video session');
+      // Not early, and not held back by an idle scheduler.
+      const dueAt = startsAt - offsetMs;
+      expect(Date.parse(m.createdAt)).toBeGreaterThanOrEqual(dueAt);
+      expect(Date.parse(m.createdAt) - dueAt).toBeLessThan(5000);
+      const urls = m.meta.joinUrls as Record<string, string>;
+      expect(Object.keys(urls).sort()).toEqual([clientId, providerId].sort());
+      expect(m.meta.joinUrl).toBe(urls[clientId]);
+      for (const url of Object.values(urls))
+        expect(url).toMatch(/^https:\/\/talkroom\.test\/join\/[\w-]+\.[\w-]+\.[\w-]+$/);
+      expect(urls[clientId]).not.toBe(urls[providerId]);
+      // The same message everywhere.
+      expect(clientOnA.messages.find((x) => x.clientMsgId === reminderIds[i])).toEqual(m);
+      expect(providerOnA.messages.find((x) => x.clientMsgId === reminderIds[i])).toEqual(m);
+    }
+    for (const id of noticeIds) {
+      const m = clientOnB.messages.find((x) => x.clientMsgId === id);
+      expect(m).toMatchObject({ senderRole: 'bot', kind: 'system', bookingId, meta: { bookingId } });
+    }
+    expect(clientOnB.messages.find((x) => x.clientMsgId === noticeIds[0]).meta.event).toBe('booked');
+    expect(clientOnB.messages.find((x) => x.clientMsgId === noticeIds[1]).meta.event).toBe('confirmed');
+
+    // The stored history holds each once too.
+    const history = await request(clientSocketB, 'message:history', { roomId, limit: 200 });
+    if (!history.ok) throw new Error(JSON.stringify(history));
+    const stored = history.data.messages as any[];
+    for (const id of lifecycle) expect(stored.filter((m) => m.clientMsgId === id).length, id).toBe(1);
+    expect(stored.filter((m) => m.meta?.event === 'reminder').length).toBe(REMINDER_OFFSETS.length);
+
+    // The join links, now that the window is open (it opened before the second reminder), on either node.
+    expect(Date.now()).toBeGreaterThanOrEqual(opensAt);
+    const second = clientOnB.messages.find((m) => m.clientMsgId === reminderIds[1]);
+    const clientJoin = tokenOf(second.meta.joinUrls[clientId]);
+    const providerJoin = tokenOf(second.meta.joinUrls[providerId]);
+    const grant = {
+      booking: { id: bookingId, status: 'confirmed', startsAt: slot.startsAt },
+      opensAt: new Date(opensAt).toISOString(),
+      closesAt: slot.endsAt,
+    };
+    for (const node of [a, b]) {
+      const joined = await c.api(node, 'GET', `/v1/join/${clientJoin}`, { token: clientToken });
+      expect(joined.status, `${node.name}: ${JSON.stringify(joined.body)}`).toBe(200);
+      expect(joined.body).toMatchObject(grant);
+      const own = await c.api(node, 'GET', `/v1/join/${providerJoin}`, { token: providerToken });
+      expect(own.status, `${node.name}: ${JSON.stringify(own.body)}`).toBe(200);
+      expect(own.body).toMatchObject(grant);
+      // The client's link is the client's.
+      const other = await c.api(node, 'GET', `/v1/join/${clientJoin}`, { token: providerToken });
+      expect(other.status, JSON.stringify(other.body)).toBe(403);
+      expect(other.body.error.code).toBe('forbidden');
+    }
+    // The first reminder's link is the same grant, so it works now as well.
+    expect((await c.api(a, 'GET', `/v1/join/${tokenOf(firstLink)}`, { token: clientToken })).status).toBe(
+      200,
+    );
+
+    // Nothing failed along the way on either node.
+    for (const node of [a, b]) {
+      const failures = node.logs().filter((l) => l.msg === 'job failed' || l.msg === 'scheduler loop failed');
+      expect(failures, node.name).toEqual([]);
+    }
+  }, 45_000);
+});
