@@ -92,8 +92,12 @@ export class JobStore {
 
   /** When the next job falls due (claimable), or null if there is none. */
   async nextDue(): Promise<Date | null> {
+    // Two index-friendly minimums rather than one expression over every row:
+    // an unclaimed job is due at run_at; a claimed one only when its lease runs out.
     const [row] = await this.q.query<{ at: Date | null }>(
-      `SELECT min(GREATEST(run_at, COALESCE(locked_until, run_at))) AS at FROM jobs WHERE dead_at IS NULL`,
+      `SELECT LEAST(
+         (SELECT min(run_at) FROM jobs WHERE dead_at IS NULL AND locked_until IS NULL),
+         (SELECT min(locked_until) FROM jobs WHERE dead_at IS NULL AND locked_until IS NOT NULL)) AS at`,
     );
     return row?.at ?? null;
   }
