@@ -69,30 +69,6 @@ export class MessageService {
     return message;
   }
 
-  /** Posts a server-authored system message; clientMsgId makes it idempotent. */
-  async postSystem(
-    roomId: string,
-    body: { text?: string; meta?: Record<string, unknown>; bookingId?: string; clientMsgId: string },
-  ): Promise<Message> {
-    const { message, duplicate } = await this.d.store.messages.append({
-      id: randomUUID(),
-      roomId,
-      senderId: 'talkroom',
-      senderRole: 'bot',
-      kind: 'system',
-      text: body.text,
-      meta: body.meta,
-      bookingId: body.bookingId,
-      clientMsgId: body.clientMsgId,
-      createdAt: this.d.clock.now(),
-    });
-    if (!duplicate) {
-      this.d.metrics.messagesStored.inc({ kind: 'system' });
-      this.d.events.messageNew(message);
-    }
-    return message;
-  }
-
   private async checkRules(actor: Actor, room: Room, plan: Plan | null, input: SendMessageInput, now: Date) {
     const needsGate =
       room.kind === 'therapy' &&
