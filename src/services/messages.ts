@@ -41,7 +41,7 @@ export class MessageService {
     }
 
     const attachment = input.attachmentId ? await this.attachmentFor(actor, room, input) : undefined;
-    const { message, duplicate } = await store.messages.append({
+    const { message, duplicate } = await store.appender.append({
       id: randomUUID(),
       roomId: room.id,
       senderId: actor.id,

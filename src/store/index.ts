@@ -1,3 +1,4 @@
+import { AppendQueue } from './append-queue.ts';
 import { AttachmentsRepo } from './attachments.ts';
 import { type Db, type DbOptions, openDb } from './db.ts';
 import { MessagesRepo } from './messages.ts';
@@ -11,6 +12,8 @@ export interface Store {
   users: UsersRepo;
   rooms: RoomsRepo;
   messages: MessagesRepo;
+  /** The message hot path: appends with group commit. */
+  appender: AppendQueue;
   attachments: AttachmentsRepo;
 }
 
@@ -20,6 +23,7 @@ export function storeOver(db: Db): Store {
     users: new UsersRepo(db),
     rooms: new RoomsRepo(db),
     messages: new MessagesRepo(db),
+    appender: new AppendQueue(db),
     attachments: new AttachmentsRepo(db),
   };
 }

@@ -110,9 +110,14 @@ export class MessagesRepo {
 
   /**
    * Appends a message, or returns the one already stored under the same
-   * clientMsgId. Resolves only once the row is committed.
+   * clientMsgId. Outside a transaction it resolves only once the row is
+   * committed. `retry: false` inside a transaction, where a failed statement
+   * aborts the transaction and a retry could not succeed.
    */
-  async append(m: NewMessage): Promise<{ message: Message; duplicate: boolean }> {
+  async append(
+    m: NewMessage,
+    o: { retry?: boolean } = {},
+  ): Promise<{ message: Message; duplicate: boolean }> {
     const params = [
       m.roomId,
       m.senderId,
@@ -135,7 +140,7 @@ export class MessagesRepo {
         if (!row) throw new Error(`room ${m.roomId} vanished while appending`);
         return { message: toMessage(row), duplicate: row.duplicate };
       } catch (e) {
-        if (attempt === 0 && isUniqueViolation(e) && m.clientMsgId) continue;
+        if (attempt === 0 && (o.retry ?? true) && isUniqueViolation(e) && m.clientMsgId) continue;
         throw e;
       }
     }

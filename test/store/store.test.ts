@@ -94,6 +94,19 @@ describe.each(backends)('the $name store', (backend) => {
     for (const r of results) expect(r.message.id).toBe(byKey.get(r.message.clientMsgId));
   });
 
+  it('group-commits a burst of sends: gapless seqs, one row per clientMsgId, each sender answered', async () => {
+    const roomA = await seedRoom(store);
+    const roomB = await seedRoom(store);
+    const sends = Array.from({ length: 150 }, (_, i) => store.appender.append(text(i % 2 ? roomA : roomB, `g${i % 50}`)));
+    const results = await Promise.all(sends);
+    for (const roomId of [roomA, roomB]) {
+      const seqs = await store.db.query<{ seq: number }>('SELECT seq FROM messages WHERE room_id = $1 ORDER BY seq', [roomId]);
+      expect(seqs.map((r) => r.seq)).toEqual(Array.from({ length: 25 }, (_, i) => i + 1));
+    }
+    expect(results.filter((r) => !r.duplicate)).toHaveLength(50);
+    expect(new Set(results.map((r) => r.message.id)).size).toBe(50);
+  });
+
   it('keeps the reply-due clock: a client message starts it, a provider reply stops it', async () => {
     const roomId = await seedRoom(store);
     await store.messages.append({ ...text(roomId, 'q1'), createdAt: new Date('2026-11-20T10:00:00Z') });
