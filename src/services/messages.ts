@@ -10,8 +10,11 @@ import { readableRoom } from './rooms.ts';
 /** How many missed messages one rooms:sync returns per room before the client must ask again. */
 export const SYNC_LIMIT_PER_ROOM = 500;
 
+const ROOM_CACHE_SIZE = 50_000;
+
 export class MessageService {
   private readonly d: ServiceDeps;
+  readonly #therapyRooms = new Map<string, Room>();
   constructor(d: ServiceDeps) {
     this.d = d;
   }
@@ -24,9 +27,7 @@ export class MessageService {
   async send(actor: Actor, input: SendMessageInput): Promise<Message> {
     const started = performance.now();
     const { store } = this.d;
-    const found = await store.rooms.getWithPlan(input.roomId);
-    if (!found) throw new AppError('not_found', `room ${input.roomId} not found`);
-    const { room, clientPlan } = found;
+    const { room, clientPlan } = await this.roomForPost(actor, input.roomId);
     if (!canPost(actor, room)) throw new AppError('forbidden', `may not post in room ${room.id}`);
     const now = this.d.clock.now();
 
@@ -67,6 +68,28 @@ export class MessageService {
       );
     }
     return message;
+  }
+
+  /**
+   * The room and, when a client posts, their plan. Who is in a therapy room and
+   * its service never change, so those rooms are remembered and a provider's
+   * or bot's post needs no read at all; a client's post reads only the plan
+   * (plans do change). Support rooms change as they are escalated: read each time.
+   */
+  private async roomForPost(actor: Actor, roomId: string): Promise<{ room: Room; clientPlan: Plan | null }> {
+    const known = this.#therapyRooms.get(roomId);
+    if (known) {
+      const clientPlan = actor.role === 'client' ? await this.d.store.users.getPlan(known.clientId!) : null;
+      return { room: known, clientPlan };
+    }
+    const found = await this.d.store.rooms.getWithPlan(roomId);
+    if (!found) throw new AppError('not_found', `room ${roomId} not found`);
+    if (found.room.kind === 'therapy') {
+      if (this.#therapyRooms.size >= ROOM_CACHE_SIZE)
+        this.#therapyRooms.delete(this.#therapyRooms.keys().next().value!);
+      this.#therapyRooms.set(roomId, found.room);
+    }
+    return found;
   }
 
   private async checkRules(actor: Actor, room: Room, plan: Plan | null, input: SendMessageInput, now: Date) {
