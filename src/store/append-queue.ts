@@ -74,6 +74,6 @@ export class AppendQueue {
       for (const p of batch) await new MessagesRepo(this.#db).append(p.m).then(p.resolve, p.reject);
       return;
     }
-    batch.forEach((p, i) => p.resolve(results[i]!));
+    for (const [i, p] of batch.entries()) p.resolve(results[i]!);
   }
 }

@@ -1,10 +1,9 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ManualClock } from '../../src/clock.ts';
 import { backends } from '../helpers/backends.ts';
-import { ok, therapyRoom } from '../helpers/fixtures.ts';
+import { therapyRoom } from '../helpers/fixtures.ts';
 import { collect, request, startTestServer, type TestServer } from '../helpers/server.ts';
 
-const HOUR = 3_600_000;
 // Monday 2026-11-16 07:00 in New York, where the provider works 09:00-17:00.
 const MONDAY = '2026-11-16T12:00:00Z';
 const WED_10AM = '2026-11-18T15:00:00.000Z'; // Wednesday 10:00 in New York

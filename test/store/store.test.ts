@@ -97,10 +97,15 @@ describe.each(backends)('the $name store', (backend) => {
   it('group-commits a burst of sends: gapless seqs, one row per clientMsgId, each sender answered', async () => {
     const roomA = await seedRoom(store);
     const roomB = await seedRoom(store);
-    const sends = Array.from({ length: 150 }, (_, i) => store.appender.append(text(i % 2 ? roomA : roomB, `g${i % 50}`)));
+    const sends = Array.from({ length: 150 }, (_, i) =>
+      store.appender.append(text(i % 2 ? roomA : roomB, `g${i % 50}`)),
+    );
     const results = await Promise.all(sends);
     for (const roomId of [roomA, roomB]) {
-      const seqs = await store.db.query<{ seq: number }>('SELECT seq FROM messages WHERE room_id = $1 ORDER BY seq', [roomId]);
+      const seqs = await store.db.query<{ seq: number }>(
+        'SELECT seq FROM messages WHERE room_id = $1 ORDER BY seq',
+        [roomId],
+      );
       expect(seqs.map((r) => r.seq)).toEqual(Array.from({ length: 25 }, (_, i) => i + 1));
     }
     expect(results.filter((r) => !r.duplicate)).toHaveLength(50);
