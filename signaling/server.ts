@@ -18,6 +18,7 @@ import { AppError, toPublicError } from '../src/errors.ts';
 import type { InFlight } from '../src/inflight.ts';
 import type { Logger } from '../src/log.ts';
 import type { Metrics } from '../src/metrics.ts';
+import type { LiveService } from '../src/services/live.ts';
 import type { MessageService } from '../src/services/messages.ts';
 import type { RoomService } from '../src/services/rooms.ts';
 import {
@@ -28,9 +29,16 @@ import {
   type ServerToClientEvents,
   type SocketData,
 } from './events.ts';
+import { attachLiveHandlers } from './live.ts';
 import type { IoServer } from './room-events.ts';
 
-type IoSocket = Socket<ClientToServerEvents, ServerToClientEvents, InterServerEvents, SocketData>;
+export type IoSocket = Socket<ClientToServerEvents, ServerToClientEvents, InterServerEvents, SocketData>;
+/** Registers a request event: rate-limited, validated, answered with the one ack shape, counted in flight. */
+export type Handle = <S extends z.ZodType, R>(
+  event: keyof ClientToServerEvents,
+  schema: S,
+  fn: (input: z.infer<S>) => Promise<R>,
+) => void;
 
 export interface RedisPair {
   pub: unknown;
@@ -55,6 +63,7 @@ export interface SignalingDeps {
   verifier: TokenVerifier;
   rooms: RoomService;
   messages: MessageService;
+  live: LiveService;
   clock: Clock;
   log: Logger;
   metrics: Metrics;
@@ -105,16 +114,12 @@ export function attachSignaling(d: SignalingDeps): void {
     });
     d.log.debug({ userId: me.id, socketId: socket.id }, 'socket connected');
 
-    const handle = <S extends z.ZodType, R>(
-      event: keyof ClientToServerEvents,
-      schema: S,
-      fn: (input: z.infer<S>) => Promise<R>,
-    ) => {
+    const handle: Handle = (event, schema, fn) => {
       socket.on(event, async (...args: unknown[]) => {
         // The ack is always the last argument; a request without a payload sends only the ack.
         const ack = args.length > 1 ? args.at(-1) : typeof args[0] === 'function' ? args[0] : undefined;
         const payload = typeof args[0] === 'function' ? undefined : args[0];
-        const reply = typeof ack === 'function' ? (ack as (r: Ack<R>) => void) : () => {};
+        const reply = typeof ack === 'function' ? (ack as (r: Ack<unknown>) => void) : () => {};
         if (d.inflight.draining) {
           reply({
             ok: false,
@@ -141,6 +146,7 @@ export function attachSignaling(d: SignalingDeps): void {
       });
     };
 
+    attachLiveHandlers(socket, handle, d.live, d.log);
     handle('message:send', sendSchema, async (input) => ({ message: await d.messages.send(me, input) }));
     handle('message:history', HistoryQuery, (input) => d.messages.history(me, input));
     handle('rooms:sync', SyncBody, (input) => d.messages.sync(me, input.cursors));

@@ -1,5 +1,7 @@
 import { createServer, type Server as HttpServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { MediaPool } from '../media/index.ts';
+import { socketLiveEvents } from '../signaling/live.ts';
 import type { IoServer } from '../signaling/room-events.ts';
 import { socketRoomEvents } from '../signaling/room-events.ts';
 import { attachSignaling, createIo } from '../signaling/server.ts';
@@ -17,6 +19,7 @@ import { AttachmentService } from './services/attachments.ts';
 import { BookingService } from './services/bookings.ts';
 import { CreditService } from './services/credits.ts';
 import type { ServiceDeps } from './services/deps.ts';
+import { LiveService } from './services/live.ts';
 import { MessageService } from './services/messages.ts';
 import { type MessagingSessionGate, noMessagingSessions } from './services/ports.ts';
 import { ProvisioningService } from './services/provisioning.ts';
@@ -28,6 +31,8 @@ export interface StartOptions {
   clock?: Clock;
   /** Replaces the bookings-backed messaging-session gate (tests). */
   gate?: MessagingSessionGate;
+  /** false: no media workers (tests that need no live media start faster). */
+  media?: boolean;
   /** Run the scheduler's loop (default). Tests on a manual clock turn it off and call scheduler.runDue(). */
   runScheduler?: boolean;
   logger?: Logger;
@@ -81,7 +86,10 @@ export async function startServer(config: Config, opts: StartOptions = {}): Prom
     metrics,
     config,
     events: socketRoomEvents(io),
-    gate: { isOpen: (roomId, clientId, at) => gate.isOpen(roomId, clientId, at) },
+    gate: {
+      isOpen: (roomId, clientId, at) => gate.isOpen(roomId, clientId, at),
+      inLiveChat: (roomId, bookingId) => gate.inLiveChat(roomId, bookingId),
+    },
     wakeScheduler: () => wakeScheduler(),
   };
   // Known once listening (PORT=0 picks the port).
@@ -103,8 +111,12 @@ export async function startServer(config: Config, opts: StartOptions = {}): Prom
     joinTokens,
     publicUrl: () => publicUrl,
     policy: config.policy,
+    sessionEnded: (bookingId, status) => live.sessionEnded(bookingId, status),
   });
   if (!opts.gate) gate = bookings.gate;
+  const media = opts.media === false ? undefined : await openMedia(config, log);
+  const live = new LiveService({ bookings, media, events: socketLiveEvents(io), log });
+  media?.onSessionLost((bookingId: string) => live.mediaLost(bookingId));
   const rooms = new RoomService(deps);
   const messages = new MessageService(deps);
   const provisioning = new ProvisioningService(deps, credits);
@@ -129,6 +141,7 @@ export async function startServer(config: Config, opts: StartOptions = {}): Prom
     verifier,
     rooms,
     messages,
+    live,
     clock,
     log,
     metrics,
@@ -156,6 +169,7 @@ export async function startServer(config: Config, opts: StartOptions = {}): Prom
         () => 'down' as const,
       );
       if (redis) checks.redis = redis.ready() ? 'ok' : 'degraded';
+      if (opts.media !== false) checks.media = media?.ready ? 'ok' : 'degraded';
       return checks;
     },
   });
@@ -183,6 +197,7 @@ export async function startServer(config: Config, opts: StartOptions = {}): Prom
       log.info({ inFlight: inflight.count }, 'shutting down');
       http.close();
       await scheduler.stop();
+      await media?.close();
       const drained = await inflight.drain(config.shutdownGraceMs);
       if (!drained) log.warn({ inFlight: inflight.count }, 'shutdown grace ran out with requests in flight');
       // Each connection closes once its last buffered acknowledgement is written;
@@ -199,6 +214,19 @@ export async function startServer(config: Config, opts: StartOptions = {}): Prom
     })());
 
   return { url, port, config, store, io, http, log, scheduler, bookings, close };
+}
+
+/** The SFU; a node without it still serves messaging and bookings (/readyz says degraded). */
+async function openMedia(config: Config, log: Logger): Promise<MediaPool | undefined> {
+  try {
+    return await MediaPool.create(config.media, log);
+  } catch (e) {
+    log.error(
+      { err: (e as Error).message },
+      'media workers failed to start; live audio and video are unavailable',
+    );
+    return undefined;
+  }
 }
 
 if (import.meta.main) {

@@ -182,3 +182,32 @@ export const PurchaseBody = z.strictObject({
   count: z.number().int().min(1).max(20),
   paymentRef: z.string().trim().min(1).max(128),
 });
+
+// ---- live sessions -----------------------------------------------------------
+
+const MediaObject = z.record(z.string(), z.unknown());
+const LiveRef = { bookingId: Id };
+
+export const LiveJoinBody = z.union([
+  z.strictObject({ bookingId: Id }),
+  z.strictObject({ joinToken: z.string().min(1).max(4096) }),
+]);
+export const LiveSessionBody = z.strictObject(LiveRef);
+export const LiveTransportBody = z.strictObject({ ...LiveRef, direction: z.enum(['send', 'recv']) });
+export const LiveConnectBody = z.strictObject({ ...LiveRef, transportId: Id, dtlsParameters: MediaObject });
+export const LiveRestartIceBody = z.strictObject({ ...LiveRef, transportId: Id });
+export const LiveProduceBody = z.strictObject({
+  ...LiveRef,
+  transportId: Id,
+  kind: z.enum(['audio', 'video']),
+  rtpParameters: MediaObject,
+  appData: MediaObject.optional(),
+});
+export const LiveConsumeBody = z.strictObject({
+  ...LiveRef,
+  transportId: Id,
+  producerId: Id,
+  rtpCapabilities: MediaObject,
+});
+export const LiveResumeBody = z.strictObject({ ...LiveRef, consumerId: Id });
+export const LiveMuteBody = z.strictObject({ ...LiveRef, producerId: Id, paused: z.boolean() });

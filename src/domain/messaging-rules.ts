@@ -10,6 +10,8 @@ export interface PostContext {
   plan: Plan | null;
   /** Whether a booked messaging session is in progress for this room now. */
   messagingSessionOpen: boolean;
+  /** Whether the message belongs to a live chat session in progress (its bookingId). */
+  inLiveChat?: boolean;
 }
 
 /**
@@ -44,6 +46,8 @@ export function assertMayPost(ctx: PostContext): void {
     );
   }
   if (actor.role === 'provider') return;
+  // A live chat session is a booked session, whatever the plan says of messaging.
+  if (ctx.inLiveChat) return;
 
   const plan = ctx.plan;
   if (!plan) throw new AppError('plan_excludes_messaging', 'the client has no plan that includes messaging');

@@ -41,6 +41,8 @@ export interface BookingDeps extends ServiceDeps {
   joinTokens: JoinTokens;
   publicUrl: () => string;
   policy: Policy;
+  /** A live session ended (completed or a no-show): the live layer closes its media and tells the participants. */
+  sessionEnded: (bookingId: string, status: BookingStatus) => void;
 }
 
 export interface CreateBookingInput {
@@ -376,7 +378,105 @@ export class BookingService {
         (t) => t.bookings.messagingSessionOpen(roomId, at),
         () => {},
       ),
+    inLiveChat: async (roomId, bookingId) => {
+      const b = await inTx(
+        this.d.store.db,
+        (t) => t.bookings.get(bookingId),
+        () => {},
+      );
+      return b?.roomId === roomId && b.modality === 'chat' && b.status === 'in_progress';
+    },
   };
+
+  // ---- live sessions ----------------------------------------------------------
+
+  /**
+   * Who may join a live session now: its client or provider, inside the join
+   * window, while it is confirmed or in progress.
+   */
+  async admit(actor: Actor, ref: { bookingId: string } | { joinToken: string }): Promise<Booking> {
+    const now = this.d.clock.now();
+    let bookingId: string;
+    if ('joinToken' in ref) {
+      const grant = this.d.joinTokens.verify(ref.joinToken, now);
+      if (grant.userId !== actor.id)
+        throw new AppError('forbidden', 'this join link is for the other participant');
+      bookingId = grant.bookingId;
+    } else {
+      bookingId = ref.bookingId;
+    }
+    const b = await this.get(actor, bookingId);
+    if (b.modality === 'messaging')
+      throw new AppError('modality_mismatch', 'a messaging session has no live part');
+    const w = joinWindow(times(b), this.d.policy);
+    if (now < w.opensAt || now > w.closesAt) {
+      throw new AppError(
+        'join_window_closed',
+        `the session can be joined from ${w.opensAt.toISOString()} to ${w.closesAt.toISOString()}`,
+      );
+    }
+    if (b.status !== 'confirmed' && b.status !== 'in_progress')
+      throw new AppError('conflict', `booking is ${b.status}`);
+    return b;
+  }
+
+  /**
+   * Records a participant arriving or leaving. The session starts at the
+   * moment the second party is present, never before, and only once: the
+   * credit is consumed then and the room is told.
+   */
+  async presence(b: Booking, userId: string, present: boolean) {
+    const now = this.d.clock.now();
+    return this.tx(async (t) => {
+      await t.bookings.lockUsers([b.clientId, b.providerId]);
+      await t.live.mark(b.id, userId, userId === b.providerId ? 'provider' : 'client', present, now);
+      const participants = await t.live.list(b.id);
+      let booking = (await t.bookings.get(b.id))!;
+      let started = false;
+      const bothHere = participants.filter((p) => p.present).length === 2;
+      if (present && bothHere && booking.status === 'confirmed') {
+        booking = (await t.bookings.transition(b.id, ['confirmed'], 'in_progress', now, { startedAt: now }))!;
+        started = true;
+        if (booking.creditId) {
+          await t.credits.record(booking.creditId, 'consume', b.id, 'session started', now);
+          await this.d.webhooks.enqueue(
+            t.q,
+            'credit.consumed',
+            { clientId: b.clientId, bookingId: b.id, creditId: booking.creditId },
+            now,
+          );
+        }
+        await t.jobs.cancel([jobId(b.id, 'no-show-check')]);
+        await this.notice(t, booking, 'session_started', now);
+        await this.hook(t, 'session.started', booking, now);
+      }
+      return { booking, participants, started };
+    });
+  }
+
+  /** The provider ends the session: completed. */
+  async endSession(actor: Actor, bookingId: string): Promise<Booking> {
+    const now = this.d.clock.now();
+    return this.tx(async (t) => {
+      const b = await this.loadForChange(t, actor, bookingId);
+      if (actor.id !== b.providerId) throw new AppError('forbidden', 'only the provider ends the session');
+      if (b.status !== 'in_progress')
+        throw new AppError('conflict', `booking is ${b.status}, not in_progress`);
+      return this.complete(t, b, now);
+    });
+  }
+
+  private async complete(t: Tx, b: Booking, now: Date): Promise<Booking> {
+    const done = (await t.bookings.transition(b.id, ['in_progress'], 'completed', now, {
+      endedAt: now,
+      outcome: 'completed',
+    }))!;
+    await t.jobs.cancelByPrefix(`booking:${b.id}:`);
+    await this.notice(t, done, 'session_ended', now);
+    await this.hook(t, 'session.ended', done, now);
+    t.ended.push([done.id, done.status]);
+    return done;
+  }
 
   // ---- jobs -----------------------------------------------------------------
 
@@ -416,15 +516,29 @@ export class BookingService {
       }),
     'booking.no_show_check': (job) =>
       this.onJob(job, async (t, b, now) => {
-        // Nobody started the session by start + grace. Both absent counts as the
-        // provider's no-show: the client keeps the credit to reschedule with.
+        // Not started by start + grace. If the provider joined and the client
+        // never did, it is the client's no-show (credit lost, charged); in every
+        // other case, both absent included, it is the provider's: the client
+        // keeps the credit to reschedule with.
         if (b.status !== 'confirmed' || b.modality === 'messaging') return;
-        const missed = (await t.bookings.transition(b.id, ['confirmed'], 'provider_no_show', now, {
-          outcome: 'provider_no_show',
-        }))!;
-        await this.release(t, missed, 'restore', 'provider no-show', now);
-        await this.notice(t, missed, 'provider_no_show', now);
-        await this.hook(t, 'session.no_show', missed, now, { noShow: 'provider' });
+        const joined = new Set((await t.live.list(b.id)).map((p) => p.role));
+        const clientNoShow = joined.has('provider') && !joined.has('client');
+        const status = clientNoShow ? 'client_no_show' : 'provider_no_show';
+        const missed = (await t.bookings.transition(b.id, ['confirmed'], status, now, { outcome: status }))!;
+        if (clientNoShow) {
+          await this.release(t, missed, 'forfeit', 'client no-show', now);
+          await this.charge(t, missed, 'client_no_show', now);
+        } else {
+          await this.release(t, missed, 'restore', 'provider no-show', now);
+        }
+        await this.notice(t, missed, status, now);
+        await this.hook(t, 'session.no_show', missed, now, { noShow: clientNoShow ? 'client' : 'provider' });
+        t.ended.push([missed.id, status]);
+      }),
+    'booking.session_end': (job) =>
+      this.onJob(job, async (t, b, now) => {
+        if (b.status !== 'in_progress' || b.modality === 'messaging') return;
+        await this.complete(t, b, now);
       }),
     'booking.messaging_start': (job) =>
       this.onJob(job, async (t, b, now) => {
@@ -597,6 +711,7 @@ export class BookingService {
         'booking.no_show_check',
         new Date(tm.startsAt.getTime() + this.d.policy.noShowGraceMs),
       );
+      await add('session-end', 'booking.session_end', tm.endsAt);
     }
     t.scheduled = true;
   }
@@ -632,6 +747,7 @@ export class BookingService {
   private tx<T>(fn: (t: Tx) => Promise<T>): Promise<T> {
     return inTx(this.d.store.db, fn, (t) => {
       for (const m of t.notices) this.d.events.messageNew(m);
+      for (const [id, status] of t.ended) this.d.sessionEnded(id, status);
       if (t.scheduled) this.d.wakeScheduler();
     });
   }
@@ -645,6 +761,9 @@ const NOTICE_TEXT: Record<string, (b: Booking) => string> = {
   cancelled: (b) => `The session on ${b.startsAt} was cancelled; the credit is back.`,
   late_cancelled: (b) => `The session on ${b.startsAt} was cancelled late; the credit is used.`,
   rescheduled: (b) => `The session moved to ${b.startsAt}.`,
+  session_started: (b) => `The ${b.modality} session has started.`,
+  session_ended: () => 'The session has ended.',
+  client_no_show: (b) => `The client did not join the session on ${b.startsAt}; the session credit is used.`,
   provider_no_show: (b) =>
     `The provider did not join the session on ${b.startsAt}. Your credit is back: reschedule with the same credit.`,
   messaging_started: () => 'Messaging session in progress.',

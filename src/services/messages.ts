@@ -99,7 +99,12 @@ export class MessageService {
       input.kind !== 'availability' &&
       (plan?.kind === 'eap' || plan?.kind === 'bh_insurance');
     const messagingSessionOpen = needsGate ? await this.d.gate.isOpen(room.id, actor.id, now) : false;
+    const inLiveChat =
+      input.bookingId !== undefined && room.kind === 'therapy'
+        ? await this.d.gate.inLiveChat(room.id, input.bookingId)
+        : false;
     assertMayPost({
+      inLiveChat,
       actor,
       room,
       kind: input.kind,

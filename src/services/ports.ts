@@ -19,7 +19,12 @@ export interface RoomEvents {
  */
 export interface MessagingSessionGate {
   isOpen(roomId: string, clientId: string, at: Date): Promise<boolean>;
+  /** Whether bookingId is a live chat session of this room in progress (its messages are the session). */
+  inLiveChat(roomId: string, bookingId: string): Promise<boolean>;
 }
 
-/** Until bookings exist, no messaging session is ever in progress. */
-export const noMessagingSessions: MessagingSessionGate = { isOpen: async () => false };
+/** A gate with no sessions at all (tests replace parts of it). */
+export const noMessagingSessions: MessagingSessionGate = {
+  isOpen: async () => false,
+  inLiveChat: async () => false,
+};

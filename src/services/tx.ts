@@ -1,5 +1,6 @@
+import type { BookingStatus } from '../domain/bookings.ts';
 import type { Message } from '../domain/types.ts';
-import { BookingStore } from '../store/bookings.ts';
+import { BookingStore, LiveParticipants } from '../store/bookings.ts';
 import { CreditLedger } from '../store/credits.ts';
 import type { Db, Queryable } from '../store/db.ts';
 import { JobStore } from '../store/jobs.ts';
@@ -17,6 +18,7 @@ export interface Tx {
   users: UsersRepo;
   rooms: RoomsRepo;
   bookings: BookingStore;
+  live: LiveParticipants;
   credits: CreditLedger;
   jobs: JobStore;
   messages: MessagesRepo;
@@ -24,6 +26,8 @@ export interface Tx {
   notices: Message[];
   /** Whether jobs were added (the scheduler should look again). */
   scheduled: boolean;
+  /** Live sessions that ended in this transaction, with their status, to announce after commit. */
+  ended: Array<[string, BookingStatus]>;
 }
 
 export async function inTx<T>(db: Db, fn: (t: Tx) => Promise<T>, after: (t: Tx) => void): Promise<T> {
@@ -34,11 +38,13 @@ export async function inTx<T>(db: Db, fn: (t: Tx) => Promise<T>, after: (t: Tx) 
       users: new UsersRepo(q),
       rooms: new RoomsRepo(q),
       bookings: new BookingStore(q),
+      live: new LiveParticipants(q),
       credits: new CreditLedger(q),
       jobs: new JobStore(q),
       messages: new MessagesRepo(q),
       notices: [],
       scheduled: false,
+      ended: [],
     };
     return fn(tx);
   });

@@ -226,3 +226,51 @@ export class BookingStore {
     return rows.length > 0;
   }
 }
+
+export interface LiveParticipant {
+  userId: string;
+  role: 'client' | 'provider';
+  present: boolean;
+  firstJoinedAt: string;
+}
+
+/** Who is in each live session (see migration 003). */
+export class LiveParticipants {
+  private readonly q: Queryable;
+  constructor(q: Queryable) {
+    this.q = q;
+  }
+
+  async mark(
+    bookingId: string,
+    userId: string,
+    role: 'client' | 'provider',
+    present: boolean,
+    now: Date,
+  ): Promise<void> {
+    await this.q.query(
+      `INSERT INTO live_participants (booking_id, user_id, role, present, first_joined_at, last_change_at)
+       VALUES ($1, $2, $3, $4, $5, $5)
+       ON CONFLICT (booking_id, user_id) DO UPDATE SET present = EXCLUDED.present, last_change_at = EXCLUDED.last_change_at`,
+      [bookingId, userId, role, present, now],
+    );
+  }
+
+  async list(bookingId: string): Promise<LiveParticipant[]> {
+    const rows = await this.q.query<{
+      user_id: string;
+      role: 'client' | 'provider';
+      present: boolean;
+      first_joined_at: Date;
+    }>(
+      'SELECT user_id, role, present, first_joined_at FROM live_participants WHERE booking_id = $1 ORDER BY role',
+      [bookingId],
+    );
+    return rows.map((r) => ({
+      userId: r.user_id,
+      role: r.role,
+      present: r.present,
+      firstJoinedAt: r.first_joined_at.toISOString(),
+    }));
+  }
+}

@@ -259,7 +259,7 @@ describe('a booking from slot to reminder on two server processes', () => {
       startsAt - REMINDER_OFFSETS[0]!,
     );
 
-    // Confirmation swaps the deadline for the reminders and the no-show check.
+    // Confirmation swaps the deadline for the reminders, the no-show check and the session's end.
     const scheduled = await jobsOf(bookingId);
     expect(scheduled.map((j) => [j.id, j.kind, j.run_at.getTime()])).toEqual([
       ...REMINDER_OFFSETS.map((o) => [
@@ -268,6 +268,7 @@ describe('a booking from slot to reminder on two server processes', () => {
         startsAt - o,
       ]),
       [`booking:${bookingId}:no-show-check`, 'booking.no_show_check', startsAt + 60_000],
+      [`booking:${bookingId}:session-end`, 'booking.session_end', startsAt + 15 * 60_000],
     ]);
 
     // The lifecycle notices, on every socket.
@@ -301,7 +302,10 @@ describe('a booking from slot to reminder on two server processes', () => {
     // that node broadcasts now (one Redis connection per publisher keeps order).
     // A marker sent through each node is the barrier after which counts are final.
     const left = await jobsUntil(bookingId, (rows) => !rows.some((j) => j.kind === 'booking.reminder'));
-    expect(left.map((j) => j.id)).toEqual([`booking:${bookingId}:no-show-check`]);
+    expect(left.map((j) => j.id)).toEqual([
+      `booking:${bookingId}:no-show-check`,
+      `booking:${bookingId}:session-end`,
+    ]);
     expect(left[0]).toMatchObject({ attempts: 0, locked_by: null, dead_at: null });
     const markers = ['marker-via-a', 'marker-via-b'];
     for (const [socket, clientMsgId] of [

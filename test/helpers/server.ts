@@ -9,6 +9,7 @@ import { loadConfig } from '../../src/config.ts';
 import { createLogger, type Logger } from '../../src/log.ts';
 import { type RunningServer, startServer } from '../../src/main.ts';
 import type { MessagingSessionGate } from '../../src/services/ports.ts';
+import { freePortBase } from '../media/helpers.ts';
 import type { Backend } from './backends.ts';
 
 export const TEST_SECRET = 'test-secret-test-secret-test-secret-0123456789';
@@ -34,10 +35,14 @@ export interface TestServerOptions {
   logger?: Logger;
   /** false: the scheduler only runs when the test calls scheduler.runDue() (manual clock). */
   runScheduler?: boolean;
+  /** Start mediasoup workers (one, unless MEDIA_WORKERS says otherwise): only live-session tests need them. */
+  media?: boolean;
 }
 
 export async function startTestServer(o: TestServerOptions): Promise<TestServer> {
   const db = await o.backend.create();
+  // Test files run in parallel: each media-enabled server gets its own port range.
+  const mediaPorts = o.media ? await freePortBase(20) : 40_000;
   const dataDir = mkdtempSync(join(tmpdir(), 'talkroom-test-'));
   const config = loadConfig({
     PORT: '0',
@@ -45,6 +50,9 @@ export async function startTestServer(o: TestServerOptions): Promise<TestServer>
     AUTH_JWT_SECRET: TEST_SECRET,
     LOG_LEVEL: 'silent',
     SHUTDOWN_GRACE: '5s',
+    MEDIA_WORKERS: '1',
+    MEDIA_RTC_MIN_PORT: String(mediaPorts),
+    MEDIA_RTC_MAX_PORT: String(mediaPorts + 19),
     SOCKET_RATE_LIMIT: '1000',
     HTTP_RATE_LIMIT: '1000',
     ...(db.databaseUrl ? { DATABASE_URL: db.databaseUrl } : {}),
@@ -54,6 +62,7 @@ export async function startTestServer(o: TestServerOptions): Promise<TestServer>
     clock: o.clock,
     gate: o.gate,
     runScheduler: o.runScheduler,
+    media: o.media ?? false,
     logger: o.logger ?? createLogger('silent'),
     memoryStore: true,
   });
@@ -70,9 +79,12 @@ export async function startTestServer(o: TestServerOptions): Promise<TestServer>
     async api(method, path, opts = {}) {
       const headers: Record<string, string> = {};
       if (opts.token) headers.authorization = `Bearer ${opts.token}`;
-      let body: string | Uint8Array | undefined;
+      let body: string | ArrayBuffer | undefined;
       if (opts.raw) {
-        body = new Uint8Array(opts.raw);
+        body = opts.raw.buffer.slice(
+          opts.raw.byteOffset,
+          opts.raw.byteOffset + opts.raw.byteLength,
+        ) as ArrayBuffer;
         if (opts.type) headers['content-type'] = opts.type;
       } else if (opts.body !== undefined) {
         body = typeof opts.body === 'string' ? opts.body : JSON.stringify(opts.body);

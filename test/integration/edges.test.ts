@@ -342,6 +342,7 @@ describe('graceful shutdown', () => {
       entered = resolve;
     });
     const gate: MessagingSessionGate = {
+      inLiveChat: async () => false,
       isOpen: async () => {
         entered();
         await held;

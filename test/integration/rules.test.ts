@@ -23,7 +23,10 @@ describe.each(backends)('plans, roles and rooms on the $name store', (backend) =
   let s: TestServer;
   // Stands in for the bookings work: which rooms have a messaging session in progress.
   const openSessions = new Set<string>();
-  const gate: MessagingSessionGate = { isOpen: async (roomId) => openSessions.has(roomId) };
+  const gate: MessagingSessionGate = {
+    isOpen: async (roomId) => openSessions.has(roomId),
+    inLiveChat: async () => false,
+  };
 
   beforeAll(async () => {
     s = await startTestServer({ backend, gate });

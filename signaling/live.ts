@@ -1,0 +1,100 @@
+import {
+  LiveConnectBody,
+  LiveConsumeBody,
+  LiveJoinBody,
+  LiveMuteBody,
+  LiveProduceBody,
+  LiveRestartIceBody,
+  LiveResumeBody,
+  LiveSessionBody,
+  LiveTransportBody,
+} from '../src/api/schemas.ts';
+import { AppError } from '../src/errors.ts';
+import type { Logger } from '../src/log.ts';
+import type { LiveEvents, LiveService } from '../src/services/live.ts';
+import type { Booking } from '../src/store/bookings.ts';
+import { channel } from './events.ts';
+import type { IoServer } from './room-events.ts';
+import type { Handle, IoSocket } from './server.ts';
+
+/** The live-session events of PROTOCOL.md on one socket. */
+export function attachLiveHandlers(socket: IoSocket, handle: Handle, live: LiveService, log: Logger): void {
+  const me = socket.data.identity;
+  socket.data.live = new Map();
+  const joined = (bookingId: string): Booking => {
+    const b = socket.data.live.get(bookingId);
+    if (!b) throw new AppError('forbidden', `bookingId: join session ${bookingId} with live:join first`);
+    return b;
+  };
+
+  handle('live:join', LiveJoinBody, async (ref) => {
+    const { answer, booking } = await live.join(me, ref);
+    socket.data.live.set(booking.id, booking);
+    socket.join(channel.live(booking.id));
+    // After the answer (same socket, so in order): what the other side already sends.
+    setImmediate(() => {
+      for (const p of live.existingProducers(booking.id, me.id)) {
+        socket.emit('live:producer', {
+          bookingId: booking.id,
+          producerId: p.producerId,
+          userId: p.peerId,
+          kind: p.kind,
+        });
+      }
+    });
+    return answer;
+  });
+  handle('live:transport', LiveTransportBody, (i) => live.transport(me, joined(i.bookingId), i.direction));
+  handle('live:connect', LiveConnectBody, async (i) => {
+    await live.connect(me, joined(i.bookingId), i.transportId, i.dtlsParameters);
+    return {};
+  });
+  handle('live:restartIce', LiveRestartIceBody, (i) =>
+    live.restartIce(me, joined(i.bookingId), i.transportId),
+  );
+  handle('live:produce', LiveProduceBody, (i) =>
+    live.produce(me, joined(i.bookingId), i.transportId, i.kind, i.rtpParameters, i.appData),
+  );
+  handle('live:consume', LiveConsumeBody, (i) =>
+    live.consume(me, joined(i.bookingId), i.transportId, i.producerId, i.rtpCapabilities),
+  );
+  handle('live:resume', LiveResumeBody, async (i) => {
+    await live.resume(me, joined(i.bookingId), i.consumerId);
+    return {};
+  });
+  handle('live:mute', LiveMuteBody, async (i) => {
+    await live.mute(me, joined(i.bookingId), i.producerId, i.paused);
+    return {};
+  });
+  handle('live:leave', LiveSessionBody, async (i) => {
+    const b = joined(i.bookingId);
+    socket.data.live.delete(b.id);
+    socket.leave(channel.live(b.id));
+    await live.leave(me, b);
+    return {};
+  });
+  handle('live:end', LiveSessionBody, async (i) => {
+    await live.end(me, joined(i.bookingId).id);
+    return {};
+  });
+
+  // A dropped socket leaves its sessions; the session goes on, and rejoining resumes it.
+  socket.on('disconnect', () => {
+    for (const b of socket.data.live.values()) {
+      live
+        .leave(me, b)
+        .catch((e) => log.warn({ err: (e as Error).message, bookingId: b.id }, 'leave on disconnect failed'));
+    }
+  });
+}
+
+/** LiveEvents over Socket.IO: one channel per live session. */
+export function socketLiveEvents(io: IoServer): LiveEvents {
+  return {
+    participant: (ev) => io.to(channel.live(ev.bookingId)).emit('live:participant', ev),
+    started: (ev) => io.to(channel.live(ev.bookingId)).emit('live:started', ev),
+    ended: (ev) => io.to(channel.live(ev.bookingId)).emit('live:ended', ev),
+    producer: (ev) => io.to(channel.live(ev.bookingId)).emit('live:producer', ev),
+    rejoin: (ev) => io.to(channel.live(ev.bookingId)).emit('live:rejoin', ev),
+  };
+}

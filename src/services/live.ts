@@ -1,0 +1,222 @@
+import type { BookingStatus } from '../domain/bookings.ts';
+import type { Actor } from '../domain/types.ts';
+import { AppError, ERROR_CODES, type ErrorCode } from '../errors.ts';
+import type { Logger } from '../log.ts';
+import type { Booking } from '../store/bookings.ts';
+import type { BookingService } from './bookings.ts';
+
+/**
+ * What live sessions need of the SFU. media/ implements it with mediasoup;
+ * the session rules here never import it (main.ts wires the two together).
+ */
+export interface MediaPort {
+  readonly ready: boolean;
+  session(sessionId: string): Promise<MediaSessionPort>;
+  get(sessionId: string): MediaSessionPort | undefined;
+}
+
+export interface MediaSessionPort {
+  readonly rtpCapabilities: unknown;
+  createTransport(
+    peerId: string,
+    direction: 'send' | 'recv',
+  ): Promise<{ id: string; iceParameters: unknown; iceCandidates: unknown; dtlsParameters: unknown }>;
+  connectTransport(peerId: string, transportId: string, dtlsParameters: unknown): Promise<void>;
+  restartIce(peerId: string, transportId: string): Promise<unknown>;
+  produce(
+    peerId: string,
+    transportId: string,
+    kind: 'audio' | 'video',
+    rtpParameters: unknown,
+    appData?: Record<string, unknown>,
+  ): Promise<{ producerId: string }>;
+  consume(
+    peerId: string,
+    transportId: string,
+    producerId: string,
+    rtpCapabilities: unknown,
+  ): Promise<{ consumerId: string; producerId: string; kind: 'audio' | 'video'; rtpParameters: unknown }>;
+  resume(peerId: string, consumerId: string): Promise<void>;
+  pauseProducer(peerId: string, producerId: string): Promise<void>;
+  resumeProducer(peerId: string, producerId: string): Promise<void>;
+  producers(): Array<{ producerId: string; peerId: string; kind: 'audio' | 'video' }>;
+  closePeer(peerId: string): void;
+  close(): void;
+}
+
+/** How live sessions reach their participants' sockets (signaling/ implements it). */
+export interface LiveEvents {
+  participant(ev: { bookingId: string; userId: string; role: string; state: 'joined' | 'left' }): void;
+  started(ev: { bookingId: string; startedAt: string }): void;
+  ended(ev: { bookingId: string; status: BookingStatus }): void;
+  producer(ev: { bookingId: string; producerId: string; userId: string; kind: 'audio' | 'video' }): void;
+  /** The media server under this session restarted: rejoin to get new transports. */
+  rejoin(ev: { bookingId: string; reason: string }): void;
+}
+
+export interface JoinAnswer {
+  bookingId: string;
+  modality: Booking['modality'];
+  status: 'waiting' | 'in_progress';
+  participants: Array<{ userId: string; role: string }>;
+  routerRtpCapabilities?: unknown;
+  iceServers?: unknown[];
+}
+
+/**
+ * Live sessions: admission (through the bookings' rules), presence, and the
+ * media each participant sends and receives. A participant is one media peer
+ * per session (their user id): joining again replaces their earlier
+ * transports, which is how a dropped socket resumes.
+ */
+export class LiveService {
+  private readonly bookings: BookingService;
+  private readonly media: MediaPort | undefined;
+  private readonly events: LiveEvents;
+  private readonly log: Logger;
+
+  constructor(d: {
+    bookings: BookingService;
+    media: MediaPort | undefined;
+    events: LiveEvents;
+    log: Logger;
+  }) {
+    this.bookings = d.bookings;
+    this.media = d.media;
+    this.events = d.events;
+    this.log = d.log;
+  }
+
+  async join(
+    actor: Actor,
+    ref: { bookingId: string } | { joinToken: string },
+  ): Promise<{ answer: JoinAnswer; booking: Booking }> {
+    const admitted = await this.bookings.admit(actor, ref);
+    const live = admitted.modality !== 'chat';
+    let media: MediaSessionPort | undefined;
+    if (live) {
+      media = await this.mediaSession(admitted.id);
+      // A participant joining again (new socket, or after a drop) starts with fresh transports.
+      media.closePeer(actor.id);
+    }
+    const { booking, participants, started } = await this.bookings.presence(admitted, actor.id, true);
+    const role = actor.id === booking.providerId ? 'provider' : 'client';
+    this.events.participant({ bookingId: booking.id, userId: actor.id, role, state: 'joined' });
+    if (started) this.events.started({ bookingId: booking.id, startedAt: booking.startedAt! });
+    this.log.info({ bookingId: booking.id, userId: actor.id, started }, 'joined live session');
+    const answer: JoinAnswer = {
+      bookingId: booking.id,
+      modality: booking.modality,
+      status: booking.status === 'in_progress' ? 'in_progress' : 'waiting',
+      participants: participants.filter((p) => p.present).map((p) => ({ userId: p.userId, role: p.role })),
+    };
+    if (media) {
+      answer.routerRtpCapabilities = media.rtpCapabilities;
+      answer.iceServers = [];
+    }
+    return { answer, booking };
+  }
+
+  /** The producers a newly joined participant should consume (sent to it right after the join answer). */
+  existingProducers(bookingId: string, userId: string) {
+    return (this.media?.get(bookingId)?.producers() ?? []).filter((p) => p.peerId !== userId);
+  }
+
+  async leave(actor: Actor, booking: Booking): Promise<void> {
+    this.media?.get(booking.id)?.closePeer(actor.id);
+    await this.bookings.presence(booking, actor.id, false);
+    const role = actor.id === booking.providerId ? 'provider' : 'client';
+    this.events.participant({ bookingId: booking.id, userId: actor.id, role, state: 'left' });
+  }
+
+  async end(actor: Actor, bookingId: string): Promise<void> {
+    await this.bookings.endSession(actor, bookingId);
+  }
+
+  /** A session ended (the provider ended it, its time ran out, or a no-show): free its media, tell its sockets. */
+  sessionEnded(bookingId: string, status: BookingStatus): void {
+    this.media?.get(bookingId)?.close();
+    this.events.ended({ bookingId, status });
+  }
+
+  mediaLost(bookingId: string): void {
+    this.events.rejoin({ bookingId, reason: 'the media server restarted; rejoin to resume' });
+  }
+
+  async transport(actor: Actor, b: Booking, direction: 'send' | 'recv') {
+    return this.media_(b, (m) => m.createTransport(actor.id, direction));
+  }
+
+  async connect(actor: Actor, b: Booking, transportId: string, dtlsParameters: unknown) {
+    await this.media_(b, (m) => m.connectTransport(actor.id, transportId, dtlsParameters));
+  }
+
+  async restartIce(actor: Actor, b: Booking, transportId: string) {
+    return { iceParameters: await this.media_(b, (m) => m.restartIce(actor.id, transportId)) };
+  }
+
+  /** Modality is enforced here: no video in an audio session (psychiatry books video only). */
+  async produce(
+    actor: Actor,
+    b: Booking,
+    transportId: string,
+    kind: 'audio' | 'video',
+    rtpParameters: unknown,
+    appData?: Record<string, unknown>,
+  ) {
+    if (kind === 'video' && b.modality !== 'video') {
+      throw new AppError('modality_mismatch', `kind: a ${b.modality} session carries no video`);
+    }
+    const out = await this.media_(b, (m) => m.produce(actor.id, transportId, kind, rtpParameters, appData));
+    this.events.producer({ bookingId: b.id, producerId: out.producerId, userId: actor.id, kind });
+    return out;
+  }
+
+  async consume(actor: Actor, b: Booking, transportId: string, producerId: string, rtpCapabilities: unknown) {
+    return this.media_(b, (m) => m.consume(actor.id, transportId, producerId, rtpCapabilities));
+  }
+
+  async resume(actor: Actor, b: Booking, consumerId: string) {
+    await this.media_(b, (m) => m.resume(actor.id, consumerId));
+  }
+
+  async mute(actor: Actor, b: Booking, producerId: string, paused: boolean) {
+    await this.media_(b, (m) =>
+      paused ? m.pauseProducer(actor.id, producerId) : m.resumeProducer(actor.id, producerId),
+    );
+  }
+
+  /** The media layer's errors carry the same codes as ours; keep them, and their messages, for the client. */
+  private async media_<T>(b: Booking, fn: (m: MediaSessionPort) => Promise<T>): Promise<T> {
+    const m = await this.mediaFor(b);
+    try {
+      return await fn(m);
+    } catch (e) {
+      const code = (e as { code?: unknown }).code;
+      if (e instanceof Error && e.name === 'MediaError' && typeof code === 'string' && code in ERROR_CODES) {
+        throw new AppError(code as ErrorCode, e.message);
+      }
+      throw e;
+    }
+  }
+
+  private async mediaFor(b: Booking): Promise<MediaSessionPort> {
+    if (b.modality === 'chat')
+      throw new AppError('modality_mismatch', 'a chat session has no media; send messages with bookingId');
+    const m = this.media?.get(b.id);
+    if (!m) throw new AppError('media_unavailable', 'the session has no media server; rejoin with live:join');
+    return m;
+  }
+
+  private async mediaSession(bookingId: string): Promise<MediaSessionPort> {
+    // Not `ready`: just after a worker died it is false while the replacement
+    // starts, and session() waits for that replacement.
+    if (!this.media) throw new AppError('media_unavailable', 'live media is not available on this node');
+    try {
+      return await this.media.session(bookingId);
+    } catch (e) {
+      this.log.error({ err: (e as Error).message, bookingId }, 'could not open a media session');
+      throw new AppError('media_unavailable', 'live media is not available on this node right now');
+    }
+  }
+}
