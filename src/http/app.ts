@@ -45,6 +45,8 @@ export interface HttpDeps {
   attachments: AttachmentService;
   bookings: BookingService;
   credits: CreditService;
+  /** The reference web client (bundled once, in memory): what a join link opens. */
+  webClient: () => Promise<{ js: string; html: string }>;
   /** Readiness of each dependency: name → healthy. */
   readiness: () => Promise<Record<string, 'ok' | 'degraded' | 'down'>>;
 }
@@ -91,6 +93,19 @@ export function createHttpApp(d: HttpDeps): express.Express {
   });
   app.get('/metrics', async (_req, res) => {
     res.type(d.metrics.registry.contentType).send(await d.metrics.registry.metrics());
+  });
+
+  // A join link opens the reference web client; it reads its join token from the path.
+  app.get('/join/:token', async (_req, res) => {
+    const { html } = await d.webClient();
+    res
+      .type('html')
+      .set({ 'Cache-Control': 'no-store', 'Referrer-Policy': 'no-referrer', 'X-Frame-Options': 'DENY' })
+      .send(html);
+  });
+  app.get('/web/client.js', async (_req, res) => {
+    const { js } = await d.webClient();
+    res.type('application/javascript').set('Cache-Control', 'public, max-age=31536000, immutable').send(js);
   });
 
   const v1 = express.Router();

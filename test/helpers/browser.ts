@@ -1,0 +1,235 @@
+import { mkdirSync } from 'node:fs';
+import { createServer, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { dirname } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { type Browser, type BrowserContext, chromium, type Page } from 'playwright-core';
+import { buildWebClient } from '../../web/build.ts';
+
+/**
+ * Real Chromium for the live-session tests: one headless browser, one context
+ * per participant (its own storage, permissions and fake camera/microphone),
+ * each page opened on a join link with the platform JWT in the URL fragment, as
+ * the reference web client (web/client.ts) expects.
+ */
+
+export const CHROMIUM_PATH = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
+
+export const CHROMIUM_ARGS = [
+  '--headless',
+  '--no-sandbox',
+  '--disable-gpu',
+  '--disable-quic',
+  '--no-first-run',
+  '--disable-background-networking',
+  '--disable-component-update',
+  '--disable-sync',
+  // Camera and microphone: allowed without a prompt, fed by Chromium's test pattern and beep.
+  '--use-fake-ui-for-media-stream',
+  '--use-fake-device-for-media-stream',
+  // Remote audio plays without a click, as it would after the user's tap on the link.
+  '--autoplay-policy=no-user-gesture-required',
+  // More, space-separated, for experiments: CHROMIUM_EXTRA_ARGS='--enable-logging=stderr --v=1'.
+  ...(process.env.CHROMIUM_EXTRA_ARGS ?? '').split(' ').filter(Boolean),
+];
+
+/** Where tests put screenshots (.cache/ is git-ignored). */
+export const SCREENSHOT_DIR = fileURLToPath(new URL('../../.cache/screenshots/', import.meta.url));
+
+/** The page's `window.talkroom.state` (web/client.ts TalkroomState), as far as tests read it. */
+export interface PageState {
+  phase: 'starting' | 'need_token' | 'connecting' | 'waiting' | 'in_progress' | 'ended' | 'left' | 'error';
+  joinToken: string | null;
+  me: { userId: string; role: string } | null;
+  bookingId: string | null;
+  roomId: string | null;
+  modality: 'video' | 'audio' | 'chat' | 'messaging' | null;
+  startedAt: string | null;
+  endedStatus: string | null;
+  participants: { userId: string; role: string }[];
+  error: { code: string; message: string } | null;
+  notice: string | null;
+  connected: boolean;
+  handlerName: string | null;
+  producers: { audio: string | null; video: string | null };
+  consumers: { consumerId: string; producerId: string; userId: string; kind: 'audio' | 'video' }[];
+  messages: number;
+}
+export type Phase = PageState['phase'];
+
+/** `window.talkroom.stats()`: RTP packets summed over the send and recv transports. */
+export interface MediaStats {
+  inboundAudioPackets: number;
+  inboundVideoPackets: number;
+  outboundAudioPackets: number;
+  outboundVideoPackets: number;
+}
+
+export interface TestBrowser {
+  browser: Browser;
+  /** A participant of their own: a fresh context (nothing shared with the others) and one page. */
+  participant(name: string): Promise<BrowserParticipant>;
+  close(): Promise<void>;
+}
+
+export interface BrowserParticipant {
+  name: string;
+  context: BrowserContext;
+  page: Page;
+  /** What the page logged, threw or failed to load; quoted when a wait fails. */
+  logs: string[];
+  /** Opens a join link as this user: the JWT goes in the fragment (`#token=`), never to the server in the URL. */
+  open(joinUrl: string, jwt?: string): Promise<void>;
+  state(): Promise<PageState>;
+  /** Waits until the page is in one of the phases; fails early (with the page's error) on an unexpected 'error'. */
+  waitForPhase(phase: Phase | Phase[], timeoutMs?: number): Promise<PageState>;
+  /** Polls the state until the predicate holds. */
+  waitForState(pred: (s: PageState) => boolean, what: string, timeoutMs?: number): Promise<PageState>;
+  stats(): Promise<MediaStats>;
+  /** Polls stats until the predicate holds (media takes a moment: ICE, DTLS, the first key frame). */
+  waitForStats(pred: (s: MediaStats) => boolean, what: string, timeoutMs?: number): Promise<MediaStats>;
+  /** A full-page PNG; the folder is made if needed. Answers the path. */
+  screenshot(path: string): Promise<string>;
+  close(): Promise<void>;
+}
+
+export async function launchBrowser(): Promise<TestBrowser> {
+  const browser = await chromium.launch({
+    executablePath: CHROMIUM_PATH,
+    headless: true,
+    args: CHROMIUM_ARGS,
+    // Every browser.newContext() is a fresh, empty profile of its own (playwright's temporary user data dir).
+  });
+  const participants: BrowserParticipant[] = [];
+  return {
+    browser,
+    async participant(name) {
+      const p = await newParticipant(browser, name);
+      participants.push(p);
+      return p;
+    },
+    async close() {
+      await Promise.allSettled(participants.map((p) => p.close()));
+      await browser.close();
+    },
+  };
+}
+
+async function newParticipant(browser: Browser, name: string): Promise<BrowserParticipant> {
+  const context = await browser.newContext({
+    permissions: ['camera', 'microphone'],
+    viewport: { width: 1000, height: 800 },
+    locale: 'en-US',
+    timezoneId: 'UTC',
+  });
+  const page = await context.newPage();
+  const logs: string[] = [];
+  const keep = (line: string) => {
+    logs.push(`[${name}] ${line}`);
+    if (logs.length > 200) logs.shift();
+  };
+  page.on('console', (m) => keep(`console.${m.type()}: ${m.text()}`));
+  page.on('pageerror', (e) => keep(`pageerror: ${e.message}`));
+  page.on('requestfailed', (r) => keep(`requestfailed: ${r.url()} ${r.failure()?.errorText ?? ''}`));
+
+  const state = () => page.evaluate('window.talkroom ? window.talkroom.state : null') as Promise<PageState>;
+
+  async function poll<T>(read: () => Promise<T>, pred: (v: T) => boolean, what: string, timeoutMs: number) {
+    const until = Date.now() + timeoutMs;
+    let last: T | undefined;
+    for (;;) {
+      last = await read();
+      if (last && pred(last)) return last;
+      if (Date.now() > until) {
+        const s = await state().catch(() => null);
+        throw new Error(
+          `${name}: ${what} not reached within ${timeoutMs} ms\nlast: ${JSON.stringify(last)}\n` +
+            `state: ${JSON.stringify(s)}\nlogs:\n${logs.slice(-30).join('\n')}`,
+        );
+      }
+      await new Promise((r) => setTimeout(r, 100));
+    }
+  }
+
+  const self: BrowserParticipant = {
+    name,
+    context,
+    page,
+    logs,
+    async open(joinUrl, jwt) {
+      const url = jwt ? `${joinUrl}#token=${encodeURIComponent(jwt)}` : joinUrl;
+      await page.goto(url, { waitUntil: 'domcontentloaded' });
+    },
+    state,
+    waitForPhase(phase, timeoutMs = 15_000) {
+      const want = Array.isArray(phase) ? phase : [phase];
+      return poll(
+        async () => {
+          const s = await state();
+          if (s?.phase === 'error' && !want.includes('error')) {
+            throw new Error(
+              `${name}: page failed: ${JSON.stringify(s.error)}\nlogs:\n${logs.slice(-30).join('\n')}`,
+            );
+          }
+          return s;
+        },
+        (s) => want.includes(s.phase),
+        `phase ${want.join('|')}`,
+        timeoutMs,
+      );
+    },
+    waitForState(pred, what, timeoutMs = 15_000) {
+      return poll(state, pred, what, timeoutMs);
+    },
+    stats: () => page.evaluate('window.talkroom.stats()') as Promise<MediaStats>,
+    waitForStats(pred, what, timeoutMs = 20_000) {
+      return poll(self.stats, pred, what, timeoutMs);
+    },
+    async screenshot(path) {
+      mkdirSync(dirname(path), { recursive: true });
+      await page.screenshot({ path, fullPage: true });
+      return path;
+    },
+    async close() {
+      await context.close().catch(() => {});
+    },
+  };
+  return self;
+}
+
+/**
+ * The built web client on a tiny HTTP server of its own (no talkroom behind it):
+ * GET /join/:token → the page, GET /web/client.js → the bundle, as the real
+ * server serves them. `routes` answers anything else (e.g. a fake GET /v1/join/…);
+ * unanswered paths get a 404 in the PROTOCOL.md error shape.
+ */
+export async function serveWebClient(
+  routes: Record<string, (res: ServerResponse) => void> = {},
+): Promise<{ url: string; close(): Promise<void> }> {
+  const { js, html } = await buildWebClient();
+  const server = createServer((req, res) => {
+    const path = new URL(req.url ?? '/', 'http://x').pathname;
+    if (req.method === 'GET' && path.startsWith('/join/')) {
+      res.writeHead(200, { 'content-type': 'text/html; charset=utf-8', 'cache-control': 'no-store' });
+      res.end(html);
+    } else if (req.method === 'GET' && path === '/web/client.js') {
+      res.writeHead(200, { 'content-type': 'text/javascript; charset=utf-8' });
+      res.end(js);
+    } else {
+      const route = Object.entries(routes).find(([prefix]) => path.startsWith(prefix));
+      if (route) return route[1](res);
+      res.writeHead(404, { 'content-type': 'application/json' });
+      res.end(JSON.stringify({ error: { code: 'not_found', message: 'no such route' } }));
+    }
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as AddressInfo;
+  return {
+    url: `http://127.0.0.1:${port}`,
+    close: () =>
+      new Promise<void>((resolve) => {
+        server.closeAllConnections();
+        server.close(() => resolve());
+      }),
+  };
+}
