@@ -1,11 +1,11 @@
 import { createServer, type Server as HttpServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { MediaPool } from '../media/index.ts';
-import { buildWebClient } from '../web/build.ts';
 import { socketLiveEvents } from '../signaling/live.ts';
 import type { IoServer } from '../signaling/room-events.ts';
 import { socketRoomEvents } from '../signaling/room-events.ts';
 import { attachSignaling, createIo } from '../signaling/server.ts';
+import { buildWebClient } from '../web/build.ts';
 import { JoinTokens } from './auth/join-tokens.ts';
 import { embeddedSecret, TokenVerifier } from './auth/tokens.ts';
 import { type Clock, systemClock } from './clock.ts';
@@ -51,6 +51,8 @@ export interface RunningServer {
   log: Logger;
   scheduler: Scheduler;
   bookings: BookingService;
+  /** The SFU, when this node runs one. */
+  media: MediaPool | undefined;
   /** Graceful: stops taking work, finishes in-flight acknowledgements, then closes everything. */
   close(): Promise<void>;
 }
@@ -215,7 +217,7 @@ export async function startServer(config: Config, opts: StartOptions = {}): Prom
       log.info('stopped');
     })());
 
-  return { url, port, config, store, io, http, log, scheduler, bookings, close };
+  return { url, port, config, store, io, http, log, scheduler, bookings, media, close };
 }
 
 /** The SFU; a node without it still serves messaging and bookings (/readyz says degraded). */

@@ -325,4 +325,25 @@ describe('live sessions over signaling (real mediasoup worker)', () => {
     });
     expect(again.body.booking.creditId).toBe(x.creditId);
   });
+
+  it('when the media worker dies, both sides are told to rejoin and the session goes on with the same credit', async () => {
+    const x = await session();
+    await join(x.cs, x.bookingId);
+    await join(x.ps, x.bookingId);
+    const pid = s.media!.stats()[0]!.pid;
+    const toClient = nextEvent(x.cs, 'live:rejoin');
+    const toProvider = nextEvent(x.ps, 'live:rejoin');
+    process.kill(pid, 'SIGKILL');
+    expect(await toClient).toMatchObject({ bookingId: x.bookingId });
+    await toProvider;
+    const again = await join(x.cs, x.bookingId);
+    expect(again).toMatchObject({ ok: true, data: { status: 'in_progress' } });
+    if (again.ok) expect(again.data.routerRtpCapabilities).toBeDefined();
+    expect(
+      await request(x.cs, 'live:transport', { bookingId: x.bookingId, direction: 'send' }),
+    ).toMatchObject({ ok: true });
+    const b = await booking(x.clientToken, x.bookingId);
+    expect(b).toMatchObject({ status: 'in_progress', creditId: x.creditId });
+    expect(s.media!.stats()[0]!.pid).not.toBe(pid);
+  });
 });
