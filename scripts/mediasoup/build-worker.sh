@@ -28,7 +28,8 @@
 #  - meson (>= the version worker/meson.build asks for; Debian 12 has 1.0.1) is
 #    installed with pip into .cache/mediasoup-build/venv when the PATH has none
 #    new enough.
-# mediasoup's own source files are not modified. The build happens in a copy of
+# One line of mediasoup's source is fixed (the DTLS BIO callback; see below).
+# The build happens in a copy of
 # worker/ under .cache/mediasoup-build/, never in node_modules.
 #
 # What it installs when missing (idempotent): Debian packages g++ pkg-config
@@ -182,6 +183,18 @@ tar -C "$pkg/worker" --exclude=./out --exclude=./prebuild -cf - . | tar -C "$wor
 rm -rf "$work/worker/subprojects"/*.wrap "$work/worker/subprojects/packagefiles"
 find "$work/worker/subprojects" -mindepth 1 -maxdepth 1 -type d -exec rm -rf {} +
 cp -R "$here/subprojects/." "$work/worker/subprojects/"
+
+# One source fix. mediasoup's DTLS BIO callback answers 1 to every query made
+# after an operation: it tests `operationType == BIO_CB_RETURN` where the flag
+# is combined with the operation (BIO_CB_RETURN | BIO_CB_CTRL …). Debian's
+# OpenSSL is built with kernel TLS, so libssl asks the BIO whether kTLS is on,
+# hears "yes", allocates no write buffer and crashes (SIGSEGV) on the first
+# DTLS record. mediasoup's bundled OpenSSL lacks kTLS, so upstream never meets
+# it. Testing the bit returns OpenSSL's own answer.
+dtls=$work/worker/src/RTC/DtlsTransport.cpp
+grep -qF '(operationType == BIO_CB_RETURN) ? static_cast<long>(ret) : 1' "$dtls" ||
+  die "DtlsTransport.cpp changed upstream: check whether the BIO callback fix is still needed"
+sed -i 's/(operationType == BIO_CB_RETURN) ? static_cast<long>(ret) : 1/(operationType \& BIO_CB_RETURN) ? static_cast<long>(ret) : 1/' "$dtls"
 
 log=$work/build.log
 {

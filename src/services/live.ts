@@ -144,15 +144,15 @@ export class LiveService {
   }
 
   async transport(actor: Actor, b: Booking, direction: 'send' | 'recv') {
-    return this.media_(b, (m) => m.createTransport(actor.id, direction));
+    return this.withMedia(b, (m) => m.createTransport(actor.id, direction));
   }
 
   async connect(actor: Actor, b: Booking, transportId: string, dtlsParameters: unknown) {
-    await this.media_(b, (m) => m.connectTransport(actor.id, transportId, dtlsParameters));
+    await this.withMedia(b, (m) => m.connectTransport(actor.id, transportId, dtlsParameters));
   }
 
   async restartIce(actor: Actor, b: Booking, transportId: string) {
-    return { iceParameters: await this.media_(b, (m) => m.restartIce(actor.id, transportId)) };
+    return { iceParameters: await this.withMedia(b, (m) => m.restartIce(actor.id, transportId)) };
   }
 
   /** Modality is enforced here: no video in an audio session (psychiatry books video only). */
@@ -167,27 +167,27 @@ export class LiveService {
     if (kind === 'video' && b.modality !== 'video') {
       throw new AppError('modality_mismatch', `kind: a ${b.modality} session carries no video`);
     }
-    const out = await this.media_(b, (m) => m.produce(actor.id, transportId, kind, rtpParameters, appData));
+    const out = await this.withMedia(b, (m) => m.produce(actor.id, transportId, kind, rtpParameters, appData));
     this.events.producer({ bookingId: b.id, producerId: out.producerId, userId: actor.id, kind });
     return out;
   }
 
   async consume(actor: Actor, b: Booking, transportId: string, producerId: string, rtpCapabilities: unknown) {
-    return this.media_(b, (m) => m.consume(actor.id, transportId, producerId, rtpCapabilities));
+    return this.withMedia(b, (m) => m.consume(actor.id, transportId, producerId, rtpCapabilities));
   }
 
   async resume(actor: Actor, b: Booking, consumerId: string) {
-    await this.media_(b, (m) => m.resume(actor.id, consumerId));
+    await this.withMedia(b, (m) => m.resume(actor.id, consumerId));
   }
 
   async mute(actor: Actor, b: Booking, producerId: string, paused: boolean) {
-    await this.media_(b, (m) =>
+    await this.withMedia(b, (m) =>
       paused ? m.pauseProducer(actor.id, producerId) : m.resumeProducer(actor.id, producerId),
     );
   }
 
   /** The media layer's errors carry the same codes as ours; keep them, and their messages, for the client. */
-  private async media_<T>(b: Booking, fn: (m: MediaSessionPort) => Promise<T>): Promise<T> {
+  private async withMedia<T>(b: Booking, fn: (m: MediaSessionPort) => Promise<T>): Promise<T> {
     const m = await this.mediaFor(b);
     try {
       return await fn(m);
