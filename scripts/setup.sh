@@ -32,11 +32,15 @@ if [[ $node_major != 24 ]]; then
   exit 1
 fi
 
-if [[ -f node_modules/mediasoup/package.json && ! -x $ms_worker ]]; then
-  echo "setup: installing mediasoup's worker (built offline once per version, then cached; ~5 min the first time)" >&2
+# The build script answers from its cache in milliseconds; a changed mediasoup
+# version or build recipe means a new cache entry (about 5 minutes to build).
+if [[ -f node_modules/mediasoup/package.json && ${TALKROOM_MEDIASOUP_PREBUILT:-} != 1 ]]; then
   ms_bin=$(MEDIASOUP_CACHE_DIR=${MEDIASOUP_CACHE_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/talkroom} \
     bash scripts/mediasoup/build-worker.sh node_modules/mediasoup | tail -n1)
-  install -D -m 0755 "$ms_bin" "$ms_worker"
+  if ! cmp -s "$ms_bin" "$ms_worker"; then
+    echo "setup: installing mediasoup's worker from $ms_bin" >&2
+    install -D -m 0755 "$ms_bin" "$ms_worker"
+  fi
 fi
 
 if [[ ! -x /usr/bin/chromium ]]; then
