@@ -1,0 +1,243 @@
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { ManualClock } from '../../src/clock.ts';
+import { buildWebClient } from '../../web/build.ts';
+import { embedded } from '../helpers/backends.ts';
+import {
+  type BrowserParticipant,
+  launchBrowser,
+  SCREENSHOT_DIR,
+  serveWebClient,
+  type TestBrowser,
+} from '../helpers/browser.ts';
+import { ok, therapyRoom } from '../helpers/fixtures.ts';
+import { startTestServer, type TestServer } from '../helpers/server.ts';
+
+/**
+ * The reference web client in real headless Chromium (fake camera and
+ * microphone): what a join link opens, end to end through talkroom's signaling
+ * and the mediasoup SFU.
+ */
+
+const shot = (name: string) => join(SCREENSHOT_DIR, name);
+
+/** A JWT-shaped token the page can read its claims from (these tests never verify it). */
+function fakeJwt(claims: Record<string, unknown>): string {
+  const b64 = (v: unknown) => Buffer.from(JSON.stringify(v)).toString('base64url');
+  return `${b64({ alg: 'HS256', typ: 'JWT' })}.${b64(claims)}.c2lnbmF0dXJl`;
+}
+
+describe('the web client page', () => {
+  let browser: TestBrowser;
+  let site: Awaited<ReturnType<typeof serveWebClient>>;
+
+  beforeAll(async () => {
+    [browser, site] = await Promise.all([
+      launchBrowser(),
+      serveWebClient({
+        // Never answers: the page stays on "Connecting…".
+        '/v1/join/slow-link': () => {},
+        '/v1/join/closed-link': (res) => {
+          res.writeHead(403, { 'content-type': 'application/json' });
+          res.end(
+            JSON.stringify({ error: { code: 'join_window_closed', message: 'the join window is closed' } }),
+          );
+        },
+      }),
+    ]);
+  });
+  afterAll(async () => {
+    await browser?.close();
+    await site?.close();
+  });
+
+  it('builds, renders headless, asks for the sign-in token, connects, and shows errors in the status line', async () => {
+    const built = await buildWebClient();
+    expect(built.js.length).toBeGreaterThan(10_000);
+    expect(built.html).toMatch(/<script type="module" src="\/web\/client\.js\?v=[0-9a-f]{12}"><\/script>/);
+    expect(await buildWebClient()).toBe(built); // built once, then served from memory
+
+    // No platform token anywhere: the page asks for one.
+    const visitor = await browser.participant('visitor');
+    await visitor.open(`${site.url}/join/slow-link`);
+    await visitor.waitForPhase('need_token');
+    const page = visitor.page;
+    expect(await page.locator('#status').textContent()).toBe('Please enter your sign-in token to join');
+    expect(await page.getByLabel('Your sign-in token', { exact: true }).isVisible()).toBe(true);
+    expect(await page.getByRole('button', { name: 'Join session' }).isVisible()).toBe(true);
+    expect(await page.locator('#controls').isVisible()).toBe(false);
+    await visitor.screenshot(shot('join-page.png'));
+
+    // The token through the form: "Connecting…" while the link is looked up.
+    await page
+      .getByLabel('Your sign-in token', { exact: true })
+      .fill(fakeJwt({ sub: 'client-1', role: 'client' }));
+    await page.getByRole('button', { name: 'Join session' }).click();
+    const connecting = await visitor.waitForPhase('connecting');
+    expect(connecting.joinToken).toBe('slow-link');
+    expect(await page.locator('#status').textContent()).toBe('Connecting…');
+    expect(await page.getByLabel('Your sign-in token', { exact: true }).isVisible()).toBe(false);
+    expect(await page.evaluate("sessionStorage.getItem('talkroom.token')")).toMatch(/^ey/);
+    await visitor.screenshot(shot('join-connecting.png'));
+
+    // The token in the fragment (scrubbed from the address bar), and an error answer shown in words and code.
+    const late = await browser.participant('late');
+    await late.open(`${site.url}/join/closed-link`, fakeJwt({ sub: 'client-1', role: 'client' }));
+    const failed = await late.waitForPhase('error');
+    expect(failed.error).toEqual({ code: 'join_window_closed', message: 'the join window is closed' });
+    expect(late.page.url()).toBe(`${site.url}/join/closed-link`);
+    expect(await late.page.locator('#status').textContent()).toBe('This session is not open right now');
+    expect(await late.page.locator('#detail').textContent()).toMatch(/from shortly before the start/);
+    expect(await late.page.locator('#code').textContent()).toBe('(join_window_closed)');
+    await late.screenshot(shot('join-error.png'));
+
+    // The bundle ran cleanly: no uncaught exceptions in either page.
+    expect([...visitor.logs, ...late.logs].filter((l) => l.includes('pageerror'))).toEqual([]);
+  });
+});
+
+// Monday 2026-11-16 07:00 in New York, where the provider works 09:00-17:00.
+const MONDAY = '2026-11-16T12:00:00Z';
+const WED_10AM = '2026-11-18T15:00:00.000Z'; // Wednesday 10:00 in New York
+const WED_11AM = '2026-11-18T16:00:00.000Z';
+const WED_2PM = '2026-11-18T19:00:00.000Z';
+
+describe('live sessions in two real browsers', () => {
+  let s: TestServer;
+  let browser: TestBrowser;
+  const clock = new ManualClock(MONDAY);
+  let r: Awaited<ReturnType<typeof therapyRoom>>;
+
+  beforeAll(async () => {
+    [s, browser] = await Promise.all([
+      startTestServer({ backend: embedded, clock, runScheduler: false, media: true }),
+      launchBrowser(),
+    ]);
+    r = await therapyRoom(s); // 4 live sessions a month
+  });
+  afterAll(async () => {
+    await browser?.close();
+    await s?.stop();
+  });
+
+  /** Booked by the client, confirmed by the provider; the clock set inside the join window (it opens 10 min before). */
+  async function confirmedSession(modality: 'video' | 'audio' | 'chat', startsAt: string) {
+    clock.set(MONDAY);
+    const { booking } = await ok(
+      s.api('POST', '/v1/bookings', { token: r.clientToken, body: { roomId: r.roomId, modality, startsAt } }),
+    );
+    await ok(s.api('POST', `/v1/bookings/${booking.id}/confirm`, { token: r.providerToken }));
+    clock.set(new Date(Date.parse(startsAt) - 5 * 60_000));
+    return booking;
+  }
+
+  /** Both parties on their own join links, each in a browser context of their own. */
+  async function bothJoin(booking: { id: string; startsAt: string; endsAt: string }) {
+    const client = await browser.participant(`client-${booking.id}`);
+    const provider = await browser.participant(`provider-${booking.id}`);
+    await client.open(s.bookings.joinUrl(booking, r.client), r.clientToken);
+    // The first to arrive waits for the other.
+    await client.waitForPhase('waiting');
+    expect(await client.page.locator('#status').textContent()).toBe('Waiting for the other party…');
+    await provider.open(s.bookings.joinUrl(booking, r.provider), r.providerToken);
+    for (const p of [client, provider]) {
+      const st = await p.waitForPhase('in_progress');
+      expect(st.bookingId).toBe(booking.id);
+      expect(await p.page.locator('#status').textContent()).toBe('Session in progress');
+    }
+    await client.waitForState((st) => st.participants.length === 2, 'both participants listed');
+    return { client, provider };
+  }
+
+  /** Media flows both ways: each side receives audio (and video when `video`). */
+  async function expectMediaBothWays(parties: BrowserParticipant[], video: boolean) {
+    for (const p of parties) {
+      const stats = await p.waitForStats(
+        (x) => x.inboundAudioPackets > 0 && (!video || x.inboundVideoPackets > 0),
+        video ? 'inbound audio and video packets' : 'inbound audio packets',
+        20_000,
+      );
+      expect(stats.outboundAudioPackets).toBeGreaterThan(0);
+      if (video) expect(stats.outboundVideoPackets).toBeGreaterThan(0);
+    }
+  }
+
+  it('a video session: both join from their links, see and hear each other, and the provider ends it', async () => {
+    const booking = await confirmedSession('video', WED_10AM);
+    const { client, provider } = await bothJoin(booking);
+    await expectMediaBothWays([client, provider], true);
+    for (const p of [client, provider]) {
+      const st = await p.state();
+      expect(st.handlerName).toBeTruthy();
+      expect(st.producers.audio).toBeTruthy();
+      expect(st.producers.video).toBeTruthy();
+      expect(st.consumers.map((c) => c.kind).sort()).toEqual(['audio', 'video']);
+      expect(await p.page.locator('#remote video').count()).toBe(1);
+    }
+    await client.screenshot(shot('video-client.png'));
+    await provider.screenshot(shot('video-provider.png'));
+
+    // Mute pauses the client's microphone; its button says so.
+    await client.page.getByRole('button', { name: 'Mute' }).click();
+    expect(await client.page.getByRole('button', { name: 'Unmute' }).getAttribute('aria-pressed')).toBe(
+      'true',
+    );
+
+    // Only the provider may end it, and is asked twice.
+    expect(await client.page.getByRole('button', { name: 'End session' }).isVisible()).toBe(false);
+    await provider.page.getByRole('button', { name: 'End session' }).click();
+    await provider.page.getByRole('button', { name: 'Press again to end for everyone' }).click();
+    for (const p of [client, provider]) {
+      const st = await p.waitForPhase('ended');
+      expect(st.endedStatus).toBe('completed');
+      expect(await p.page.locator('#status').textContent()).toBe('Session ended (completed)');
+    }
+    await client.screenshot(shot('video-ended.png'));
+  });
+
+  it('an audio session: audio both ways, no video at all', async () => {
+    const booking = await confirmedSession('audio', WED_11AM);
+    const { client, provider } = await bothJoin(booking);
+    await expectMediaBothWays([client, provider], false);
+    // Audio keeps flowing for a while and video never starts.
+    await new Promise((resolve) => setTimeout(resolve, 1500));
+    for (const p of [client, provider]) {
+      const stats = await p.stats();
+      expect(stats.inboundAudioPackets).toBeGreaterThan(0);
+      expect(stats.inboundVideoPackets).toBe(0);
+      expect(stats.outboundVideoPackets).toBe(0);
+      const st = await p.state();
+      expect(st.producers.video).toBeNull();
+      expect(st.consumers.map((c) => c.kind)).toEqual(['audio']);
+      expect(await p.page.getByRole('button', { name: 'Turn camera off' }).isVisible()).toBe(false);
+    }
+    await client.screenshot(shot('audio-client.png'));
+
+    // Leaving: the other side sees the participant go.
+    await client.page.getByRole('button', { name: 'Leave' }).click();
+    await client.waitForPhase('left');
+    await provider.waitForState((st) => st.participants.length === 1, 'the client gone from the list');
+  });
+
+  it('a chat session: messages typed in one page appear in the other', async () => {
+    const booking = await confirmedSession('chat', WED_2PM);
+    const { client, provider } = await bothJoin(booking);
+    await client.page.getByLabel('Message', { exact: true }).fill('Hello, I am here');
+    await client.page.getByRole('button', { name: 'Send' }).click();
+    await provider.page.getByText('Hello, I am here').waitFor({ timeout: 10_000 });
+    const history = await s.api('GET', `/v1/rooms/${r.roomId}/messages`, { token: r.providerToken });
+    expect(history.body.messages.at(-1)).toMatchObject({ text: 'Hello, I am here', bookingId: booking.id });
+    expect((await provider.stats()).inboundAudioPackets).toBe(0);
+    await provider.screenshot(shot('chat-provider.png'));
+  });
+
+  it('a link opened before its window shows join_window_closed', async () => {
+    const booking = await confirmedSession('video', '2026-11-19T15:00:00.000Z');
+    clock.set('2026-11-19T14:00:00Z'); // an hour early
+    const early = await browser.participant('early');
+    await early.open(s.bookings.joinUrl(booking, r.client), r.clientToken);
+    const st = await early.waitForPhase('error');
+    expect(st.error?.code).toBe('join_window_closed');
+    expect(await early.page.locator('#code').textContent()).toBe('(join_window_closed)');
+  });
+});
