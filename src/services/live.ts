@@ -61,6 +61,8 @@ export interface JoinAnswer {
   participants: Array<{ userId: string; role: string }>;
   routerRtpCapabilities?: unknown;
   iceServers?: unknown[];
+  /** When asked for in the join: the participant's transports, as live:transport answers them. */
+  transports?: Partial<Record<'send' | 'recv', Awaited<ReturnType<MediaSessionPort['createTransport']>>>>;
 }
 
 /**
@@ -89,7 +91,9 @@ export class LiveService {
 
   async join(
     actor: Actor,
-    ref: { bookingId: string } | { joinToken: string },
+    ref: ({ bookingId: string } | { joinToken: string }) & {
+      transports?: Array<'send' | 'recv'> | undefined;
+    },
   ): Promise<{ answer: JoinAnswer; booking: Booking }> {
     const admitted = await this.bookings.admit(actor, ref);
     const live = admitted.modality !== 'chat';
@@ -113,6 +117,13 @@ export class LiveService {
     if (media) {
       answer.routerRtpCapabilities = media.rtpCapabilities;
       answer.iceServers = [];
+      if (ref.transports?.length) {
+        const wanted = [...new Set(ref.transports)];
+        const made = await this.withMedia(booking, (m) =>
+          Promise.all(wanted.map((d) => m.createTransport(actor.id, d))),
+        );
+        answer.transports = Object.fromEntries(wanted.map((d, i) => [d, made[i]]));
+      }
     }
     return { answer, booking };
   }
@@ -167,7 +178,9 @@ export class LiveService {
     if (kind === 'video' && b.modality !== 'video') {
       throw new AppError('modality_mismatch', `kind: a ${b.modality} session carries no video`);
     }
-    const out = await this.withMedia(b, (m) => m.produce(actor.id, transportId, kind, rtpParameters, appData));
+    const out = await this.withMedia(b, (m) =>
+      m.produce(actor.id, transportId, kind, rtpParameters, appData),
+    );
     this.events.producer({ bookingId: b.id, producerId: out.producerId, userId: actor.id, kind });
     return out;
   }

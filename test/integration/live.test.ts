@@ -346,4 +346,26 @@ describe('live sessions over signaling (real mediasoup worker)', () => {
     expect(b).toMatchObject({ status: 'in_progress', creditId: x.creditId });
     expect(s.media!.stats()[0]!.pid).not.toBe(pid);
   });
+
+  it('answers a join with both transports when asked, saving two round trips', async () => {
+    const x = await session();
+    const joined = await request(x.cs, 'live:join', { bookingId: x.bookingId, transports: ['recv', 'send'] });
+    expect(joined).toMatchObject({
+      ok: true,
+      data: {
+        transports: {
+          send: {
+            id: expect.any(String),
+            iceParameters: expect.any(Object),
+            dtlsParameters: expect.any(Object),
+          },
+          recv: { id: expect.any(String), iceCandidates: expect.any(Array) },
+        },
+      },
+    });
+    const chat = await session('chat');
+    const noMedia = await request(chat.cs, 'live:join', { bookingId: chat.bookingId, transports: ['send'] });
+    expect(noMedia).toMatchObject({ ok: true });
+    if (noMedia.ok) expect(noMedia.data.transports).toBeUndefined();
+  });
 });
