@@ -536,6 +536,9 @@ let rejoinTimer: ReturnType<typeof setTimeout> | null = null;
 
 async function join(): Promise<void> {
   const gen = ++generation;
+  // The camera and microphone start while the join is on its way, so sending
+  // can begin as soon as the transports are there.
+  const stream = hasMedia() ? localMedia(state.modality === 'video') : Promise.resolve(null);
   let answer: JoinAnswer;
   try {
     // Media sessions ask for both transports in the join answer: two round trips fewer before media flows.
@@ -554,7 +557,7 @@ async function join(): Promise<void> {
   state.participants = [...seen.values()];
   setPhase(answer.status === 'in_progress' || state.startedAt ? 'in_progress' : 'waiting');
 
-  if (hasMedia()) await setupMedia(gen, answer);
+  if (hasMedia()) await setupMedia(gen, answer, stream);
   else await loadChat(gen);
 }
 
@@ -575,7 +578,11 @@ const consumedProducers = new Set<string>();
 /** Kept across reconnects so the browser does not ask again. */
 let localStream: MediaStream | null = null;
 
-async function setupMedia(gen: number, answer: JoinAnswer): Promise<void> {
+async function setupMedia(
+  gen: number,
+  answer: JoinAnswer,
+  early: Promise<MediaStream | null>,
+): Promise<void> {
   const bookingId = answer.bookingId;
   const stale = () => gen !== generation || !live();
   try {
@@ -616,7 +623,7 @@ async function setupMedia(gen: number, answer: JoinAnswer): Promise<void> {
       }).then(({ producerId }) => done({ id: producerId }), failed);
     });
 
-    const stream = await localMedia(answer.modality === 'video');
+    const stream = await early;
     if (!stream || stale()) return;
     // The preview shows at once, before (and whether or not) sending works.
     const camera = stream.getVideoTracks()[0];
@@ -653,8 +660,17 @@ function pick(t: TransportAnswer) {
 }
 
 function wireTransport(t: types.Transport, bookingId: string): void {
-  t.on('connect', ({ dtlsParameters }, done, failed) => {
-    request('live:connect', { bookingId, transportId: t.id, dtlsParameters }).then(() => done(), failed);
+  // Optimistic: the transport goes on at once (the next request, live:produce
+  // or live:resume, follows live:connect on the same socket, and the server
+  // accepts it before the DTLS handshake), which saves a round trip before
+  // media flows. If the server refuses the connect, rejoin from scratch.
+  t.on('connect', ({ dtlsParameters }, done) => {
+    done();
+    request('live:connect', { bookingId, transportId: t.id, dtlsParameters }).catch((e: unknown) => {
+      notify('The media connection could not be set up. Trying again…');
+      if (live()) void join();
+      void e;
+    });
   });
   t.on('connectionstatechange', (s) => {
     if (s === 'connected') {
