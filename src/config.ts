@@ -1,5 +1,6 @@
 import ms from 'ms';
 import { z } from 'zod';
+import type { Policy } from './domain/bookings.ts';
 
 /**
  * Configuration is built once: defaults, then the environment, then
@@ -110,16 +111,7 @@ export interface Config {
   shutdownGraceMs: number;
   webhook: { url: string | undefined; secret: string | undefined };
   scheduler: { leaseMs: number; maxIdleMs: number };
-  policy: {
-    lateWindowMs: number;
-    confirmDeadlineMs: number;
-    noShowGraceMs: number;
-    joinOpensMs: number;
-    remindersMs: number[];
-    messagingSessionMs: number;
-    minNoticeMs: number;
-    slotStepMs: number;
-  };
+  policy: Policy;
   media: {
     workers: number | undefined;
     listenIp: string;

@@ -1,6 +1,8 @@
 import { randomUUID } from 'node:crypto';
 import type { JoinTokens } from '../auth/join-tokens.ts';
 import {
+  ACTIVE_STATUSES,
+  BOOKING_STATUSES,
   type BookingStatus,
   confirmBy,
   isLate,
@@ -24,17 +26,7 @@ import { inTx, type Tx } from './tx.ts';
 import type { Webhooks } from './webhooks.ts';
 
 export const DEFAULT_SESSION_MIN = 50;
-const TERMINAL: readonly BookingStatus[] = [
-  'completed',
-  'cancelled',
-  'late_cancelled',
-  'declined',
-  'expired',
-  'rescheduled',
-  'client_no_show',
-  'provider_no_show',
-];
-
+const TERMINAL = BOOKING_STATUSES.filter((x) => !ACTIVE_STATUSES.includes(x));
 export interface BookingDeps extends ServiceDeps {
   credits: CreditService;
   webhooks: Webhooks;
