@@ -35,7 +35,7 @@ fi
 # The build script answers from its cache in milliseconds; a changed mediasoup
 # version or build recipe means a new cache entry (about 5 minutes to build).
 if [[ -f node_modules/mediasoup/package.json && ${TALKROOM_MEDIASOUP_PREBUILT:-} != 1 ]]; then
-  ms_bin=$(MEDIASOUP_CACHE_DIR=${MEDIASOUP_CACHE_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/talkroom} \
+  ms_bin=$(MEDIASOUP_CACHE_DIR=${MEDIASOUP_CACHE_DIR:-${XDG_CACHE_HOME:-${HOME:-/root}/.cache}/talkroom} \
     bash scripts/mediasoup/build-worker.sh node_modules/mediasoup | tail -n1)
   if ! cmp -s "$ms_bin" "$ms_worker"; then
     echo "setup: installing mediasoup's worker from $ms_bin" >&2
