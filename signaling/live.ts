@@ -33,14 +33,19 @@ export function attachLiveHandlers(socket: IoSocket, handle: Handle, live: LiveS
     socket.join(channel.live(booking.id));
     // After the answer (same socket, so in order): what the other side already sends.
     setImmediate(() => {
-      for (const p of live.existingProducers(booking.id, me.id)) {
-        socket.emit('live:producer', {
-          bookingId: booking.id,
-          producerId: p.producerId,
-          userId: p.peerId,
-          kind: p.kind,
-        });
-      }
+      live.existingProducers(booking.id, me.id).then(
+        (producers) => {
+          for (const p of producers) {
+            socket.emit('live:producer', {
+              bookingId: booking.id,
+              producerId: p.producerId,
+              userId: p.peerId,
+              kind: p.kind,
+            });
+          }
+        },
+        (e) => log.warn({ err: (e as Error).message, bookingId: booking.id }, 'listing producers failed'),
+      );
     });
     return answer;
   });

@@ -9,6 +9,7 @@ import { buildWebClient } from '../web/build.ts';
 import { JoinTokens } from './auth/join-tokens.ts';
 import { embeddedSecret, TokenVerifier } from './auth/tokens.ts';
 import { type Clock, systemClock } from './clock.ts';
+import { ClusterMedia } from './cluster/media-placement.ts';
 import { connectRedis } from './cluster/redis.ts';
 import { type Config, ConfigError, loadConfig } from './config.ts';
 import { createHttpApp } from './http/app.ts';
@@ -118,8 +119,14 @@ export async function startServer(config: Config, opts: StartOptions = {}): Prom
   });
   if (!opts.gate) gate = bookings.gate;
   const media = opts.media === false ? undefined : await openMedia(config, log);
-  const live = new LiveService({ bookings, media, events: socketLiveEvents(io), log });
-  media?.onSessionLost((bookingId: string) => live.mediaLost(bookingId));
+  // In a cluster a live session's router lives on one node; the others relay to it.
+  const placed =
+    media && redis
+      ? await new ClusterMedia({ local: media, redis, prefix: config.redisPrefix, log }).start()
+      : undefined;
+  const sessions = placed ?? media;
+  const live = new LiveService({ bookings, media: sessions, events: socketLiveEvents(io), log });
+  sessions?.onSessionLost((bookingId: string) => live.mediaLost(bookingId));
   const rooms = new RoomService(deps);
   const messages = new MessageService(deps);
   const provisioning = new ProvisioningService(deps, credits);
@@ -201,6 +208,7 @@ export async function startServer(config: Config, opts: StartOptions = {}): Prom
       log.info({ inFlight: inflight.count }, 'shutting down');
       http.close();
       await scheduler.stop();
+      await placed?.close();
       await media?.close();
       const drained = await inflight.drain(config.shutdownGraceMs);
       if (!drained) log.warn({ inFlight: inflight.count }, 'shutdown grace ran out with requests in flight');

@@ -12,7 +12,8 @@ import type { BookingService } from './bookings.ts';
 export interface MediaPort {
   readonly ready: boolean;
   session(sessionId: string): Promise<MediaSessionPort>;
-  get(sessionId: string): MediaSessionPort | undefined;
+  /** The session if it is open (on this node, or, in a cluster, on the node it was placed on). */
+  get(sessionId: string): MediaSessionPort | undefined | Promise<MediaSessionPort | undefined>;
 }
 
 export interface MediaSessionPort {
@@ -39,9 +40,11 @@ export interface MediaSessionPort {
   resume(peerId: string, consumerId: string): Promise<void>;
   pauseProducer(peerId: string, producerId: string): Promise<void>;
   resumeProducer(peerId: string, producerId: string): Promise<void>;
-  producers(): Array<{ producerId: string; peerId: string; kind: 'audio' | 'video' }>;
-  closePeer(peerId: string): void;
-  close(): void;
+  producers():
+    | Array<{ producerId: string; peerId: string; kind: 'audio' | 'video' }>
+    | Promise<Array<{ producerId: string; peerId: string; kind: 'audio' | 'video' }>>;
+  closePeer(peerId: string): void | Promise<void>;
+  close(): void | Promise<void>;
 }
 
 /** How live sessions reach their participants' sockets (signaling/ implements it). */
@@ -101,7 +104,7 @@ export class LiveService {
     if (live) {
       media = await this.mediaSession(admitted.id);
       // A participant joining again (new socket, or after a drop) starts with fresh transports.
-      media.closePeer(actor.id);
+      await media.closePeer(actor.id);
     }
     const { booking, participants, started } = await this.bookings.presence(admitted, actor.id, true);
     const role = actor.id === booking.providerId ? 'provider' : 'client';
@@ -129,12 +132,17 @@ export class LiveService {
   }
 
   /** The producers a newly joined participant should consume (sent to it right after the join answer). */
-  existingProducers(bookingId: string, userId: string) {
-    return (this.media?.get(bookingId)?.producers() ?? []).filter((p) => p.peerId !== userId);
+  async existingProducers(bookingId: string, userId: string) {
+    const m = await this.media?.get(bookingId);
+    return ((await m?.producers()) ?? []).filter((p) => p.peerId !== userId);
   }
 
   async leave(actor: Actor, booking: Booking): Promise<void> {
-    this.media?.get(booking.id)?.closePeer(actor.id);
+    try {
+      await (await this.media?.get(booking.id))?.closePeer(actor.id);
+    } catch (e) {
+      this.log.warn({ err: (e as Error).message, bookingId: booking.id }, 'could not close the peer');
+    }
     await this.bookings.presence(booking, actor.id, false);
     const role = actor.id === booking.providerId ? 'provider' : 'client';
     this.events.participant({ bookingId: booking.id, userId: actor.id, role, state: 'left' });
@@ -146,7 +154,11 @@ export class LiveService {
 
   /** A session ended (the provider ended it, its time ran out, or a no-show): free its media, tell its sockets. */
   sessionEnded(bookingId: string, status: BookingStatus): void {
-    this.media?.get(bookingId)?.close();
+    Promise.resolve(this.media?.get(bookingId))
+      .then((m) => m?.close())
+      .catch((e) =>
+        this.log.warn({ err: (e as Error).message, bookingId }, 'could not close the media session'),
+      );
     this.events.ended({ bookingId, status });
   }
 
@@ -216,7 +228,12 @@ export class LiveService {
   private async mediaFor(b: Booking): Promise<MediaSessionPort> {
     if (b.modality === 'chat')
       throw new AppError('modality_mismatch', 'a chat session has no media; send messages with bookingId');
-    const m = this.media?.get(b.id);
+    let m: MediaSessionPort | undefined;
+    try {
+      m = await this.media?.get(b.id);
+    } catch {
+      throw new AppError('media_unavailable', 'the session has no media server; rejoin with live:join');
+    }
     if (!m) throw new AppError('media_unavailable', 'the session has no media server; rejoin with live:join');
     return m;
   }

@@ -222,6 +222,8 @@ export interface ClusterOptions {
   nodes: number;
   /** Extra settings for every node. */
   env?: Record<string, string>;
+  /** Extra settings for one node (index 0 is node-a), over `env`. */
+  nodeEnv?: (index: number) => Record<string, string>;
 }
 
 /**
@@ -262,6 +264,7 @@ export async function startCluster(o: ClusterOptions): Promise<Cluster> {
           SOCKET_RATE_LIMIT: '1000',
           HTTP_RATE_LIMIT: '1000',
           ...o.env,
+          ...o.nodeEnv?.(i),
         },
       }).then((n) => {
         started.push(n);
