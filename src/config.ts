@@ -83,6 +83,8 @@ const EnvSchema = z.object({
   WEBHOOK_SECRET: z.string().min(16, 'must be at least 16 characters').optional(),
   SCHEDULER_LEASE: duration.default(30_000),
   SCHEDULER_MAX_IDLE: duration.default(30_000),
+  /** How long a node's heartbeat lasts in Redis: a node silent for that long is dead to the others. */
+  CLUSTER_HEARTBEAT_TTL: duration.default(10_000),
   MEDIA_WORKERS: int(0, 256).optional(),
   MEDIA_LISTEN_IP: z.string().default('127.0.0.1'),
   MEDIA_ANNOUNCED_IP: z.string().optional(),
@@ -111,6 +113,7 @@ export interface Config {
   shutdownGraceMs: number;
   webhook: { url: string | undefined; secret: string | undefined };
   scheduler: { leaseMs: number; maxIdleMs: number };
+  cluster: { heartbeatTtlMs: number };
   policy: Policy;
   media: {
     workers: number | undefined;
@@ -177,6 +180,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     shutdownGraceMs: e.SHUTDOWN_GRACE,
     webhook: { url: e.WEBHOOK_URL, secret: e.WEBHOOK_SECRET },
     scheduler: { leaseMs: e.SCHEDULER_LEASE, maxIdleMs: e.SCHEDULER_MAX_IDLE },
+    cluster: { heartbeatTtlMs: e.CLUSTER_HEARTBEAT_TTL },
     policy: {
       lateWindowMs: e.POLICY_LATE_WINDOW,
       confirmDeadlineMs: e.POLICY_CONFIRM_DEADLINE,

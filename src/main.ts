@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto';
 import { createServer, type Server as HttpServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { MediaPool } from '../media/index.ts';
@@ -10,6 +11,7 @@ import { JoinTokens } from './auth/join-tokens.ts';
 import { embeddedSecret, TokenVerifier } from './auth/tokens.ts';
 import { type Clock, systemClock } from './clock.ts';
 import { ClusterMedia } from './cluster/media-placement.ts';
+import { RedisNodeLiveness } from './cluster/node-liveness.ts';
 import { connectRedis } from './cluster/redis.ts';
 import { type Config, ConfigError, loadConfig } from './config.ts';
 import { createHttpApp } from './http/app.ts';
@@ -22,6 +24,7 @@ import { BookingService } from './services/bookings.ts';
 import { CreditService } from './services/credits.ts';
 import type { ServiceDeps } from './services/deps.ts';
 import { LiveService } from './services/live.ts';
+import { localLiveness, type NodeLiveness } from './services/liveness.ts';
 import { MessageService } from './services/messages.ts';
 import { type MessagingSessionGate, noMessagingSessions } from './services/ports.ts';
 import { ProvisioningService } from './services/provisioning.ts';
@@ -78,6 +81,19 @@ export async function startServer(config: Config, opts: StartOptions = {}): Prom
 
   const redis = config.redisUrl ? await connectRedis(config.redisUrl, log) : undefined;
 
+  // One id per process: live presence and live-session placement both name the node by it.
+  const nodeId = randomBytes(8).toString('hex');
+  const heartbeat = redis
+    ? await new RedisNodeLiveness({
+        redis,
+        prefix: config.redisPrefix,
+        nodeId,
+        log,
+        ttlMs: config.cluster.heartbeatTtlMs,
+      }).start()
+    : undefined;
+  const liveness: NodeLiveness = heartbeat ?? localLiveness(nodeId);
+
   const http = createServer();
   const io = createIo(http, redis && { ...redis, prefix: config.redisPrefix });
   // The gate is the bookings' (eap and bh_insurance clients message inside a
@@ -116,13 +132,21 @@ export async function startServer(config: Config, opts: StartOptions = {}): Prom
     publicUrl: () => publicUrl,
     policy: config.policy,
     sessionEnded: (bookingId, status) => live.sessionEnded(bookingId, status),
+    liveness,
   });
   if (!opts.gate) gate = bookings.gate;
   const media = opts.media === false ? undefined : await openMedia(config, log);
   // In a cluster a live session's router lives on one node; the others relay to it.
   const placed =
     media && redis
-      ? await new ClusterMedia({ local: media, redis, prefix: config.redisPrefix, log }).start()
+      ? await new ClusterMedia({
+          local: media,
+          redis,
+          prefix: config.redisPrefix,
+          log,
+          nodeId,
+          liveness,
+        }).start()
       : undefined;
   const sessions = placed ?? media;
   const live = new LiveService({ bookings, media: sessions, events: socketLiveEvents(io), log });
@@ -194,7 +218,7 @@ export async function startServer(config: Config, opts: StartOptions = {}): Prom
   if (opts.runScheduler ?? true) scheduler.start();
   const url = `http://${config.host}:${port}`;
   publicUrl = config.publicUrl ?? url;
-  log.info({ port, url, store: store.db.kind, redis: !!redis, publicUrl }, 'talkroom listening');
+  log.info({ port, url, store: store.db.kind, redis: !!redis, publicUrl, nodeId }, 'talkroom listening');
   if (generatedSecret) {
     log.info(
       { secretFile: `${config.dataDir}/jwt-secret` },
@@ -220,6 +244,7 @@ export async function startServer(config: Config, opts: StartOptions = {}): Prom
       // Idle keep-alive connections would hold the HTTP server open forever.
       http.closeAllConnections();
       await new Promise<void>((resolve) => io.close(() => resolve()));
+      await heartbeat?.close();
       await redis?.close();
       await store.db.close();
       log.info('stopped');

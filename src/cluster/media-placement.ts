@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import type { Logger } from '../log.ts';
 import type { MediaPort, MediaSessionPort } from '../services/live.ts';
+import type { NodeLiveness } from '../services/liveness.ts';
 import type { RedisConnections } from './redis.ts';
 
 /** What ClusterMedia needs of the local SFU (media/'s MediaPool). */
@@ -43,6 +44,8 @@ interface RelayReply {
 
 /** Refreshes the key's expiry only while it still names this node. */
 const RENEW = `if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('pexpire', KEYS[1], ARGV[2]) else return 0 end`;
+/** Takes the key over only while it still names the (dead) node it named. */
+const TAKE_OVER = `if redis.call('get', KEYS[1]) == ARGV[1] then redis.call('set', KEYS[1], ARGV[2], 'PX', ARGV[3]) return 1 else return 0 end`;
 /** Deletes the key only while it still names this node. */
 const RELEASE = `if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) else return 0 end`;
 
@@ -60,6 +63,8 @@ export interface ClusterMediaOptions {
   prefix: string;
   log: Logger;
   nodeId?: string;
+  /** Which nodes are alive: a placement on a node whose heartbeat is gone is free at once. */
+  liveness?: NodeLiveness;
   /** How long a placement lasts without renewal (default 15 s); the owner renews it every third of that. */
   placementTtlMs?: number;
   /** How long a relayed call waits for the owner's answer (default 5 s). */
@@ -84,6 +89,7 @@ export class ClusterMedia implements MediaPort {
   readonly #log: Logger;
   readonly #ttlMs: number;
   readonly #callTimeoutMs: number;
+  readonly #liveness: NodeLiveness | undefined;
   /** Sessions this node placed on itself, renewed while open. */
   readonly #owned = new Set<string>();
   readonly #pending = new Map<
@@ -103,6 +109,7 @@ export class ClusterMedia implements MediaPort {
     this.#log = o.log;
     this.#ttlMs = o.placementTtlMs ?? 15_000;
     this.#callTimeoutMs = o.callTimeoutMs ?? 5000;
+    this.#liveness = o.liveness;
     this.#local.onSessionLost((id) => this.#lost(id));
   }
 
@@ -136,6 +143,17 @@ export class ClusterMedia implements MediaPort {
       }
       const owner = await this.#owner(sessionId);
       if (owner === this.nodeId) return this.#placeHere(sessionId);
+      if (owner && !(await this.#alive(owner))) {
+        // The owner died (its heartbeat is gone): place the session here, and tell
+        // the participants still on its old router (through other nodes) to rejoin.
+        if (await this.#takeOver(sessionId, owner)) {
+          this.#log.warn({ sessionId, deadNode: owner }, 'live session placed anew: its node is gone');
+          const m = await this.#placeHere(sessionId);
+          this.#lost(sessionId);
+          return m;
+        }
+        continue;
+      }
       if (owner) {
         // An owner that does not answer fails the join (media_unavailable); once its
         // placement expires, the next join places the session anew.
@@ -152,7 +170,7 @@ export class ClusterMedia implements MediaPort {
     const local = this.#openLocal(sessionId);
     if (local) return local;
     const owner = await this.#owner(sessionId);
-    if (!owner || owner === this.nodeId) return undefined;
+    if (!owner || owner === this.nodeId || !(await this.#alive(owner))) return undefined;
     return new RemoteMediaSession(this, owner, sessionId, undefined);
   }
 
@@ -290,6 +308,21 @@ export class ClusterMedia implements MediaPort {
     } else {
       await this.#pub.set(key, this.nodeId, { PX: this.#ttlMs });
     }
+    this.#owned.add(sessionId);
+    return true;
+  }
+
+  async #alive(nodeId: string): Promise<boolean> {
+    if (!this.#liveness || nodeId === this.nodeId) return true;
+    return (await this.#liveness.alive([nodeId])).has(nodeId);
+  }
+
+  async #takeOver(sessionId: string, deadOwner: string): Promise<boolean> {
+    const taken = await this.#pub.eval(TAKE_OVER, {
+      keys: [this.#key(sessionId)],
+      arguments: [deadOwner, this.nodeId, String(this.#ttlMs)],
+    });
+    if (Number(taken) !== 1) return false;
     this.#owned.add(sessionId);
     return true;
   }

@@ -16,10 +16,11 @@ import { isOpenSlot, openSlots } from '../domain/slots.ts';
 import type { Actor } from '../domain/types.ts';
 import { DEFAULT_WORKING_HOURS } from '../domain/working-hours.ts';
 import { AppError } from '../errors.ts';
-import type { Booking } from '../store/bookings.ts';
+import type { Booking, LiveParticipant } from '../store/bookings.ts';
 import type { Job } from '../store/jobs.ts';
 import type { CreditService } from './credits.ts';
 import type { ServiceDeps } from './deps.ts';
+import type { NodeLiveness } from './liveness.ts';
 import type { MessagingSessionGate } from './ports.ts';
 import { readableRoom } from './rooms.ts';
 import { inTx, type Tx } from './tx.ts';
@@ -35,6 +36,11 @@ export interface BookingDeps extends ServiceDeps {
   policy: Policy;
   /** A live session ended (completed or a no-show): the live layer closes its media and tells the participants. */
   sessionEnded: (bookingId: string, status: BookingStatus) => void;
+  /**
+   * Which nodes are alive: a participant is present only while the node their
+   * socket is on is. Without it, the stored flags are taken as they are.
+   */
+  liveness?: NodeLiveness;
 }
 
 export interface CreateBookingInput {
@@ -421,8 +427,9 @@ export class BookingService {
     const now = this.d.clock.now();
     return this.tx(async (t) => {
       await t.bookings.lockUsers([b.clientId, b.providerId]);
-      await t.live.mark(b.id, userId, userId === b.providerId ? 'provider' : 'client', present, now);
-      const participants = await t.live.list(b.id);
+      const role = userId === b.providerId ? 'provider' : 'client';
+      await t.live.mark(b.id, userId, role, present, now, this.d.liveness?.nodeId ?? null);
+      const participants = await this.presentNow(await t.live.list(b.id));
       let booking = (await t.bookings.get(b.id))!;
       let started = false;
       const bothHere = participants.filter((p) => p.present).length === 2;
@@ -444,6 +451,21 @@ export class BookingService {
       }
       return { booking, participants, started };
     });
+  }
+
+  /**
+   * Present now: flagged present through a node that is still alive. A node
+   * that died (no clean stop) never cleared its participants' flags; those
+   * participants are not here until they join again through a live node.
+   */
+  private async presentNow(participants: LiveParticipant[]): Promise<LiveParticipant[]> {
+    const liveness = this.d.liveness;
+    if (!liveness) return participants;
+    const nodes = participants.filter((p) => p.present && p.nodeId !== null).map((p) => p.nodeId!);
+    const alive = nodes.length ? await liveness.alive(nodes) : new Set<string>();
+    return participants.map((p) =>
+      p.present && p.nodeId !== null && !alive.has(p.nodeId) ? { ...p, present: false } : p,
+    );
   }
 
   /** The provider ends the session: completed. */

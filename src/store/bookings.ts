@@ -232,6 +232,8 @@ export interface LiveParticipant {
   role: 'client' | 'provider';
   present: boolean;
   firstJoinedAt: string;
+  /** The node the participant was last present through (null: recorded before nodes were). */
+  nodeId: string | null;
 }
 
 /** Who is in each live session (see migration 003). */
@@ -247,12 +249,14 @@ export class LiveParticipants {
     role: 'client' | 'provider',
     present: boolean,
     now: Date,
+    nodeId: string | null = null,
   ): Promise<void> {
     await this.q.query(
-      `INSERT INTO live_participants (booking_id, user_id, role, present, first_joined_at, last_change_at)
-       VALUES ($1, $2, $3, $4, $5, $5)
-       ON CONFLICT (booking_id, user_id) DO UPDATE SET present = EXCLUDED.present, last_change_at = EXCLUDED.last_change_at`,
-      [bookingId, userId, role, present, now],
+      `INSERT INTO live_participants (booking_id, user_id, role, present, first_joined_at, last_change_at, node_id)
+       VALUES ($1, $2, $3, $4, $5, $5, $6)
+       ON CONFLICT (booking_id, user_id) DO UPDATE SET present = EXCLUDED.present,
+         last_change_at = EXCLUDED.last_change_at, node_id = EXCLUDED.node_id`,
+      [bookingId, userId, role, present, now, nodeId],
     );
   }
 
@@ -262,8 +266,9 @@ export class LiveParticipants {
       role: 'client' | 'provider';
       present: boolean;
       first_joined_at: Date;
+      node_id: string | null;
     }>(
-      'SELECT user_id, role, present, first_joined_at FROM live_participants WHERE booking_id = $1 ORDER BY role',
+      'SELECT user_id, role, present, first_joined_at, node_id FROM live_participants WHERE booking_id = $1 ORDER BY role',
       [bookingId],
     );
     return rows.map((r) => ({
@@ -271,6 +276,7 @@ export class LiveParticipants {
       role: r.role,
       present: r.present,
       firstJoinedAt: r.first_joined_at.toISOString(),
+      nodeId: r.node_id ?? null,
     }));
   }
 }
