@@ -58,6 +58,14 @@ export interface ServerToClientEvents {
     userId: string;
     kind: 'audio' | 'video';
   }) => void;
+  /**
+   * Sent to the other members of the user's rooms (not to the user's own
+   * sockets) when they come online (a socket opens on a node where they had
+   * none: it may repeat while they are online elsewhere) and when they go
+   * offline (their last socket in the cluster closed). A node that dies sends
+   * nothing: its users read as offline in GET /v1/rooms once its heartbeat lapses.
+   */
+  presence: (ev: { userId: string; online: boolean }) => void;
   /** The media server under the session restarted: live:join again to resume (the session itself goes on). */
   'live:rejoin': (ev: { bookingId: string; reason: string }) => void;
 }

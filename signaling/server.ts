@@ -20,6 +20,7 @@ import type { Logger } from '../src/log.ts';
 import type { Metrics } from '../src/metrics.ts';
 import type { LiveService } from '../src/services/live.ts';
 import type { MessageService } from '../src/services/messages.ts';
+import type { PresenceStore } from '../src/services/presence.ts';
 import type { RoomService } from '../src/services/rooms.ts';
 import {
   type Ack,
@@ -64,6 +65,7 @@ export interface SignalingDeps {
   rooms: RoomService;
   messages: MessageService;
   live: LiveService;
+  presence: PresenceStore;
   clock: Clock;
   log: Logger;
   metrics: Metrics;
@@ -108,9 +110,16 @@ export function attachSignaling(d: SignalingDeps): void {
     const me = socket.data.identity;
     d.metrics.socketsConnected.inc();
     const expiry = armExpiry(socket, d);
+    void announceOnline(socket, d);
+    // The socket's rooms as they are when it leaves (it may have joined more since it connected).
+    let roomsAtExit: string[] = [];
+    socket.on('disconnecting', () => {
+      roomsAtExit = roomChannels(socket);
+    });
     socket.on('disconnect', () => {
       d.metrics.socketsConnected.dec();
       clearTimeout(expiry.timer);
+      void announceOffline(me.id, roomsAtExit, d);
     });
     d.log.debug({ userId: me.id, socketId: socket.id }, 'socket connected');
 
@@ -168,6 +177,39 @@ export function attachSignaling(d: SignalingDeps): void {
       return { expiresAt: new Date(next.expiresAt).toISOString() };
     });
   });
+}
+
+/** The talkroom rooms a socket receives (not its own, user or role channels). Presence goes to the other members there, not to the user's own sockets. */
+function roomChannels(socket: IoSocket): string[] {
+  return [...socket.rooms].filter((r) => r.startsWith(channel.room('')));
+}
+
+/**
+ * The user's first socket on this node says so to their rooms. Whether they
+ * already had one on another node is not checked: `online: true` is a state,
+ * and repeating it is harmless, while checking would race with that node.
+ */
+async function announceOnline(socket: IoSocket, d: SignalingDeps): Promise<void> {
+  const userId = socket.data.identity.id;
+  try {
+    if (!(await d.presence.connected(userId))) return;
+    const rooms = roomChannels(socket);
+    if (rooms.length && socket.connected)
+      d.io.to(rooms).except(channel.user(userId)).emit('presence', { userId, online: true });
+  } catch (e) {
+    d.log.warn({ err: (e as Error).message, userId }, 'presence not recorded');
+  }
+}
+
+/** The user's last socket on this node closed: offline, unless they still have one on another node. */
+async function announceOffline(userId: string, rooms: string[], d: SignalingDeps): Promise<void> {
+  try {
+    if (!(await d.presence.disconnected(userId))) return;
+    if (!rooms.length || (await d.presence.online([userId])).has(userId)) return;
+    d.io.to(rooms).except(channel.user(userId)).emit('presence', { userId, online: false });
+  } catch (e) {
+    d.log.warn({ err: (e as Error).message, userId }, 'presence not recorded');
+  }
 }
 
 const emptyPayload = z

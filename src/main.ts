@@ -12,6 +12,7 @@ import { embeddedSecret, TokenVerifier } from './auth/tokens.ts';
 import { type Clock, systemClock } from './clock.ts';
 import { ClusterMedia } from './cluster/media-placement.ts';
 import { RedisNodeLiveness } from './cluster/node-liveness.ts';
+import { RedisPresence } from './cluster/presence.ts';
 import { connectRedis } from './cluster/redis.ts';
 import { type Config, ConfigError, loadConfig } from './config.ts';
 import { createHttpApp } from './http/app.ts';
@@ -27,6 +28,7 @@ import { LiveService } from './services/live.ts';
 import { localLiveness, type NodeLiveness } from './services/liveness.ts';
 import { MessageService } from './services/messages.ts';
 import { type MessagingSessionGate, noMessagingSessions } from './services/ports.ts';
+import { localPresence, type PresenceStore } from './services/presence.ts';
 import { ProvisioningService } from './services/provisioning.ts';
 import { RoomService } from './services/rooms.ts';
 import { Webhooks } from './services/webhooks.ts';
@@ -93,6 +95,17 @@ export async function startServer(config: Config, opts: StartOptions = {}): Prom
       }).start()
     : undefined;
   const liveness: NodeLiveness = heartbeat ?? localLiveness(nodeId);
+  // Who has a socket open: cluster-wide over Redis, with this node's counts expiring with its heartbeat.
+  const presence: PresenceStore = redis
+    ? await new RedisPresence({
+        redis,
+        prefix: config.redisPrefix,
+        nodeId,
+        liveness,
+        log,
+        ttlMs: config.cluster.heartbeatTtlMs,
+      }).start()
+    : localPresence();
 
   const http = createServer();
   const io = createIo(http, redis && { ...redis, prefix: config.redisPrefix });
@@ -151,7 +164,7 @@ export async function startServer(config: Config, opts: StartOptions = {}): Prom
   const sessions = placed ?? media;
   const live = new LiveService({ bookings, media: sessions, events: socketLiveEvents(io), log });
   sessions?.onSessionLost((bookingId: string) => live.mediaLost(bookingId));
-  const rooms = new RoomService(deps);
+  const rooms = new RoomService(deps, presence);
   const messages = new MessageService(deps);
   const provisioning = new ProvisioningService(deps, credits);
   const attachments = new AttachmentService(deps);
@@ -176,6 +189,7 @@ export async function startServer(config: Config, opts: StartOptions = {}): Prom
     rooms,
     messages,
     live,
+    presence,
     clock,
     log,
     metrics,
@@ -244,6 +258,7 @@ export async function startServer(config: Config, opts: StartOptions = {}): Prom
       // Idle keep-alive connections would hold the HTTP server open forever.
       http.closeAllConnections();
       await new Promise<void>((resolve) => io.close(() => resolve()));
+      await presence.close();
       await heartbeat?.close();
       await redis?.close();
       await store.db.close();

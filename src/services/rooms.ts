@@ -6,6 +6,7 @@ import { DEFAULT_WORKING_HOURS } from '../domain/working-hours.ts';
 import { AppError } from '../errors.ts';
 import type { Store } from '../store/index.ts';
 import type { ServiceDeps } from './deps.ts';
+import type { PresenceStore } from './presence.ts';
 
 /** The room, if the actor may read it; otherwise not_found or forbidden. */
 export async function readableRoom(store: Store, actor: Actor, roomId: string): Promise<Room> {
@@ -19,6 +20,8 @@ export interface RoomMember {
   userId: string;
   role: string;
   displayName: string | null;
+  /** Has a socket open on some node now (a hint: it may be a few seconds stale). */
+  online: boolean;
 }
 
 export interface RoomView {
@@ -39,8 +42,10 @@ export interface RoomView {
 
 export class RoomService {
   private readonly d: ServiceDeps;
-  constructor(d: ServiceDeps) {
+  private readonly presence: PresenceStore;
+  constructor(d: ServiceDeps, presence: PresenceStore) {
     this.d = d;
+    this.presence = presence;
   }
 
   requireReadable(actor: Actor, roomId: string): Promise<Room> {
@@ -59,32 +64,37 @@ export class RoomService {
     const ids = rooms.map((r) => r.id);
     const people = new Set<string>();
     for (const r of rooms) for (const id of [r.clientId, r.providerId, r.requesterId]) if (id) people.add(id);
-    const [users, unread] = await Promise.all([
+    const [users, unread, online] = await Promise.all([
       this.d.store.users.getMany([...people]),
       this.d.store.rooms.unreadCounts(actor.id, ids),
+      this.presence.online([...people]),
     ]);
     const now = this.d.clock.now();
-    return rooms.map((room) => this.view(room, users, unread.get(room.id), now));
+    return rooms.map((room) => this.view(room, users, online, unread.get(room.id), now));
   }
 
   async get(actor: Actor, roomId: string): Promise<RoomView> {
     const room = await this.requireReadable(actor, roomId);
     const people = [room.clientId, room.providerId, room.requesterId].filter((x): x is string => !!x);
-    const [users, unread] = await Promise.all([
+    const [users, unread, online] = await Promise.all([
       this.d.store.users.getMany(people),
       this.d.store.rooms.unreadCounts(actor.id, [room.id]),
+      this.presence.online(people),
     ]);
-    return this.view(room, users, unread.get(room.id), this.d.clock.now());
+    return this.view(room, users, online, unread.get(room.id), this.d.clock.now());
   }
 
   private view(
     room: Room,
     users: Map<string, User>,
+    online: Set<string>,
     unread: { unread: number; lastRead: number } | undefined,
     now: Date,
   ): RoomView {
     const member = (id: string | null, role: string): RoomMember[] =>
-      id ? [{ userId: id, role, displayName: users.get(id)?.displayName ?? null }] : [];
+      id
+        ? [{ userId: id, role, displayName: users.get(id)?.displayName ?? null, online: online.has(id) }]
+        : [];
     const members =
       room.kind === 'therapy'
         ? [...member(room.clientId, 'client'), ...member(room.providerId, 'provider')]
