@@ -168,11 +168,13 @@ describe('live sessions in two real browsers', () => {
     await expectMediaBothWays([client, provider], true);
     for (const p of [client, provider]) {
       const st = await p.state();
-      expect(st.handlerName).toBeTruthy();
-      expect(st.producers.audio).toBeTruthy();
-      expect(st.producers.video).toBeTruthy();
-      expect(st.consumers.map((c) => c.kind).sort()).toEqual(['audio', 'video']);
-      expect(await p.page.locator('#remote video').count()).toBe(1);
+      // The page's whole state goes with each failure: a rare failure under load must say what the page saw.
+      const seen = JSON.stringify(st);
+      expect(st.handlerName, seen).toBeTruthy();
+      expect(st.producers.audio, seen).toBeTruthy();
+      expect(st.producers.video, seen).toBeTruthy();
+      expect(st.consumers.map((c) => c.kind).sort(), seen).toEqual(['audio', 'video']);
+      expect(await p.page.locator('#remote video').count(), seen).toBe(1);
     }
     await client.screenshot(shot('video-client.png'));
     await provider.screenshot(shot('video-provider.png'));
