@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type Cluster, type ServerProcess, startCluster } from '../helpers/processes.ts';
+import { ok, therapyRoom } from '../helpers/fixtures.ts';
+import { type Cluster, onNode, type ServerProcess, startCluster } from '../helpers/processes.ts';
 import { nextEvent } from '../helpers/server.ts';
 
 const TTL_MS = 2000;
@@ -18,12 +19,6 @@ describe('presence across two nodes', () => {
   let roomId: string;
   let clientToken: string;
   let providerToken: string;
-
-  const ok = async (p: Promise<{ status: number; body: any }>) => {
-    const r = await p;
-    if (r.status >= 300) throw new Error(`expected success, got ${r.status}: ${JSON.stringify(r.body)}`);
-    return r.body;
-  };
 
   /** The provider's `online` in the client's room list, as node A answers it. */
   const providerOnline = async (): Promise<boolean> => {
@@ -45,31 +40,8 @@ describe('presence across two nodes', () => {
   beforeAll(async () => {
     c = await startCluster({ nodes: 2, env: { CLUSTER_HEARTBEAT_TTL: '2s' } });
     [a, b] = c.nodes as [ServerProcess, ServerProcess];
-    const admin = c.token('platform', 'admin');
-    await ok(
-      c.api(a, 'PUT', `/v1/users/${client}`, {
-        token: admin,
-        body: { role: 'client', displayName: 'Client', timezone: 'Europe/Berlin' },
-      }),
-    );
-    await ok(
-      c.api(a, 'PUT', `/v1/users/${provider}`, {
-        token: admin,
-        body: {
-          role: 'provider',
-          displayName: 'Provider',
-          timezone: 'America/New_York',
-          specialty: 'therapy',
-        },
-      }),
-    );
-    const created = await ok(
-      c.api(a, 'POST', '/v1/rooms', {
-        token: admin,
-        body: { kind: 'therapy', clientId: client, providerId: provider, service: 'therapy' },
-      }),
-    );
-    roomId = created.room.id;
+    // Provisioned on node A only; the client has no plan: presence does not depend on one.
+    ({ roomId } = await therapyRoom(onNode(c, a), { client, provider, plan: null }));
     clientToken = c.token(client, 'client');
     providerToken = c.token(provider, 'provider');
   });

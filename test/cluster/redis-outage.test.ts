@@ -2,7 +2,8 @@ import { type ChildProcess, spawn } from 'node:child_process';
 import { createServer } from 'node:net';
 import type { Socket } from 'socket.io-client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type Cluster, type ServerProcess, startCluster } from '../helpers/processes.ts';
+import { therapyRoom } from '../helpers/fixtures.ts';
+import { type Cluster, onNode, type ServerProcess, startCluster } from '../helpers/processes.ts';
 import { collect, nextEvent } from '../helpers/server.ts';
 
 /**
@@ -117,11 +118,6 @@ describe('a two-node cluster through a Redis outage', () => {
   const client = 'client-1';
   const provider = 'provider-1';
 
-  const ok = async (p: Promise<{ status: number; body: any }>) => {
-    const r = await p;
-    if (r.status >= 300) throw new Error(`expected success, got ${r.status}: ${JSON.stringify(r.body)}`);
-    return r.body;
-  };
   const readyz = (node: ServerProcess) => c.api(node, 'GET', '/readyz');
 
   beforeAll(async () => {
@@ -130,42 +126,7 @@ describe('a two-node cluster through a Redis outage', () => {
     c = await startCluster({ nodes: 2, env: { REDIS_URL: redis.url } });
     [a, b] = c.nodes as [ServerProcess, ServerProcess];
 
-    const admin = c.token('platform', 'admin');
-    await ok(
-      c.api(a, 'PUT', `/v1/users/${client}`, {
-        token: admin,
-        body: { role: 'client', displayName: 'Client', timezone: 'Europe/Berlin' },
-      }),
-    );
-    await ok(
-      c.api(a, 'PUT', `/v1/users/${client}/plan`, {
-        token: admin,
-        body: {
-          kind: 'out_of_pocket',
-          includesMessaging: true,
-          liveSessionsPerPeriod: 4,
-          periodStart: '2026-11-01',
-        },
-      }),
-    );
-    await ok(
-      c.api(a, 'PUT', `/v1/users/${provider}`, {
-        token: admin,
-        body: {
-          role: 'provider',
-          displayName: 'Provider',
-          timezone: 'America/New_York',
-          specialty: 'therapy',
-        },
-      }),
-    );
-    const created = await ok(
-      c.api(a, 'POST', '/v1/rooms', {
-        token: admin,
-        body: { kind: 'therapy', clientId: client, providerId: provider, service: 'therapy' },
-      }),
-    );
-    roomId = created.room.id;
+    ({ roomId } = await therapyRoom(onNode(c, a), { client, provider }));
   });
   afterAll(async () => {
     await c?.stop();

@@ -1,5 +1,6 @@
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { type Cluster, type ServerProcess, startCluster } from '../helpers/processes.ts';
+import { ok, therapyRoom } from '../helpers/fixtures.ts';
+import { type Cluster, onNode, type ServerProcess, startCluster } from '../helpers/processes.ts';
 import { collect, nextEvent, request } from '../helpers/server.ts';
 
 /**
@@ -18,17 +19,12 @@ describe('two talkroom processes sharing Redis and PostgreSQL', () => {
   let clientToken: string;
   let providerToken: string;
 
-  const ok = async (p: Promise<{ status: number; body: any }>) => {
-    const r = await p;
-    if (r.status >= 300) throw new Error(`expected success, got ${r.status}: ${JSON.stringify(r.body)}`);
-    return r.body;
-  };
-
+  /** A client with a plan and no room yet (the room comes later, created on another node). */
   const putClient = async (id: string) => {
     await ok(
       c.api(a, 'PUT', `/v1/users/${id}`, {
         token: admin,
-        body: { role: 'client', displayName: 'Client', timezone: 'Europe/Berlin' },
+        body: { role: 'client', displayName: 'Client', timezone: 'UTC' },
       }),
     );
     await ok(
@@ -53,25 +49,7 @@ describe('two talkroom processes sharing Redis and PostgreSQL', () => {
 
     // Provisioned on node A only: node B knows of it through the shared database.
     admin = c.token('platform', 'admin');
-    await putClient(client);
-    await ok(
-      c.api(a, 'PUT', `/v1/users/${provider}`, {
-        token: admin,
-        body: {
-          role: 'provider',
-          displayName: 'Provider',
-          timezone: 'America/New_York',
-          specialty: 'therapy',
-        },
-      }),
-    );
-    const created = await ok(
-      c.api(a, 'POST', '/v1/rooms', {
-        token: admin,
-        body: { kind: 'therapy', clientId: client, providerId: provider, service: 'therapy' },
-      }),
-    );
-    roomId = created.room.id;
+    ({ roomId } = await therapyRoom(onNode(c, a), { client, provider }));
     clientToken = c.token(client, 'client');
     providerToken = c.token(provider, 'provider');
   });

@@ -1,8 +1,18 @@
 import type { TestServer } from './server.ts';
 
+/** Where fixtures provision: a test server, or one node of a cluster (processes.ts `onNode`). */
+export type ApiTarget = {
+  token: TestServer['token'];
+  api(
+    method: string,
+    path: string,
+    opts?: { token?: string; body?: unknown },
+  ): Promise<{ status: number; body: any }>;
+};
+
 /** Provisions a client, a provider and their therapy room through the admin API. */
 export async function therapyRoom(
-  s: TestServer,
+  s: ApiTarget,
   o: {
     client?: string;
     provider?: string;

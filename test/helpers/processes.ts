@@ -218,6 +218,13 @@ export interface Cluster {
   stop(): Promise<void>;
 }
 
+/** One node of a cluster as a target for the shared fixtures (test/helpers/fixtures.ts). */
+export const onNode = (c: Cluster, node: ServerProcess) => ({
+  token: c.token,
+  api: (method: string, path: string, opts?: { token?: string; body?: unknown }) =>
+    c.api(node, method, path, opts),
+});
+
 export interface ClusterOptions {
   nodes: number;
   /** Extra settings for every node. */
