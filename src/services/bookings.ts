@@ -16,7 +16,7 @@ import { isOpenSlot, openSlots } from '../domain/slots.ts';
 import type { Actor } from '../domain/types.ts';
 import { DEFAULT_WORKING_HOURS } from '../domain/working-hours.ts';
 import { AppError } from '../errors.ts';
-import type { Booking, LiveParticipant } from '../store/bookings.ts';
+import type { Booking, LiveParticipant, NewBooking } from '../store/bookings.ts';
 import type { Job } from '../store/jobs.ts';
 import type { CreditService } from './credits.ts';
 import type { ServiceDeps } from './deps.ts';
@@ -72,7 +72,6 @@ export class BookingService {
       throw new AppError('invalid_input', 'roomId: sessions are booked in therapy rooms');
     const now = this.d.clock.now();
     const startsAt = new Date(input.startsAt);
-    const byProvider = actor.role === 'provider';
 
     if (room.service === 'psychiatry' && input.modality !== 'video') {
       throw new AppError('psychiatry_video_only', 'psychiatry sessions are live video only');
@@ -114,9 +113,7 @@ export class BookingService {
         outOfPocket: plan?.kind === 'out_of_pocket',
         now,
       });
-      // A provider booking for their client (say from shared availability) needs no confirmation; nor does a messaging session.
-      const status: BookingStatus = byProvider || messaging ? 'confirmed' : 'pending_confirmation';
-      const booking = await t.bookings.insert({
+      const booking = await this.place(t, actor, {
         id,
         roomId: room.id,
         clientId: room.clientId!,
@@ -124,19 +121,15 @@ export class BookingService {
         modality: input.modality,
         startsAt,
         endsAt,
-        status,
         creditId,
-        confirmBy:
-          status === 'pending_confirmation' ? confirmBy({ startsAt, endsAt }, now, this.d.policy) : null,
         rescheduledFrom: null,
-        createdBy: actor.id,
+        reason: 'booked',
         now,
       });
-      await t.credits.record(creditId, 'reserve', id, 'booked', now);
       await this.scheduleFor(t, booking, now);
       await this.notice(t, booking, 'booked', now);
       await this.hook(t, 'booking.created', booking, now);
-      if (status === 'confirmed') await this.notice(t, booking, 'confirmed', now);
+      if (booking.status === 'confirmed') await this.notice(t, booking, 'confirmed', now);
       return booking;
     });
   }
@@ -252,32 +245,19 @@ export class BookingService {
         if (latest?.kind !== 'restore')
           throw new AppError('conflict', 'the credit this booking gave back has been used');
       }
-      const byProvider = actor.role === 'provider';
-      const status: BookingStatus = byProvider || messaging ? 'confirmed' : 'pending_confirmation';
-      const endsAt = new Date(startsAt.getTime() + durationMs);
-      const fresh = await t.bookings.insert({
+      const fresh = await this.place(t, actor, {
         id: newId,
         roomId: old.roomId,
         clientId: old.clientId,
         providerId: old.providerId,
         modality: old.modality,
         startsAt,
-        endsAt,
-        status,
+        endsAt: new Date(startsAt.getTime() + durationMs),
         creditId,
-        confirmBy:
-          status === 'pending_confirmation' ? confirmBy({ startsAt, endsAt }, now, this.d.policy) : null,
         rescheduledFrom: old.id,
-        createdBy: actor.id,
+        reason: afterNoShow ? 'rescheduled after provider no-show' : 'rescheduled',
         now,
       });
-      await t.credits.record(
-        creditId,
-        'reserve',
-        newId,
-        afterNoShow ? 'rescheduled after provider no-show' : 'rescheduled',
-        now,
-      );
       const moved = afterNoShow
         ? await t.bookings.transition(old.id, ['provider_no_show'], 'provider_no_show', now, {
             rescheduledTo: newId,
@@ -668,6 +648,31 @@ export class BookingService {
         ? 'no session credit left; book with purchase: true to buy one'
         : 'no session credit left this period',
     );
+  }
+
+  /**
+   * Stores a new booking holding `creditId` and reserves that credit for it.
+   * A provider booking for their client (say from shared availability) needs
+   * no confirmation; nor does a messaging session.
+   */
+  private async place(
+    t: Tx,
+    actor: Actor,
+    b: Omit<NewBooking, 'status' | 'confirmBy' | 'createdBy' | 'creditId'> & {
+      creditId: string;
+      reason: string;
+    },
+  ): Promise<Booking> {
+    const status: BookingStatus =
+      actor.role === 'provider' || b.modality === 'messaging' ? 'confirmed' : 'pending_confirmation';
+    const booking = await t.bookings.insert({
+      ...b,
+      status,
+      confirmBy: status === 'pending_confirmation' ? confirmBy(b, b.now, this.d.policy) : null,
+      createdBy: actor.id,
+    });
+    await t.credits.record(b.creditId, 'reserve', b.id, b.reason, b.now);
+    return booking;
   }
 
   /** Gives a booking's credit back (restore) or takes it (forfeit), and drops the booking's pending jobs. */
