@@ -1,5 +1,10 @@
 import { randomBytes } from 'node:crypto';
-import { createServer, type Server as HttpServer } from 'node:http';
+import {
+  createServer,
+  type Server as HttpServer,
+  type IncomingMessage,
+  type ServerResponse,
+} from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { MediaPool } from '../media/index.ts';
 import { socketLiveEvents } from '../signaling/live.ts';
@@ -107,7 +112,11 @@ export async function startServer(config: Config, opts: StartOptions = {}): Prom
       }).start()
     : localPresence();
 
-  const http = createServer();
+  // The HTTP server gets the Express app before Socket.IO attaches: engine.io then
+  // takes its own path and hands every other request on. A listener added after it
+  // would also answer /socket.io/ and race engine.io for the same response.
+  let app: ((req: IncomingMessage, res: ServerResponse) => void) | undefined;
+  const http = createServer((req, res) => app!(req, res));
   const io = createIo(http, redis && { ...redis, prefix: config.redisPrefix });
   // The gate is the bookings' (eap and bh_insurance clients message inside a
   // booked messaging session); it is resolved late because bookings need deps too.
@@ -148,7 +157,9 @@ export async function startServer(config: Config, opts: StartOptions = {}): Prom
     liveness,
   });
   if (!opts.gate) gate = bookings.gate;
-  const media = opts.media === false ? undefined : await openMedia(config, log);
+  // MEDIA_WORKERS=0: a node that serves messaging and bookings only.
+  const wantMedia = opts.media !== false && config.media.workers !== 0;
+  const media = wantMedia ? await openMedia(config, log) : undefined;
   // In a cluster a live session's router lives on one node; the others relay to it.
   const placed =
     media && redis
@@ -197,7 +208,7 @@ export async function startServer(config: Config, opts: StartOptions = {}): Prom
     messageMaxChars: config.messageMaxChars,
     rateLimit: config.socketRateLimit,
   });
-  const app = createHttpApp({
+  app = createHttpApp({
     config,
     verifier,
     clock,
@@ -218,11 +229,10 @@ export async function startServer(config: Config, opts: StartOptions = {}): Prom
         () => 'down' as const,
       );
       if (redis) checks.redis = redis.ready() ? 'ok' : 'degraded';
-      if (opts.media !== false) checks.media = media?.ready ? 'ok' : 'degraded';
+      if (wantMedia) checks.media = media?.ready ? 'ok' : 'degraded';
       return checks;
     },
   });
-  http.on('request', app);
 
   await new Promise<void>((resolve, reject) => {
     http.once('error', reject);

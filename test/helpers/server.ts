@@ -37,7 +37,16 @@ export interface TestServerOptions {
   runScheduler?: boolean;
   /** Start mediasoup workers (one, unless MEDIA_WORKERS says otherwise): only live-session tests need them. */
   media?: boolean;
+  /**
+   * How test sockets connect: 'default' is socket.io-client's own default (HTTP
+   * long-polling first, then the upgrade to WebSocket), as every real client
+   * starts; 'websocket' skips polling. Default: 'websocket'.
+   */
+  transport?: Transport;
 }
+
+export type Transport = 'default' | 'websocket';
+export const transports: { transport: Transport }[] = [{ transport: 'default' }, { transport: 'websocket' }];
 
 export async function startTestServer(o: TestServerOptions): Promise<TestServer> {
   const db = await o.backend.create();
@@ -101,7 +110,7 @@ export async function startTestServer(o: TestServerOptions): Promise<TestServer>
     async connect(token) {
       const s = connectSocket(server.url, {
         auth: { token },
-        transports: ['websocket'],
+        ...(o.transport === 'default' ? {} : { transports: ['websocket'] }),
         reconnection: false,
         forceNew: true,
       });
