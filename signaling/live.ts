@@ -28,9 +28,18 @@ export function attachLiveHandlers(socket: IoSocket, handle: Handle, live: LiveS
   };
 
   handle('live:join', LiveJoinBody, async (ref) => {
-    const { answer, booking } = await live.join(me, ref);
+    let admittedTo: string | undefined;
+    const { answer, booking } = await live
+      .join(me, ref, (bookingId) => {
+        admittedTo = bookingId;
+        socket.join(channel.live(bookingId));
+      })
+      .catch((e: unknown) => {
+        // A failed join leaves the socket as it was: subscribed only if it had joined before.
+        if (admittedTo && !socket.data.live.has(admittedTo)) socket.leave(channel.live(admittedTo));
+        throw e;
+      });
     socket.data.live.set(booking.id, booking);
-    socket.join(channel.live(booking.id));
     // After the answer (same socket, so in order): what the other side already sends.
     setImmediate(() => {
       live.existingProducers(booking.id, me.id).then(
@@ -96,7 +105,9 @@ export function attachLiveHandlers(socket: IoSocket, handle: Handle, live: LiveS
 /** LiveEvents over Socket.IO: one channel per live session. */
 export function socketLiveEvents(io: IoServer): LiveEvents {
   return {
-    participant: (ev) => io.to(channel.live(ev.bookingId)).emit('live:participant', ev),
+    // Not to the participant's own sockets: the join or leave answer tells them.
+    participant: (ev) =>
+      io.to(channel.live(ev.bookingId)).except(channel.user(ev.userId)).emit('live:participant', ev),
     started: (ev) => io.to(channel.live(ev.bookingId)).emit('live:started', ev),
     ended: (ev) => io.to(channel.live(ev.bookingId)).emit('live:ended', ev),
     // Not to the producer's own sockets: they know their producer from the ack.

@@ -97,8 +97,15 @@ export class LiveService {
     ref: ({ bookingId: string } | { joinToken: string }) & {
       transports?: Array<'send' | 'recv'> | undefined;
     },
+    /**
+     * Called once the participant is admitted, before anything about the join is
+     * announced: the caller subscribes to the session's events here, so the
+     * joiner hears the start its own join causes.
+     */
+    onAdmitted?: (bookingId: string) => void,
   ): Promise<{ answer: JoinAnswer; booking: Booking }> {
     const admitted = await this.bookings.admit(actor, ref);
+    onAdmitted?.(admitted.id);
     const live = admitted.modality !== 'chat';
     let media: MediaSessionPort | undefined;
     if (live) {

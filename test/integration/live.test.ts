@@ -80,6 +80,7 @@ describe.each(transports)(
       expect((await booking(x.clientToken, x.bookingId)).status).toBe('confirmed');
 
       const seesProvider = nextEvent(x.cs, 'live:participant');
+      const providerHearsStart = collect(x.ps, 'live:started');
       const second = await join(x.ps, x.bookingId);
       expect(second).toMatchObject({ ok: true, data: { status: 'in_progress' } });
       if (second.ok)
@@ -92,6 +93,8 @@ describe.each(transports)(
       });
       await request(x.cs, 'rooms:list');
       expect(started).toEqual([{ bookingId: x.bookingId, startedAt: new Date(IN_WINDOW).toISOString() }]);
+      // The second party's join starts the session, and it hears so too (before its join answer).
+      expect(providerHearsStart).toEqual(started);
       expect(roomMessages.map((m) => m.meta?.event)).toContain('session_started');
       expect(await booking(x.clientToken, x.bookingId)).toMatchObject({
         status: 'in_progress',
