@@ -130,7 +130,7 @@ export async function startServer(config: Config, opts: StartOptions = {}): Prom
     events: socketRoomEvents(io),
     gate: {
       isOpen: (roomId, clientId, at) => gate.isOpen(roomId, clientId, at),
-      inLiveChat: (roomId, bookingId) => gate.inLiveChat(roomId, bookingId),
+      sessionChat: (roomId, bookingId, at) => gate.sessionChat(roomId, bookingId, at),
     },
     wakeScheduler: () => wakeScheduler(),
   };

@@ -68,6 +68,23 @@ export const joinWindow = (b: BookingTimes, p: Policy) => ({
   closesAt: b.endsAt,
 });
 
+/**
+ * Whether the session's participants may chat under its booking id now: a
+ * video, audio or chat session, from its join window's opening (chat while
+ * waiting) until it ends. One under way counts until it is closed.
+ */
+export function sessionChatOpen(
+  b: BookingTimes & { modality: Modality; status: BookingStatus },
+  now: Date,
+  p: Policy,
+): boolean {
+  if (!(LIVE_MODALITIES as readonly Modality[]).includes(b.modality)) return false;
+  if (b.status === 'in_progress') return true;
+  if (b.status !== 'confirmed') return false;
+  const w = joinWindow(b, p);
+  return now >= w.opensAt && now < w.closesAt;
+}
+
 /** Whether a booking's start is far enough ahead to be booked now. */
 export const meetsNotice = (startsAt: Date, now: Date, p: Policy): boolean =>
   startsAt.getTime() >= now.getTime() + p.minNoticeMs && startsAt.getTime() > now.getTime();

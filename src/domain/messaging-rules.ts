@@ -10,8 +10,8 @@ export interface PostContext {
   plan: Plan | null;
   /** Whether a booked messaging session is in progress for this room now. */
   messagingSessionOpen: boolean;
-  /** Whether the message belongs to a live chat session in progress (its bookingId). */
-  inLiveChat?: boolean;
+  /** Whether the message belongs to a live session open for chat now (its bookingId). */
+  inLiveSession?: boolean;
 }
 
 /**
@@ -46,8 +46,8 @@ export function assertMayPost(ctx: PostContext): void {
     );
   }
   if (actor.role === 'provider') return;
-  // A live chat session is a booked session, whatever the plan says of messaging.
-  if (ctx.inLiveChat) return;
+  // Chat inside a booked live session is part of that session, whatever the plan says of messaging.
+  if (ctx.inLiveSession) return;
 
   const plan = ctx.plan;
   if (!plan) throw new AppError('plan_excludes_messaging', 'the client has no plan that includes messaging');

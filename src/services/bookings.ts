@@ -11,6 +11,7 @@ import {
   meetsNotice,
   type Policy,
   reminderTimes,
+  sessionChatOpen,
 } from '../domain/bookings.ts';
 import { isOpenSlot, openSlots } from '../domain/slots.ts';
 import type { Actor } from '../domain/types.ts';
@@ -356,13 +357,16 @@ export class BookingService {
         (t) => t.bookings.messagingSessionOpen(roomId, at),
         () => {},
       ),
-    inLiveChat: async (roomId, bookingId) => {
+    sessionChat: async (roomId, bookingId, at) => {
       const b = await inTx(
         this.d.store.db,
         (t) => t.bookings.get(bookingId),
         () => {},
       );
-      return b?.roomId === roomId && b.modality === 'chat' && b.status === 'in_progress';
+      if (b?.roomId !== roomId) return 'none';
+      return sessionChatOpen({ ...times(b), modality: b.modality, status: b.status }, at, this.d.policy)
+        ? 'open'
+        : 'closed';
     },
   };
 

@@ -99,12 +99,20 @@ export class MessageService {
       input.kind !== 'availability' &&
       (plan?.kind === 'eap' || plan?.kind === 'bh_insurance');
     const messagingSessionOpen = needsGate ? await this.d.gate.isOpen(room.id, actor.id, now) : false;
-    const inLiveChat =
-      input.bookingId !== undefined && room.kind === 'therapy'
-        ? await this.d.gate.inLiveChat(room.id, input.bookingId)
-        : false;
+    // A bookingId ties a message to one session of this room: people chat under
+    // it while that session is open; bots may refer to any booking of the room.
+    const session =
+      input.bookingId === undefined
+        ? undefined
+        : room.kind === 'therapy'
+          ? await this.d.gate.sessionChat(room.id, input.bookingId, now)
+          : 'none';
+    if (session === 'none') throw new AppError('invalid_input', 'bookingId: names no booking of this room');
+    if (session === 'closed' && actor.role !== 'bot') {
+      throw new AppError('join_window_closed', 'bookingId: that session is not open for chat now');
+    }
     assertMayPost({
-      inLiveChat,
+      inLiveSession: session === 'open',
       actor,
       room,
       kind: input.kind,

@@ -19,12 +19,18 @@ export interface RoomEvents {
  */
 export interface MessagingSessionGate {
   isOpen(roomId: string, clientId: string, at: Date): Promise<boolean>;
-  /** Whether bookingId is a live chat session of this room in progress (its messages are the session). */
-  inLiveChat(roomId: string, bookingId: string): Promise<boolean>;
+  /**
+   * What a message's bookingId names: a live session of this room open for chat
+   * now (`open`), a booking of this room that is not (`closed`), or nothing in
+   * this room (`none`).
+   */
+  sessionChat(roomId: string, bookingId: string, at: Date): Promise<SessionChat>;
 }
+
+export type SessionChat = 'open' | 'closed' | 'none';
 
 /** A gate with no sessions at all (tests replace parts of it). */
 export const noMessagingSessions: MessagingSessionGate = {
   isOpen: async () => false,
-  inLiveChat: async () => false,
+  sessionChat: async () => 'none',
 };

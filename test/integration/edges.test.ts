@@ -342,7 +342,7 @@ describe('graceful shutdown', () => {
       entered = resolve;
     });
     const gate: MessagingSessionGate = {
-      inLiveChat: async () => false,
+      sessionChat: async () => 'none',
       isOpen: async () => {
         entered();
         await held;

@@ -216,6 +216,75 @@ describe.each(transports)(
       expect(inSession).toMatchObject({ ok: true, data: { message: { bookingId: chat.bookingId } } });
     });
 
+    it('a message’s bookingId names a session of its own room that is open for chat now', async () => {
+      const x = await session('chat', { kind: 'organization', includesMessaging: false });
+      const other = await session('video');
+      const bot = s.token('reminder-bot', 'bot', { rooms: [x.roomId] });
+      const viaSocket = (bookingId: string, id: string) =>
+        request(x.cs, 'message:send', {
+          roomId: x.roomId,
+          clientMsgId: id,
+          kind: 'text',
+          text: 'hi',
+          bookingId,
+        });
+      const viaRest = (bookingId: string, id: string, token = x.clientToken) =>
+        s.api('POST', `/v1/rooms/${x.roomId}/messages`, {
+          token,
+          body: { clientMsgId: id, kind: 'text', text: 'hi', bookingId },
+        });
+      const stored = async () =>
+        (
+          await s.store.db.query<{ n: number }>(
+            'SELECT count(*)::int AS n FROM messages WHERE room_id = $1',
+            [x.roomId],
+          )
+        )[0]!.n;
+      const before = await stored();
+
+      // Another room's booking, or one that exists nowhere: refused, nothing stored or sent.
+      for (const [id, bookingId] of [
+        ['b1', other.bookingId],
+        ['b2', 'no-such-booking'],
+      ] as const) {
+        expect(await viaSocket(bookingId, id)).toMatchObject({
+          ok: false,
+          error: { code: 'invalid_input', message: expect.stringContaining('bookingId') },
+        });
+        expect(await viaRest(bookingId, `${id}r`)).toMatchObject({
+          status: 400,
+          body: { error: { code: 'invalid_input' } },
+        });
+      }
+      // Its own session before the join window opens: not yet (the room stays closed to this plan).
+      clock.set(MONDAY);
+      expect(await viaSocket(x.bookingId, 'b3')).toMatchObject({
+        ok: false,
+        error: { code: 'join_window_closed' },
+      });
+      expect((await viaRest(x.bookingId, 'b3r')).body).toMatchObject({
+        error: { code: 'join_window_closed' },
+      });
+      expect(await stored()).toBe(before);
+      // A bot may refer to any booking of the room, at any time (a reminder, a notice).
+      const notice = await s.api('POST', `/v1/rooms/${x.roomId}/messages`, {
+        token: bot,
+        body: {
+          clientMsgId: 'n1',
+          kind: 'system',
+          text: 'Your session is on Wednesday',
+          bookingId: x.bookingId,
+        },
+      });
+      expect(notice).toMatchObject({ status: 201, body: { message: { bookingId: x.bookingId } } });
+      // In the window, waiting for the provider: chat under the booking works.
+      clock.set(IN_WINDOW);
+      expect(await viaSocket(x.bookingId, 'b4')).toMatchObject({
+        ok: true,
+        data: { message: { bookingId: x.bookingId } },
+      });
+    });
+
     it('answers bad signaling with a clear error and leaves the session intact', async () => {
       const x = await session();
       expect(

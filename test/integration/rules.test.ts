@@ -25,7 +25,7 @@ describe.each(backends)('plans, roles and rooms on the $name store', (backend) =
   const openSessions = new Set<string>();
   const gate: MessagingSessionGate = {
     isOpen: async (roomId) => openSessions.has(roomId),
-    inLiveChat: async () => false,
+    sessionChat: async () => 'none',
   };
 
   beforeAll(async () => {
