@@ -764,7 +764,7 @@ export class BookingService {
   }
 
   private hook(t: Tx, type: string, b: Booking, now: Date, extra: Record<string, unknown> = {}) {
-    return this.d.webhooks.enqueue(t.q, type, { booking: b, ...extra }, now);
+    return this.d.webhooks.enqueue(t.q, type, { booking: bookingForWebhook(b), ...extra }, now);
   }
 
   private tx<T>(fn: (t: Tx) => Promise<T>): Promise<T> {
@@ -792,6 +792,35 @@ const NOTICE_TEXT: Record<string, (b: Booking) => string> = {
   messaging_started: () => 'Messaging session in progress.',
   messaging_ended: () => 'The messaging session has ended.',
 };
+
+/**
+ * A booking as it leaves the server in a webhook: ids, times and codes only.
+ * Free text a person wrote (a cancel reason) stays in the room: webhooks go to
+ * systems outside the therapy relationship. Listed field by field so a new
+ * field is not sent until someone decides it may be.
+ */
+function bookingForWebhook(b: Booking) {
+  return {
+    id: b.id,
+    roomId: b.roomId,
+    clientId: b.clientId,
+    providerId: b.providerId,
+    modality: b.modality,
+    startsAt: b.startsAt,
+    endsAt: b.endsAt,
+    status: b.status,
+    creditId: b.creditId,
+    confirmBy: b.confirmBy,
+    rescheduledFrom: b.rescheduledFrom,
+    rescheduledTo: b.rescheduledTo,
+    startedAt: b.startedAt,
+    endedAt: b.endedAt,
+    outcome: b.outcome,
+    hasCancelReason: b.cancelReason !== undefined,
+    createdBy: b.createdBy,
+    createdAt: b.createdAt,
+  };
+}
 
 const jobId = (bookingId: string, name: string) => `booking:${bookingId}:${name}`;
 const times = (b: Pick<Booking, 'startsAt' | 'endsAt'>) => ({

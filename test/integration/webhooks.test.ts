@@ -89,6 +89,29 @@ describe('webhooks', () => {
     expect(await s.store.db.query('SELECT id FROM jobs WHERE kind = $1', ['webhook.deliver'])).toEqual([]);
   });
 
+  it('reports a cancellation without the reason the client wrote', async () => {
+    const r = await therapyRoom(s, { client: 'x-c', provider: 'x-p' });
+    const b = await s.api('POST', '/v1/bookings', {
+      token: r.clientToken,
+      body: { roomId: r.roomId, modality: 'video', startsAt: '2026-11-19T15:00:00Z' },
+    });
+    await s.scheduler.runDue();
+    received.length = 0;
+    const reason = 'because of my panic attacks';
+    const cancelled = await s.api('POST', `/v1/bookings/${b.body.booking.id}/cancel`, {
+      token: r.clientToken,
+      body: { reason },
+    });
+    expect(cancelled.body.booking.cancelReason).toBe(reason); // the room's members still see it
+    await s.scheduler.runDue();
+    const event = received.map((x) => JSON.parse(x.body)).find((e) => e.type === 'booking.cancelled');
+    expect(event).toMatchObject({
+      data: { booking: { id: b.body.booking.id, status: 'cancelled', hasCancelReason: true } },
+    });
+    expect(event.data.booking).not.toHaveProperty('cancelReason');
+    for (const x of received) expect(x.body).not.toContain('panic');
+  });
+
   it('reports message.created with ids only, never the text', async () => {
     received.length = 0;
     const r = await therapyRoom(s, { client: 'm-c', provider: 'm-p' });
