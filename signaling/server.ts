@@ -129,6 +129,7 @@ export function attachSignaling(d: SignalingDeps): void {
         const ack = args.length > 1 ? args.at(-1) : typeof args[0] === 'function' ? args[0] : undefined;
         const payload = typeof args[0] === 'function' ? undefined : args[0];
         const reply = typeof ack === 'function' ? (ack as (r: Ack<unknown>) => void) : () => {};
+        d.inflight.arrived();
         if (d.inflight.draining) {
           reply({
             ok: false,

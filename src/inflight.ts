@@ -6,6 +6,7 @@ export class InFlight {
   #count = 0;
   #draining = false;
   #waiters: Array<() => void> = [];
+  #lastArrival = 0;
 
   get draining(): boolean {
     return this.#draining;
@@ -13,6 +14,30 @@ export class InFlight {
 
   get count(): number {
     return this.#count;
+  }
+
+  /** A request arrived (answered or refused): the connection it came on is not quiet yet. */
+  arrived(): void {
+    this.#lastArrival = performance.now();
+  }
+
+  /**
+   * Resolves once no request has arrived for `quietMs` and none is in flight,
+   * or after `maxMs`. Requests a client sent just before it heard of the
+   * shutdown are still on their way when draining starts; closing before they
+   * are read would leave them with no answer at all, where `unavailable` tells
+   * the client to retry elsewhere.
+   */
+  async quiesce(quietMs: number, maxMs: number): Promise<boolean> {
+    const until = performance.now() + maxMs;
+    for (;;) {
+      const quietFor = performance.now() - this.#lastArrival;
+      if (this.#count === 0 && quietFor >= quietMs) return true;
+      if (performance.now() >= until) return false;
+      await new Promise((r) =>
+        setTimeout(r, Math.max(1, Math.min(quietMs - quietFor, until - performance.now()))),
+      );
+    }
   }
 
   async run<T>(fn: () => Promise<T>): Promise<T> {
@@ -28,6 +53,7 @@ export class InFlight {
   /** Stops new work (callers check `draining`) and resolves once in-flight work is done or the grace runs out. */
   drain(graceMs: number): Promise<boolean> {
     this.#draining = true;
+    this.arrived(); // the quiet period counts from here at the earliest
     if (this.#count === 0) return Promise.resolve(true);
     return new Promise((resolve) => {
       const timer = setTimeout(() => resolve(false), graceMs);

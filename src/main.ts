@@ -260,9 +260,12 @@ export async function startServer(config: Config, opts: StartOptions = {}): Prom
       await media?.close();
       const drained = await inflight.drain(config.shutdownGraceMs);
       if (!drained) log.warn({ inFlight: inflight.count }, 'shutdown grace ran out with requests in flight');
-      // Each connection closes once its last buffered acknowledgement is written;
-      // forcing them (engine.io's own close) would discard what is still buffered.
-      io.local.disconnectSockets(true);
+      // What clients sent before they heard is read and answered (`unavailable`) before their connections close.
+      await inflight.quiesce(100, 2000);
+      // Closing the transport, not the Socket.IO session ("io server disconnect"),
+      // is what makes clients reconnect by themselves, to another node in a
+      // cluster. engine.io closes each connection once its buffered answers are written.
+      for (const socket of io.of('/').sockets.values()) socket.conn.close();
       const flushBy = Date.now() + 2000;
       while (io.engine.clientsCount > 0 && Date.now() < flushBy) await new Promise((r) => setTimeout(r, 10));
       // Idle keep-alive connections would hold the HTTP server open forever.

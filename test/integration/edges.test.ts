@@ -401,3 +401,32 @@ describe('reply due, by the server’s clock', () => {
     }
   });
 });
+
+describe('graceful shutdown under a burst', () => {
+  it('answers every request it received, with an ack or unavailable, before its sockets close', async () => {
+    const s = await startTestServer({ backend: embedded });
+    const r = await therapyRoom(s);
+    const client = await s.connect(r.clientToken);
+    const answers: string[] = [];
+    const unanswered = new Set<number>();
+    for (let i = 0; i < 200; i++) {
+      unanswered.add(i);
+      client.emit(
+        'message:send',
+        { roomId: r.roomId, clientMsgId: `burst-${i}`, kind: 'text', text: `n${i}` },
+        (ack: any) => {
+          unanswered.delete(i);
+          answers.push(ack.ok ? 'ok' : ack.error.code);
+        },
+      );
+    }
+    const closed = new Promise<void>((resolve) => client.once('disconnect', () => resolve()));
+    // Every request is on the wire (the client's buffer is empty) when the shutdown starts.
+    while (client.io.engine.writeBuffer.length > 0) await new Promise((r) => setImmediate(r));
+    await s.close();
+    await closed;
+    expect([...unanswered]).toEqual([]);
+    expect(answers.filter((a) => a !== 'ok' && a !== 'unavailable')).toEqual([]);
+    await s.stop();
+  });
+});
