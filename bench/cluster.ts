@@ -657,6 +657,8 @@ async function runNodes(
       AUTH_JWT_SECRET: SECRET,
       SOCKET_RATE_LIMIT: '100000',
       HTTP_RATE_LIMIT: '100000',
+      CONNECT_RATE_LIMIT: '1000000',
+      SOCKETS_PER_USER: '10000',
       DATABASE_URL: dbUrl,
       REDIS_URL,
       REDIS_PREFIX,

@@ -913,6 +913,8 @@ export async function runJoin(secret: string): Promise<JoinResult> {
       POLICY_SLOT_STEP: '1m',
       SOCKET_RATE_LIMIT: '1000',
       HTTP_RATE_LIMIT: '1000',
+      CONNECT_RATE_LIMIT: '100000',
+      AUTH_FAILURE_LIMIT: '100000',
     });
     const srv = server;
     log(`[join] talkroom pid ${srv.pid} on ${srv.url}`);

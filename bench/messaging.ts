@@ -978,6 +978,8 @@ async function runTarget(target: TargetName): Promise<TargetResult> {
       AUTH_JWT_SECRET: SECRET,
       SOCKET_RATE_LIMIT: '100000',
       HTTP_RATE_LIMIT: '100000',
+      CONNECT_RATE_LIMIT: '1000000',
+      SOCKETS_PER_USER: '10000',
       DATABASE_URL: '',
       REDIS_URL: '',
     };

@@ -12,7 +12,8 @@ import {
   sendMessageSchema,
   TypingBody,
 } from '../src/api/schemas.ts';
-import { bearerToken, type TokenVerifier } from '../src/auth/tokens.ts';
+import type { AddressLimiter } from '../src/auth/address-limiter.ts';
+import { bearerToken, type Identity, type TokenVerifier } from '../src/auth/tokens.ts';
 import type { Clock } from '../src/clock.ts';
 import { AppError, toPublicError } from '../src/errors.ts';
 import type { InFlight } from '../src/inflight.ts';
@@ -47,13 +48,36 @@ export interface RedisPair {
   prefix: string;
 }
 
+/**
+ * The largest request a socket may send, in characters of its encoded packet.
+ * Text is capped at 10,000 characters and every field has a bound, so nothing
+ * legitimate comes near it; a request over it is answered `payload_too_large`.
+ */
+export const MAX_REQUEST_CHARS = 256 * 1024;
+/**
+ * What the transport itself accepts. Between the two the request is read and
+ * answered with a code; past this, engine.io closes the connection (WebSocket
+ * close code 1009), as there is no packet to answer.
+ */
+const MAX_TRANSPORT_BYTES = 1024 * 1024;
+
 /** Creates the Socket.IO server (transport only); handlers are attached once the services exist. */
-export function createIo(http: HttpServer, redis: RedisPair | undefined): IoServer {
+export function createIo(
+  http: HttpServer,
+  redis: RedisPair | undefined,
+  addresses?: AddressLimiter,
+): IoServer {
   const io: IoServer = new Server(http, {
-    // Text is capped at 10,000 characters; anything much larger is not a message.
-    maxHttpBufferSize: 256 * 1024,
+    maxHttpBufferSize: MAX_TRANSPORT_BYTES,
     pingInterval: 20_000,
     pingTimeout: 20_000,
+    // New engine.io sessions are throttled per address, before any token is read.
+    allowRequest: (req, done) => {
+      if (!addresses) return done(null, true);
+      void addresses.connect(req.socket.remoteAddress ?? 'unknown').then((ok) => {
+        done(ok ? null : 'rate_limited', ok);
+      });
+    },
   });
   if (redis) io.adapter(createAdapter(redis.pub, redis.sub, { key: `${redis.prefix}#io` }));
   return io;
@@ -71,8 +95,12 @@ export interface SignalingDeps {
   metrics: Metrics;
   inflight: InFlight;
   messageMaxChars: number;
-  /** Request events per second per socket. */
+  /** Request events per second per user, over all their sockets. */
   rateLimit: number;
+  /** Open sockets per user on this node. */
+  maxSocketsPerUser: number;
+  /** Throttles failed sign-ins by network address. */
+  addressLimiter: AddressLimiter;
 }
 
 // setTimeout fires at once for delays above 2^31-1 ms; long-lived tokens re-arm.
@@ -88,9 +116,27 @@ export function attachSignaling(d: SignalingDeps): void {
   const limiter = new RateLimiterMemory({ points: d.rateLimit, duration: 1 });
 
   io.use(async (socket, next) => {
+    const ip = socket.conn.remoteAddress;
     try {
+      // An address that keeps failing is refused before its token is even read.
+      if (await d.addressLimiter.blocked(ip)) {
+        throw new AppError('rate_limited', 'too many failed sign-ins from this address; wait a moment');
+      }
       const token = socket.handshake.auth?.token ?? bearerToken(socket.handshake.headers.authorization);
-      const me = d.verifier.verify(typeof token === 'string' ? token : undefined, d.clock.now().getTime());
+      let me: Identity;
+      try {
+        me = d.verifier.verify(typeof token === 'string' ? token : undefined, d.clock.now().getTime());
+      } catch (e) {
+        await d.addressLimiter.failed(ip);
+        throw e;
+      }
+      const open = io.of('/').adapter.rooms.get(channel.user(me.id))?.size ?? 0;
+      if (open >= d.maxSocketsPerUser) {
+        throw new AppError(
+          'rate_limited',
+          `this user already has ${open} connections open; close one first (at most ${d.maxSocketsPerUser})`,
+        );
+      }
       socket.data.identity = me;
       // Joined before the connection is acknowledged, so nothing sent to the
       // user's rooms between "connected" and the first request is missed.
@@ -123,13 +169,38 @@ export function attachSignaling(d: SignalingDeps): void {
     });
     d.log.debug({ userId: me.id, socketId: socket.id }, 'socket connected');
 
+    // engine.io hands each packet to Socket.IO synchronously, so its size is
+    // known to the middleware below, which runs for the event it carried.
+    const handled = new Set<string>();
+    let packetChars = 0;
+    socket.conn.on('packet', (p: { type: string; data?: unknown }) => {
+      if (p.type === 'message') packetChars = typeof p.data === 'string' ? p.data.length : 0;
+    });
+    socket.use(([event, ...args], next) => {
+      d.inflight.arrived();
+      const ack = args.at(-1);
+      const refuse = (code: 'payload_too_large' | 'not_found', message: string) => {
+        d.metrics.socketRequests.inc({ event: known ? event : '(unknown)', outcome: code });
+        if (typeof ack === 'function') ack({ ok: false, error: { code, message } } satisfies Ack<never>);
+      };
+      const known = typeof event === 'string' && handled.has(event);
+      if (packetChars > MAX_REQUEST_CHARS) {
+        return refuse(
+          'payload_too_large',
+          `payload: ${packetChars} characters; at most ${MAX_REQUEST_CHARS}`,
+        );
+      }
+      if (!known) return refuse('not_found', `no such event: ${printable(event)}`);
+      next();
+    });
+
     const handle: Handle = (event, schema, fn) => {
+      handled.add(event);
       socket.on(event, async (...args: unknown[]) => {
         // The ack is always the last argument; a request without a payload sends only the ack.
         const ack = args.length > 1 ? args.at(-1) : typeof args[0] === 'function' ? args[0] : undefined;
         const payload = typeof args[0] === 'function' ? undefined : args[0];
         const reply = typeof ack === 'function' ? (ack as (r: Ack<unknown>) => void) : () => {};
-        d.inflight.arrived();
         if (d.inflight.draining) {
           reply({
             ok: false,
@@ -141,7 +212,7 @@ export function attachSignaling(d: SignalingDeps): void {
         await d.inflight.run(async () => {
           let outcome = 'ok';
           try {
-            await consume(limiter, socket.id);
+            await consume(limiter, me.id);
             reply({ ok: true, data: await fn(parse(schema, payload, 'payload')) });
           } catch (e) {
             const error = toPublicError(e);
@@ -245,6 +316,10 @@ async function consume(limiter: RateLimiterMemory, key: string): Promise<void> {
   try {
     await limiter.consume(key);
   } catch {
-    throw new AppError('rate_limited', 'too many requests on this socket; slow down');
+    throw new AppError('rate_limited', 'too many requests from this user; slow down');
   }
 }
+
+/** An event name as it may appear in an answer: short, printable, never the client's whole payload. */
+const printable = (event: unknown): string =>
+  typeof event === 'string' ? JSON.stringify(event.slice(0, 64).replace(/[^\x20-\x7e]/g, '?')) : typeof event;

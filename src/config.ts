@@ -70,6 +70,9 @@ const EnvSchema = z.object({
     ),
   SOCKET_RATE_LIMIT: int(1, 100_000).default(30),
   HTTP_RATE_LIMIT: int(1, 100_000).default(60),
+  SOCKETS_PER_USER: int(1, 10_000).default(20),
+  AUTH_FAILURE_LIMIT: int(1, 1_000_000).default(60),
+  CONNECT_RATE_LIMIT: int(1, 1_000_000).default(600),
   SHUTDOWN_GRACE: duration.default(10_000),
   POLICY_LATE_WINDOW: duration.default(ms('24h')),
   POLICY_CONFIRM_DEADLINE: duration.default(ms('24h')),
@@ -110,6 +113,9 @@ export interface Config {
   attachmentTypes: string[];
   socketRateLimit: number;
   httpRateLimit: number;
+  socketsPerUser: number;
+  /** Per network address and minute: failed sign-ins, and new Socket.IO connections. */
+  addressLimits: { authFailures: number; connects: number };
   shutdownGraceMs: number;
   webhook: { url: string | undefined; secret: string | undefined };
   scheduler: { leaseMs: number; maxIdleMs: number };
@@ -177,6 +183,8 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     attachmentTypes: e.ATTACHMENT_TYPES,
     socketRateLimit: e.SOCKET_RATE_LIMIT,
     httpRateLimit: e.HTTP_RATE_LIMIT,
+    socketsPerUser: e.SOCKETS_PER_USER,
+    addressLimits: { authFailures: e.AUTH_FAILURE_LIMIT, connects: e.CONNECT_RATE_LIMIT },
     shutdownGraceMs: e.SHUTDOWN_GRACE,
     webhook: { url: e.WEBHOOK_URL, secret: e.WEBHOOK_SECRET },
     scheduler: { leaseMs: e.SCHEDULER_LEASE, maxIdleMs: e.SCHEDULER_MAX_IDLE },

@@ -12,6 +12,7 @@ import type { IoServer } from '../signaling/room-events.ts';
 import { socketRoomEvents } from '../signaling/room-events.ts';
 import { attachSignaling, createIo } from '../signaling/server.ts';
 import { buildWebClient } from '../web/build.ts';
+import { AddressLimiter } from './auth/address-limiter.ts';
 import { JoinTokens } from './auth/join-tokens.ts';
 import { embeddedSecret, TokenVerifier } from './auth/tokens.ts';
 import { type Clock, systemClock } from './clock.ts';
@@ -117,7 +118,8 @@ export async function startServer(config: Config, opts: StartOptions = {}): Prom
   // would also answer /socket.io/ and race engine.io for the same response.
   let app: ((req: IncomingMessage, res: ServerResponse) => void) | undefined;
   const http = createServer((req, res) => app!(req, res));
-  const io = createIo(http, redis && { ...redis, prefix: config.redisPrefix });
+  const addresses = new AddressLimiter(config.addressLimits);
+  const io = createIo(http, redis && { ...redis, prefix: config.redisPrefix }, addresses);
   // The gate is the bookings' (eap and bh_insurance clients message inside a
   // booked messaging session); it is resolved late because bookings need deps too.
   let gate: MessagingSessionGate = opts.gate ?? noMessagingSessions;
@@ -207,10 +209,13 @@ export async function startServer(config: Config, opts: StartOptions = {}): Prom
     inflight,
     messageMaxChars: config.messageMaxChars,
     rateLimit: config.socketRateLimit,
+    maxSocketsPerUser: config.socketsPerUser,
+    addressLimiter: addresses,
   });
   app = createHttpApp({
     config,
     verifier,
+    addresses,
     clock,
     log,
     metrics,

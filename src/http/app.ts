@@ -1,5 +1,5 @@
 import express, { type NextFunction, type Request, type Response } from 'express';
-import { RateLimiterMemory } from 'rate-limiter-flexible';
+import { RateLimiterMemory, type RateLimiterRes } from 'rate-limiter-flexible';
 import {
   BookingsQuery,
   CancelBody,
@@ -17,6 +17,7 @@ import {
   SlotsQuery,
   sendMessageSchema,
 } from '../api/schemas.ts';
+import type { AddressLimiter } from '../auth/address-limiter.ts';
 import { bearerToken, type Identity, type TokenVerifier } from '../auth/tokens.ts';
 import type { Clock } from '../clock.ts';
 import type { Config } from '../config.ts';
@@ -35,6 +36,8 @@ import type { RoomService } from '../services/rooms.ts';
 export interface HttpDeps {
   config: Config;
   verifier: TokenVerifier;
+  /** Throttles failed sign-ins by address. */
+  addresses: AddressLimiter;
   clock: Clock;
   log: Logger;
   metrics: Metrics;
@@ -109,12 +112,27 @@ export function createHttpApp(d: HttpDeps): express.Express {
   });
 
   const v1 = express.Router();
-  v1.use(async (req, _res, next) => {
+  v1.use(async (req, res, next) => {
     if (d.inflight.draining) throw new AppError('unavailable', 'the server is shutting down; retry');
-    req.identity = d.verifier.verify(bearerToken(req.headers.authorization), d.clock.now().getTime());
+    const ip = req.socket.remoteAddress ?? 'unknown';
+    // An address that keeps failing is refused before its token is even read.
+    if (await d.addresses.blocked(ip)) {
+      res.set('Retry-After', String(await d.addresses.retryAfter(ip)));
+      throw new AppError('rate_limited', 'too many failed sign-ins from this address; wait a moment');
+    }
+    try {
+      req.identity = d.verifier.verify(bearerToken(req.headers.authorization), d.clock.now().getTime());
+    } catch (e) {
+      await d.addresses.failed(ip);
+      throw e;
+    }
     try {
       await limiter.consume(req.identity.id);
-    } catch {
+    } catch (e) {
+      res.set(
+        'Retry-After',
+        String(Math.max(1, Math.ceil(((e as RateLimiterRes).msBeforeNext ?? 1000) / 1000))),
+      );
       throw new AppError('rate_limited', 'too many requests; slow down');
     }
     next();

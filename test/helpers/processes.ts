@@ -270,6 +270,8 @@ export async function startCluster(o: ClusterOptions): Promise<Cluster> {
           SHUTDOWN_GRACE: '5s',
           SOCKET_RATE_LIMIT: '1000',
           HTTP_RATE_LIMIT: '1000',
+          CONNECT_RATE_LIMIT: '100000',
+          AUTH_FAILURE_LIMIT: '100000',
           ...o.env,
           ...o.nodeEnv?.(i),
         },

@@ -64,6 +64,8 @@ export async function startTestServer(o: TestServerOptions): Promise<TestServer>
     MEDIA_RTC_MAX_PORT: String(mediaPorts + 19),
     SOCKET_RATE_LIMIT: '1000',
     HTTP_RATE_LIMIT: '1000',
+    CONNECT_RATE_LIMIT: '100000',
+    AUTH_FAILURE_LIMIT: '100000',
     ...(db.databaseUrl ? { DATABASE_URL: db.databaseUrl } : {}),
     ...o.env,
   });
