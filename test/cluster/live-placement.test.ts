@@ -160,9 +160,9 @@ describe('live-session placement across two server processes', () => {
     expect(second.transports.send.iceCandidates.map((x: any) => x.port)).not.toContain(ports[1]);
     await request(clientOnA, 'rooms:list');
     await request(providerOnB, 'rooms:list');
-    // live:started reaches the sockets already in the session (the joiner learns it from its answer, as on one node).
+    // live:started reaches both parties, the joiner whose join started it included, whichever node each is on.
     expect(startedA).toEqual([{ bookingId, startedAt: expect.any(String) }]);
-    expect(startedB).toEqual([]);
+    expect(startedB).toEqual(startedA);
 
     // Relayed requests: transports, producing, and the owner's errors with their codes.
     const recvB = await data(request(providerOnB, 'live:transport', { bookingId, direction: 'recv' }));
