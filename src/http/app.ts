@@ -233,7 +233,7 @@ export function createHttpApp(d: HttpDeps): express.Express {
     '/providers/:id/slots',
     tracked(async (req, res) => {
       const q = parse(SlotsQuery, req.query, 'query');
-      res.json({ slots: await d.bookings.slots(param(req, 'id'), q) });
+      res.json(await d.bookings.slots(param(req, 'id'), q));
     }),
   );
   v1.post(

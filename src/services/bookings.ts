@@ -12,8 +12,8 @@ import {
   type Policy,
   reminderTimes,
 } from '../domain/bookings.ts';
-import { isOpenSlot, openSlots } from '../domain/slots.ts';
-import type { Actor } from '../domain/types.ts';
+import { isOpenSlot, slotPage, slotWindow } from '../domain/slots.ts';
+import type { Actor, TimeRange } from '../domain/types.ts';
 import { DEFAULT_WORKING_HOURS } from '../domain/working-hours.ts';
 import { AppError } from '../errors.ts';
 import type { Booking, LiveParticipant, NewBooking } from '../store/bookings.ts';
@@ -305,24 +305,33 @@ export class BookingService {
     );
   }
 
+  /**
+   * The provider's open slots from `from` (default now) to `to` (default two
+   * weeks on). One answer is bounded (see slotPage); `hasMore` says it was cut
+   * and `next` is the `from` that asks for the rest.
+   */
   async slots(
     providerId: string,
     q: { from?: string | undefined; to?: string | undefined; durationMin?: number | undefined },
-  ) {
+  ): Promise<{ slots: TimeRange[]; hasMore: boolean; next?: string }> {
     const provider = await this.d.store.users.get(providerId);
     if (provider?.role !== 'provider') throw new AppError('not_found', `provider ${providerId} not found`);
     const now = this.d.clock.now();
     const from = q.from ? new Date(q.from) : now;
     const to = q.to ? new Date(q.to) : new Date(from.getTime() + 14 * 86_400_000);
     if (to <= from) throw new AppError('invalid_input', 'to: must be after from');
-    if (to.getTime() - from.getTime() > 31 * 86_400_000)
-      throw new AppError('invalid_input', 'to: at most 31 days after from');
-    const busy = await inTx(
-      this.d.store.db,
-      (t) => t.bookings.busy(providerId, from, to),
-      () => {},
-    );
-    return openSlots({
+    const notBefore = new Date(now.getTime() + this.d.policy.minNoticeMs);
+    // Only the bookings the answer can reach, however long the range asked.
+    const window = slotWindow({ from, to, notBefore });
+    const busy =
+      window.start < window.end
+        ? await inTx(
+            this.d.store.db,
+            (t) => t.bookings.busy(providerId, window.start, window.end),
+            () => {},
+          )
+        : [];
+    const page = slotPage({
       from,
       to,
       durationMin: q.durationMin ?? DEFAULT_SESSION_MIN,
@@ -330,8 +339,11 @@ export class BookingService {
       timezone: provider.timezone,
       hours: provider.workingHours ?? DEFAULT_WORKING_HOURS,
       busy,
-      notBefore: new Date(now.getTime() + this.d.policy.minNoticeMs),
+      notBefore,
     });
+    return page.next
+      ? { slots: page.slots, hasMore: true, next: page.next.toISOString() }
+      : { slots: page.slots, hasMore: false };
   }
 
   /** What a join link grants, checked against its booking (for the web client and live:join). */
