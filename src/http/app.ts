@@ -247,7 +247,7 @@ export function createHttpApp(d: HttpDeps): express.Express {
   v1.get(
     '/bookings',
     tracked(async (req, res) => {
-      res.json({ bookings: await d.bookings.list(actor(req), parse(BookingsQuery, req.query, 'query')) });
+      res.json(await d.bookings.list(actor(req), parse(BookingsQuery, req.query, 'query')));
     }),
   );
   v1.get(

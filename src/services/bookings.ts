@@ -27,6 +27,8 @@ import { inTx, type Tx } from './tx.ts';
 import type { Webhooks } from './webhooks.ts';
 
 export const DEFAULT_SESSION_MIN = 50;
+/** Most bookings one list answer holds. */
+const MAX_LIST = 500;
 const TERMINAL = BOOKING_STATUSES.filter((x) => !ACTIVE_STATUSES.includes(x));
 export interface BookingDeps extends ServiceDeps {
   credits: CreditService;
@@ -285,10 +287,21 @@ export class BookingService {
     return b;
   }
 
+  /**
+   * The bookings of the actor's rooms (or one room) in start order, a page at
+   * a time: `next` is the cursor for the page after, while `hasMore`.
+   */
   async list(
     actor: Actor,
-    filter: { roomId?: string | undefined; status?: string | undefined },
-  ): Promise<Booking[]> {
+    filter: {
+      roomId?: string | undefined;
+      status?: string | undefined;
+      cursor?: string | undefined;
+      limit?: number | undefined;
+    },
+  ): Promise<{ bookings: Booking[]; hasMore: boolean; next?: string }> {
+    const after = filter.cursor === undefined ? undefined : readCursor(filter.cursor);
+    const limit = Math.min(filter.limit ?? MAX_LIST, MAX_LIST);
     let roomIds: string[];
     if (filter.roomId) {
       await readableRoom(this.d.store, actor, filter.roomId);
@@ -298,11 +311,14 @@ export class BookingService {
         .filter((r) => r.kind === 'therapy')
         .map((r) => r.id);
     }
-    return inTx(
+    const rows = await inTx(
       this.d.store.db,
-      (t) => t.bookings.list({ roomIds, status: filter.status }),
+      (t) => t.bookings.list({ roomIds, status: filter.status, after, limit: limit + 1 }),
       () => {},
     );
+    if (rows.length <= limit) return { bookings: rows, hasMore: false };
+    const bookings = rows.slice(0, limit);
+    return { bookings, hasMore: true, next: writeCursor(bookings.at(-1)!) };
   }
 
   /**
@@ -818,4 +834,19 @@ function assertMayManage(actor: Actor): void {
   if (actor.role !== 'client' && actor.role !== 'provider') {
     throw new AppError('forbidden', 'sessions are managed by their client and provider');
   }
+}
+
+/** A list position as an opaque cursor: the start and id of the last booking given. */
+const writeCursor = (b: Pick<Booking, 'startsAt' | 'id'>): string =>
+  Buffer.from(JSON.stringify([b.startsAt, b.id])).toString('base64url');
+
+function readCursor(cursor: string): { startsAt: Date; id: string } {
+  try {
+    const [startsAt, id] = JSON.parse(Buffer.from(cursor, 'base64url').toString('utf8'));
+    const at = new Date(startsAt);
+    if (typeof startsAt === 'string' && typeof id === 'string' && !Number.isNaN(at.getTime())) {
+      return { startsAt: at, id };
+    }
+  } catch {}
+  throw new AppError('invalid_input', 'cursor: not a cursor this server gave (use the answer’s next)');
 }

@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ManualClock } from '../../src/clock.ts';
 import { backends } from '../helpers/backends.ts';
-import { therapyRoom } from '../helpers/fixtures.ts';
+import { ok, therapyRoom } from '../helpers/fixtures.ts';
 import { startTestServer, type TestServer } from '../helpers/server.ts';
 
 // Monday 2026-11-16 07:00 in New York, where providers work 09:00-17:00 on weekdays.
@@ -113,6 +113,54 @@ describe.each(backends)('bounded list answers on the $name store', (backend) => 
       expect(res.body.next).toBe('2026-12-17T05:00:00.000Z');
       const more = await slots(r, `from=${res.body.next}&to=${YEAR_ON}&durationMin=15`);
       expect(more.body.slots[0].startsAt).toBe('2026-12-21T14:00:00.000Z');
+    });
+  });
+
+  describe('GET /v1/bookings', () => {
+    it('answers a page at a time with hasMore and a cursor for the next page', async () => {
+      const r = await pair();
+      for (const startsAt of ['2026-11-18T14:00:00Z', '2026-11-18T16:00:00Z', '2026-11-19T14:00:00Z']) {
+        await ok(
+          s.api('POST', '/v1/bookings', {
+            token: r.clientToken,
+            body: { roomId: r.roomId, modality: 'video', startsAt },
+          }),
+        );
+      }
+      const all = await s.api('GET', `/v1/bookings?roomId=${r.roomId}`, { token: r.clientToken });
+      expect(all.status).toBe(200);
+      expect(all.body.bookings).toHaveLength(3);
+      expect(all.body.hasMore).toBe(false);
+      expect(all.body).not.toHaveProperty('next');
+
+      const first = await s.api('GET', `/v1/bookings?roomId=${r.roomId}&limit=2`, { token: r.clientToken });
+      expect(first.status).toBe(200);
+      expect(first.body.bookings.map((b: any) => b.startsAt)).toEqual([
+        '2026-11-18T14:00:00.000Z',
+        '2026-11-18T16:00:00.000Z',
+      ]);
+      expect(first.body.hasMore).toBe(true);
+      const second = await s.api(
+        'GET',
+        `/v1/bookings?roomId=${r.roomId}&limit=2&cursor=${encodeURIComponent(first.body.next)}`,
+        { token: r.clientToken },
+      );
+      expect(second.status).toBe(200);
+      expect(second.body.bookings.map((b: any) => b.startsAt)).toEqual(['2026-11-19T14:00:00.000Z']);
+      expect(second.body.hasMore).toBe(false);
+    });
+
+    it('refuses a page larger than 500 and a cursor it did not give', async () => {
+      const r = await pair();
+      const big = await s.api('GET', '/v1/bookings?limit=501', { token: r.clientToken });
+      expect(big.status).toBe(400);
+      expect(big.body.error.message).toMatch(/^limit: /);
+      const bad = await s.api('GET', '/v1/bookings?cursor=nonsense', { token: r.clientToken });
+      expect(bad.status).toBe(400);
+      expect(bad.body.error).toEqual({
+        code: 'invalid_input',
+        message: 'cursor: not a cursor this server gave (use the answer’s next)',
+      });
     });
   });
 });
