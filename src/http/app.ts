@@ -5,6 +5,7 @@ import {
   CancelBody,
   CreateBookingBody,
   CreateRoomBody,
+  CreditsQuery,
   EmptyBody,
   EscalationBody,
   HistoryQuery,
@@ -288,7 +289,7 @@ export function createHttpApp(d: HttpDeps): express.Express {
   v1.get(
     '/credits',
     tracked(async (req, res) => {
-      res.json(await d.credits.balance(actor(req)));
+      res.json(await d.credits.balance(actor(req), parse(CreditsQuery, req.query, 'query')));
     }),
   );
   v1.post(

@@ -163,4 +163,38 @@ describe.each(backends)('bounded list answers on the $name store', (backend) => 
       });
     });
   });
+
+  describe('GET /v1/credits', () => {
+    it('the ledger answers at most 500 entries, newest, and says older ones remain', async () => {
+      const r = await pair({ liveSessionsPerPeriod: 600 });
+      const res = await s.api('GET', '/v1/credits', { token: r.clientToken });
+      expect(res.status).toBe(200);
+      expect(res.body.available).toBe(600);
+      expect(res.body.ledger).toHaveLength(500);
+      expect(res.body.hasMore).toBe(true);
+      const older = await s.api('GET', `/v1/credits?beforeSeq=${res.body.ledger[0].seq}`, {
+        token: r.clientToken,
+      });
+      expect(older.status).toBe(200);
+      expect(older.body.ledger).toHaveLength(100);
+      expect(older.body.hasMore).toBe(false);
+      expect(older.body.ledger.at(-1).seq).toBeLessThan(res.body.ledger[0].seq);
+    });
+
+    it('a smaller page of the ledger on request', async () => {
+      const r = await pair();
+      const res = await s.api('GET', '/v1/credits?limit=2', { token: r.clientToken });
+      expect(res.status).toBe(200);
+      expect(res.body.ledger).toHaveLength(2);
+      expect(res.body.hasMore).toBe(true);
+      expect(res.body.available).toBe(3);
+    });
+
+    it('a plan whose periods began in 1970 finds the current period at once', async () => {
+      const r = await pair({ periodStart: '1970-01-01' });
+      const res = await s.api('GET', '/v1/credits', { token: r.clientToken });
+      expect(res.status).toBe(200);
+      expect(res.body).toMatchObject({ available: 3, periodEndsAt: '2026-11-30T23:00:00.000Z' }); // Berlin
+    });
+  });
 });
