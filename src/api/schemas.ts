@@ -185,6 +185,12 @@ export const SlotsQuery = z.strictObject({
   durationMin: z.coerce.number().int().min(15).max(240).optional(),
 });
 
+export const RoomsQuery = z.strictObject({
+  /** The `next` of the answer before. */
+  cursor: z.string().min(1).max(200).optional(),
+  limit: pageLimit.optional(),
+});
+
 export const CreditsQuery = z.strictObject({
   /** Ledger entries before this seq (the oldest `seq` of the answer before). */
   beforeSeq: z.coerce.number().int().min(1).optional(),

@@ -15,6 +15,7 @@ import {
   PutUserBody,
   parse,
   RescheduleBody,
+  RoomsQuery,
   SlotsQuery,
   sendMessageSchema,
 } from '../api/schemas.ts';
@@ -163,7 +164,7 @@ export function createHttpApp(d: HttpDeps): express.Express {
   v1.get(
     '/rooms',
     tracked(async (req, res) => {
-      res.json({ rooms: await d.rooms.list(actor(req)) });
+      res.json(await d.rooms.page(actor(req), parse(RoomsQuery, req.query, 'query')));
     }),
   );
   v1.get(

@@ -19,6 +19,7 @@ import { AppError } from '../errors.ts';
 import type { Booking, LiveParticipant, NewBooking } from '../store/bookings.ts';
 import type { Job } from '../store/jobs.ts';
 import type { CreditService } from './credits.ts';
+import { readCursor, writeCursor } from './cursor.ts';
 import type { ServiceDeps } from './deps.ts';
 import type { NodeLiveness } from './liveness.ts';
 import type { MessagingSessionGate } from './ports.ts';
@@ -300,7 +301,8 @@ export class BookingService {
       limit?: number | undefined;
     },
   ): Promise<{ bookings: Booking[]; hasMore: boolean; next?: string }> {
-    const after = filter.cursor === undefined ? undefined : readCursor(filter.cursor);
+    const position = filter.cursor === undefined ? undefined : readCursor(filter.cursor);
+    const after = position && { startsAt: position.at, id: position.id };
     const limit = Math.min(filter.limit ?? MAX_LIST, MAX_LIST);
     let roomIds: string[];
     if (filter.roomId) {
@@ -318,7 +320,8 @@ export class BookingService {
     );
     if (rows.length <= limit) return { bookings: rows, hasMore: false };
     const bookings = rows.slice(0, limit);
-    return { bookings, hasMore: true, next: writeCursor(bookings.at(-1)!) };
+    const last = bookings.at(-1)!;
+    return { bookings, hasMore: true, next: writeCursor(last.startsAt, last.id) };
   }
 
   /**
@@ -834,19 +837,4 @@ function assertMayManage(actor: Actor): void {
   if (actor.role !== 'client' && actor.role !== 'provider') {
     throw new AppError('forbidden', 'sessions are managed by their client and provider');
   }
-}
-
-/** A list position as an opaque cursor: the start and id of the last booking given. */
-const writeCursor = (b: Pick<Booking, 'startsAt' | 'id'>): string =>
-  Buffer.from(JSON.stringify([b.startsAt, b.id])).toString('base64url');
-
-function readCursor(cursor: string): { startsAt: Date; id: string } {
-  try {
-    const [startsAt, id] = JSON.parse(Buffer.from(cursor, 'base64url').toString('utf8'));
-    const at = new Date(startsAt);
-    if (typeof startsAt === 'string' && typeof id === 'string' && !Number.isNaN(at.getTime())) {
-      return { startsAt: at, id };
-    }
-  } catch {}
-  throw new AppError('invalid_input', 'cursor: not a cursor this server gave (use the answer’s next)');
 }

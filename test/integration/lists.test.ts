@@ -197,4 +197,49 @@ describe.each(backends)('bounded list answers on the $name store', (backend) => 
       expect(res.body).toMatchObject({ available: 3, periodEndsAt: '2026-11-30T23:00:00.000Z' }); // Berlin
     });
   });
+
+  describe('GET /v1/rooms', () => {
+    it('the support team, who see every support room there is, get them a page at a time with hasMore and a cursor', async () => {
+      const admin = s.token('platform', 'admin');
+      const made: string[] = [];
+      clock.set(MONDAY);
+      for (const who of ['help-1', 'help-2', 'help-3']) {
+        clock.advance(1000); // listed in the order made
+        await ok(
+          s.api('PUT', `/v1/users/${who}`, {
+            token: admin,
+            body: { role: 'client', displayName: who, timezone: 'Europe/Berlin' },
+          }),
+        );
+        made.push(
+          (
+            await ok(
+              s.api('POST', '/v1/rooms', { token: admin, body: { kind: 'support', requesterId: who } }),
+            )
+          ).room.id,
+        );
+      }
+      const rep = s.token('rep-1', 'support');
+      const all = await s.api('GET', '/v1/rooms', { token: rep });
+      expect(all.status).toBe(200);
+      expect(all.body.rooms.map((r: any) => r.id)).toEqual(made);
+      expect(all.body.hasMore).toBe(false);
+      expect(all.body).not.toHaveProperty('next');
+
+      const first = await s.api('GET', '/v1/rooms?limit=2', { token: rep });
+      expect(first.status).toBe(200);
+      expect(first.body.rooms.map((r: any) => r.id)).toEqual(made.slice(0, 2));
+      expect(first.body.hasMore).toBe(true);
+      const second = await s.api('GET', `/v1/rooms?limit=2&cursor=${encodeURIComponent(first.body.next)}`, {
+        token: rep,
+      });
+      expect(second.status).toBe(200);
+      expect(second.body.rooms.map((r: any) => r.id)).toEqual(made.slice(2));
+      expect(second.body.hasMore).toBe(false);
+
+      const big = await s.api('GET', '/v1/rooms?limit=501', { token: rep });
+      expect(big.status).toBe(400);
+      expect(big.body.error.message).toMatch(/^limit: /);
+    });
+  });
 });
