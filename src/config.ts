@@ -13,13 +13,17 @@ const DAY = 24 * HOUR;
 const UNIT_MS = { ms: 1, s: SECOND, m: MINUTE, h: HOUR, d: DAY } as const;
 const UNITS = 'ms, s, m, h or d';
 const DURATION = /^(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)$/i;
+/** Nothing is nothing in any unit: a bare 0 needs none. */
+const ZERO = /^0+(\.0+)?$/;
 
 /**
  * A duration as written in the settings: a number and a unit (ms, s, m, h, d),
- * e.g. `500ms`, `10s`, `15m`, `24h`, `7d`. A bare number is not one: `600`
- * could mean seconds as easily as milliseconds. Returns milliseconds, or null.
+ * e.g. `500ms`, `10s`, `15m`, `24h`, `7d`. A bare number is not one (`600`
+ * could mean seconds as easily as milliseconds), except 0. Returns
+ * milliseconds, or null.
  */
 export function parseDuration(text: string): number | null {
+  if (ZERO.test(text.trim())) return 0;
   const m = DURATION.exec(text.trim());
   if (!m) return null;
   const n = Number(m[1]) * UNIT_MS[m[2]!.toLowerCase() as keyof typeof UNIT_MS];
@@ -46,7 +50,7 @@ interface Bounds {
 /** One duration's problem, or null. */
 function durationProblem(text: string, b: Bounds): string | null {
   const t = text.trim();
-  const m = DURATION.exec(t);
+  const m = ZERO.test(t) ? ['0', '0', 'ms'] : DURATION.exec(t);
   if (!m) {
     if (/^\d+(\.\d+)?$/.test(t))
       return `"${t}" has no unit: write it with one of ${UNITS} (e.g. ${t}s or ${t}ms)`;

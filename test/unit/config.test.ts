@@ -116,6 +116,15 @@ describe('duration settings', () => {
     expect(c.shutdownGraceMs).toBe(0);
   });
 
+  it('a bare 0 needs no unit: POLICY_MIN_NOTICE=0 is no notice, POLICY_SLOT_STEP=0 is still refused', () => {
+    expect(loadConfig({ POLICY_MIN_NOTICE: '0' }).policy.minNoticeMs).toBe(0);
+    expect(loadConfig({ SHUTDOWN_GRACE: '0' }).shutdownGraceMs).toBe(0);
+    expect(() => loadConfig({ POLICY_SLOT_STEP: '0' })).toThrow(/POLICY_SLOT_STEP: must be at least 1s/);
+    expect(() => loadConfig({ POLICY_REMINDERS: '24h,0' })).toThrow(
+      /POLICY_REMINDERS: 0: must be at least 1s/,
+    );
+  });
+
   it('a slot step is between one second and one day', () => {
     expect(() => loadConfig({ POLICY_SLOT_STEP: '0s' })).toThrow(/POLICY_SLOT_STEP: must be at least 1s/);
     expect(() => loadConfig({ POLICY_SLOT_STEP: '500ms' })).toThrow(/POLICY_SLOT_STEP: must be at least 1s/);
