@@ -1,4 +1,3 @@
-import ms from 'ms';
 import { z } from 'zod';
 import type { Policy } from './domain/bookings.ts';
 
@@ -7,30 +6,122 @@ import type { Policy } from './domain/bookings.ts';
  * validation. A bad setting stops the start with a message that names it.
  */
 
-const duration = z.string().transform((v, ctx) => {
-  const n = ms(v as ms.StringValue);
-  if (typeof n !== 'number' || !Number.isFinite(n) || n < 0) {
-    ctx.addIssue({ code: 'custom', message: `not a duration: "${v}" (use e.g. 10s, 15m, 24h, 7d)` });
-    return z.NEVER;
-  }
-  return n;
-});
+const SECOND = 1000;
+const MINUTE = 60 * SECOND;
+const HOUR = 60 * MINUTE;
+const DAY = 24 * HOUR;
+const UNIT_MS = { ms: 1, s: SECOND, m: MINUTE, h: HOUR, d: DAY } as const;
+const UNITS = 'ms, s, m, h or d';
+const DURATION = /^(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)$/i;
+/** Nothing is nothing in any unit: a bare 0 needs none. */
+const ZERO = /^0+(\.0+)?$/;
 
-const durationList = z.string().transform((v, ctx) => {
-  const out: number[] = [];
-  for (const part of v
-    .split(',')
-    .map((s) => s.trim())
-    .filter(Boolean)) {
-    const n = ms(part as ms.StringValue);
-    if (typeof n !== 'number' || !Number.isFinite(n) || n < 0) {
-      ctx.addIssue({ code: 'custom', message: `not a duration: "${part}"` });
-      return z.NEVER;
-    }
-    out.push(n);
+/**
+ * A duration as written in the settings: a number and a unit (ms, s, m, h, d),
+ * e.g. `500ms`, `10s`, `15m`, `24h`, `7d`. A bare number is not one (`600`
+ * could mean seconds as easily as milliseconds), except 0. Returns
+ * milliseconds, or null.
+ */
+export function parseDuration(text: string): number | null {
+  if (ZERO.test(text.trim())) return 0;
+  const m = DURATION.exec(text.trim());
+  if (!m) return null;
+  const n = Number(m[1]) * UNIT_MS[m[2]!.toLowerCase() as keyof typeof UNIT_MS];
+  return Number.isSafeInteger(n) ? n : null;
+}
+
+/** The shortest way to write a number of milliseconds as a setting: 90000 → 90s, 86400000 → 1d. */
+export function formatDuration(msValue: number): string {
+  for (const unit of ['d', 'h', 'm', 's'] as const) {
+    if (msValue % UNIT_MS[unit] === 0) return `${msValue / UNIT_MS[unit]}${unit}`;
   }
-  return out.sort((a, b) => b - a);
-});
+  return `${msValue}ms`;
+}
+
+interface Bounds {
+  min: number;
+  max: number;
+  /** Why the lower bound is there, said after it. */
+  minWhy?: string;
+  /** Why the upper bound is there, said after it. */
+  maxWhy?: string;
+}
+
+/** One duration's problem, or null. */
+function durationProblem(text: string, b: Bounds): string | null {
+  const t = text.trim();
+  const m = ZERO.test(t) ? ['0', '0', 'ms'] : DURATION.exec(t);
+  if (!m) {
+    if (/^\d+(\.\d+)?$/.test(t))
+      return `"${t}" has no unit: write it with one of ${UNITS} (e.g. ${t}s or ${t}ms)`;
+    if (/^-/.test(t)) return `"${t}" is negative; durations are 0 or more`;
+    return `not a duration: "${t}" (a number and a unit, one of ${UNITS}: e.g. 10s, 15m, 24h, 7d)`;
+  }
+  const n = Number(m[1]) * UNIT_MS[m[2]!.toLowerCase() as keyof typeof UNIT_MS];
+  if (n > b.max) return `must be at most ${formatDuration(b.max)}${b.maxWhy ? ` (${b.maxWhy})` : ''}`;
+  if (!Number.isInteger(n)) return `"${t}" is not a whole number of milliseconds`;
+  if (n < b.min) return `must be at least ${formatDuration(b.min)}${b.minWhy ? ` (${b.minWhy})` : ''}`;
+  return null;
+}
+
+/** A duration setting; its default is written as the environment would write it, and checked like it. */
+const duration = (fallback: string, b: Bounds) =>
+  z
+    .string()
+    .transform((v, ctx) => {
+      const problem = durationProblem(v, b);
+      if (problem) {
+        ctx.addIssue({ code: 'custom', message: problem });
+        return z.NEVER;
+      }
+      return parseDuration(v)!;
+    })
+    .prefault(fallback);
+
+/** A comma-separated list of durations, longest first; each checked like a single one. */
+const durationList = (fallback: string, b: Bounds & { maxEntries: number }) =>
+  z
+    .string()
+    .transform((v, ctx) => {
+      const parts = v
+        .split(',')
+        .map((s) => s.trim())
+        .filter(Boolean);
+      if (parts.length > b.maxEntries) {
+        ctx.addIssue({ code: 'custom', message: `at most ${b.maxEntries} durations, not ${parts.length}` });
+        return z.NEVER;
+      }
+      const out: number[] = [];
+      for (const part of parts) {
+        const problem = durationProblem(part, b);
+        if (problem) {
+          // Name the entry, unless the problem quotes it already.
+          const message = problem.includes(`"${part}"`) ? problem : `${part}: ${problem}`;
+          ctx.addIssue({ code: 'custom', message });
+          return z.NEVER;
+        }
+        const n = parseDuration(part)!;
+        // Each offset names its own job and message; two equal ones would be one reminder said twice.
+        const same = out.indexOf(n);
+        if (same >= 0) {
+          ctx.addIssue({
+            code: 'custom',
+            message: `${parts[same]} and ${part} are the same offset; list it once`,
+          });
+          return z.NEVER;
+        }
+        out.push(n);
+      }
+      return out.sort((a, b) => b - a);
+    })
+    .prefault(fallback);
+
+/**
+ * Policy lengths beyond a year are typos. The settings that feed a timer
+ * (SHUTDOWN_GRACE, SCHEDULER_MAX_IDLE, CLUSTER_HEARTBEAT_TTL) stop at an hour:
+ * far below the 2^31-1 ms a timer can wait, beyond which it fires at once.
+ */
+const YEAR = 365 * DAY;
 
 const int = (min: number, max: number) => z.coerce.number().int().min(min).max(max);
 
@@ -73,21 +164,56 @@ const EnvSchema = z.object({
   SOCKETS_PER_USER: int(1, 10_000).default(20),
   AUTH_FAILURE_LIMIT: int(1, 1_000_000).default(60),
   CONNECT_RATE_LIMIT: int(1, 1_000_000).default(600),
-  SHUTDOWN_GRACE: duration.default(10_000),
-  POLICY_LATE_WINDOW: duration.default(ms('24h')),
-  POLICY_CONFIRM_DEADLINE: duration.default(ms('24h')),
-  POLICY_NO_SHOW_GRACE: duration.default(ms('15m')),
-  POLICY_JOIN_OPENS: duration.default(ms('10m')),
-  POLICY_REMINDERS: durationList.default([ms('24h'), ms('10m')]),
-  POLICY_MESSAGING_SESSION: duration.default(ms('7d')),
-  POLICY_MIN_NOTICE: duration.default(0),
-  POLICY_SLOT_STEP: duration.default(30 * 60_000),
+  // 0 stops at once, dropping what is still in flight.
+  SHUTDOWN_GRACE: duration('10s', { min: 0, max: HOUR }),
+  // 0: never late.
+  POLICY_LATE_WINDOW: duration('24h', { min: 0, max: YEAR }),
+  // 0: the provider may confirm until the start.
+  POLICY_CONFIRM_DEADLINE: duration('24h', { min: 0, max: YEAR }),
+  POLICY_NO_SHOW_GRACE: duration('15m', {
+    min: SECOND,
+    minWhy: 'with none, a session would be a no-show the moment it starts',
+    max: DAY,
+  }),
+  // 0: the link works from the start.
+  POLICY_JOIN_OPENS: duration('10m', { min: 0, max: 30 * DAY }),
+  POLICY_REMINDERS: durationList('24h,10m', {
+    min: SECOND,
+    minWhy: 'a reminder goes out this long before the start',
+    max: 30 * DAY,
+    maxEntries: 10,
+  }),
+  POLICY_MESSAGING_SESSION: duration('7d', { min: SECOND, max: YEAR }),
+  // 0: any time ahead can be booked.
+  POLICY_MIN_NOTICE: duration('0s', { min: 0, max: YEAR }),
+  POLICY_SLOT_STEP: duration('30m', {
+    min: SECOND,
+    minWhy: 'slots are this far apart',
+    max: DAY,
+    maxWhy: 'slots repeat within each working day',
+  }),
   WEBHOOK_URL: z.url().optional(),
   WEBHOOK_SECRET: z.string().min(16, 'must be at least 16 characters').optional(),
-  SCHEDULER_LEASE: duration.default(30_000),
-  SCHEDULER_MAX_IDLE: duration.default(30_000),
+  SCHEDULER_LEASE: duration('30s', {
+    min: 10 * SECOND,
+    minWhy:
+      'a job must finish inside its lease (a webhook delivery waits up to 5s) or another node runs it again',
+    max: DAY,
+    maxWhy: 'a job held by a node that died waits this long',
+  }),
+  SCHEDULER_MAX_IDLE: duration('30s', {
+    min: SECOND,
+    minWhy: 'shorter would poll the job table without rest',
+    max: HOUR,
+    maxWhy: 'a job scheduled by a node that died waits this long to be noticed',
+  }),
   /** How long a node's heartbeat lasts in Redis: a node silent for that long is dead to the others. */
-  CLUSTER_HEARTBEAT_TTL: duration.default(10_000),
+  CLUSTER_HEARTBEAT_TTL: duration('10s', {
+    min: SECOND,
+    minWhy: 'it is renewed every third of it, so a shorter one lapses while a busy node is alive',
+    max: HOUR,
+    maxWhy: 'a node that died counts as alive this long',
+  }),
   MEDIA_WORKERS: int(0, 256).optional(),
   MEDIA_LISTEN_IP: z.string().default('127.0.0.1'),
   MEDIA_ANNOUNCED_IP: z.string().optional(),
@@ -134,34 +260,39 @@ export class ConfigError extends Error {
   override name = 'ConfigError';
 }
 
+const invalid = (lines: string[]) => new ConfigError(`invalid configuration:\n  ${lines.join('\n  ')}`);
+
+/** Settings each valid alone that do not go together; each problem names its setting. */
+function contradictions(e: z.output<typeof EnvSchema>): string[] {
+  const out: string[] = [];
+  if (e.AUTH_JWT_SECRET && e.AUTH_JWT_PUBLIC_KEY) {
+    out.push('AUTH_JWT_SECRET, AUTH_JWT_PUBLIC_KEY: set one, not both');
+  }
+  if (e.DATABASE_URL && !e.AUTH_JWT_SECRET && !e.AUTH_JWT_PUBLIC_KEY) {
+    // A generated secret lives on one node's disk; a shared database means
+    // several nodes, which must all verify the platform's tokens.
+    out.push('DATABASE_URL: AUTH_JWT_SECRET or AUTH_JWT_PUBLIC_KEY is required with DATABASE_URL');
+  }
+  if (e.WEBHOOK_URL && !e.WEBHOOK_SECRET) {
+    out.push('WEBHOOK_SECRET: is required with WEBHOOK_URL (deliveries are signed)');
+  }
+  if (e.MEDIA_RTC_MIN_PORT > e.MEDIA_RTC_MAX_PORT) {
+    out.push('MEDIA_RTC_MIN_PORT: must not exceed MEDIA_RTC_MAX_PORT');
+  }
+  return out;
+}
+
 /** Reads the settings from an environment-like record (process.env by default). */
 export function loadConfig(env: Record<string, string | undefined> = process.env): Config {
   // Empty strings mean "not set", as they do in most shells and compose files.
   const cleaned = Object.fromEntries(Object.entries(env).filter(([, v]) => v !== undefined && v !== ''));
   const parsed = EnvSchema.safeParse(cleaned);
   if (!parsed.success) {
-    const lines = parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`);
-    throw new ConfigError(`invalid configuration:\n  ${lines.join('\n  ')}`);
+    throw invalid(parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`));
   }
   const e = parsed.data;
-  if (e.AUTH_JWT_SECRET && e.AUTH_JWT_PUBLIC_KEY) {
-    throw new ConfigError('invalid configuration: set AUTH_JWT_SECRET or AUTH_JWT_PUBLIC_KEY, not both');
-  }
-  if (e.DATABASE_URL && !e.AUTH_JWT_SECRET && !e.AUTH_JWT_PUBLIC_KEY) {
-    // A generated secret lives on one node's disk; a shared database means
-    // several nodes, which must all verify the platform's tokens.
-    throw new ConfigError(
-      'invalid configuration: AUTH_JWT_SECRET or AUTH_JWT_PUBLIC_KEY is required with DATABASE_URL',
-    );
-  }
-  if (e.WEBHOOK_URL && !e.WEBHOOK_SECRET) {
-    throw new ConfigError(
-      'invalid configuration: WEBHOOK_SECRET is required with WEBHOOK_URL (deliveries are signed)',
-    );
-  }
-  if (e.MEDIA_RTC_MIN_PORT > e.MEDIA_RTC_MAX_PORT) {
-    throw new ConfigError('invalid configuration: MEDIA_RTC_MIN_PORT must not exceed MEDIA_RTC_MAX_PORT');
-  }
+  const problems = contradictions(e);
+  if (problems.length) throw invalid(problems);
   return {
     port: e.PORT,
     host: e.HOST,

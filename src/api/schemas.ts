@@ -167,15 +167,34 @@ export const CancelBody = z.strictObject({ reason: z.string().trim().min(1).max(
 export const RescheduleBody = z.strictObject({ startsAt: isoInstant, purchase: z.boolean().optional() });
 export const EmptyBody = z.strictObject({});
 
+/** Most rows one list answer holds; `hasMore` says when there are more. */
+const MAX_PAGE = 500;
+const pageLimit = z.coerce.number().int().min(1).max(MAX_PAGE);
+
 export const BookingsQuery = z.strictObject({
   roomId: Id.optional(),
   status: z.enum(BOOKING_STATUSES).optional(),
+  /** The `next` of the answer before. */
+  cursor: z.string().min(1).max(200).optional(),
+  limit: pageLimit.optional(),
 });
 
 export const SlotsQuery = z.strictObject({
   from: isoInstant.optional(),
   to: isoInstant.optional(),
   durationMin: z.coerce.number().int().min(15).max(240).optional(),
+});
+
+export const RoomsQuery = z.strictObject({
+  /** The `next` of the answer before. */
+  cursor: z.string().min(1).max(200).optional(),
+  limit: pageLimit.optional(),
+});
+
+export const CreditsQuery = z.strictObject({
+  /** Ledger entries before this seq (the oldest `seq` of the answer before). */
+  beforeSeq: z.coerce.number().int().min(1).optional(),
+  limit: pageLimit.optional(),
 });
 
 export const PurchaseBody = z.strictObject({

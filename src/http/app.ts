@@ -5,6 +5,7 @@ import {
   CancelBody,
   CreateBookingBody,
   CreateRoomBody,
+  CreditsQuery,
   EmptyBody,
   EscalationBody,
   HistoryQuery,
@@ -14,6 +15,7 @@ import {
   PutUserBody,
   parse,
   RescheduleBody,
+  RoomsQuery,
   SlotsQuery,
   sendMessageSchema,
 } from '../api/schemas.ts';
@@ -180,7 +182,7 @@ export function createHttpApp(d: HttpDeps): express.Express {
   v1.get(
     '/rooms',
     tracked(async (req, res) => {
-      res.json({ rooms: await d.rooms.list(actor(req)) });
+      res.json(await d.rooms.page(actor(req), parse(RoomsQuery, req.query, 'query')));
     }),
   );
   v1.get(
@@ -251,7 +253,7 @@ export function createHttpApp(d: HttpDeps): express.Express {
     '/providers/:id/slots',
     tracked(async (req, res) => {
       const q = parse(SlotsQuery, req.query, 'query');
-      res.json({ slots: await d.bookings.slots(param(req, 'id'), q) });
+      res.json(await d.bookings.slots(param(req, 'id'), q));
     }),
   );
   v1.post(
@@ -265,7 +267,7 @@ export function createHttpApp(d: HttpDeps): express.Express {
   v1.get(
     '/bookings',
     tracked(async (req, res) => {
-      res.json({ bookings: await d.bookings.list(actor(req), parse(BookingsQuery, req.query, 'query')) });
+      res.json(await d.bookings.list(actor(req), parse(BookingsQuery, req.query, 'query')));
     }),
   );
   v1.get(
@@ -306,7 +308,7 @@ export function createHttpApp(d: HttpDeps): express.Express {
   v1.get(
     '/credits',
     tracked(async (req, res) => {
-      res.json(await d.credits.balance(actor(req)));
+      res.json(await d.credits.balance(actor(req), parse(CreditsQuery, req.query, 'query')));
     }),
   );
   v1.post(

@@ -13,13 +13,14 @@ import {
   reminderTimes,
   sessionChatOpen,
 } from '../domain/bookings.ts';
-import { isOpenSlot, openSlots } from '../domain/slots.ts';
-import type { Actor } from '../domain/types.ts';
+import { isOpenSlot, slotPage, slotWindow } from '../domain/slots.ts';
+import type { Actor, TimeRange } from '../domain/types.ts';
 import { DEFAULT_WORKING_HOURS } from '../domain/working-hours.ts';
 import { AppError } from '../errors.ts';
 import type { Booking, LiveParticipant, NewBooking } from '../store/bookings.ts';
 import type { Job } from '../store/jobs.ts';
 import type { CreditService } from './credits.ts';
+import { readCursor, writeCursor } from './cursor.ts';
 import type { ServiceDeps } from './deps.ts';
 import type { NodeLiveness } from './liveness.ts';
 import type { MessagingSessionGate } from './ports.ts';
@@ -28,6 +29,8 @@ import { inTx, type Tx } from './tx.ts';
 import type { Webhooks } from './webhooks.ts';
 
 export const DEFAULT_SESSION_MIN = 50;
+/** Most bookings one list answer holds. */
+const MAX_LIST = 500;
 const TERMINAL = BOOKING_STATUSES.filter((x) => !ACTIVE_STATUSES.includes(x));
 export interface BookingDeps extends ServiceDeps {
   credits: CreditService;
@@ -286,10 +289,22 @@ export class BookingService {
     return b;
   }
 
+  /**
+   * The bookings of the actor's rooms (or one room) in start order, a page at
+   * a time: `next` is the cursor for the page after, while `hasMore`.
+   */
   async list(
     actor: Actor,
-    filter: { roomId?: string | undefined; status?: string | undefined },
-  ): Promise<Booking[]> {
+    filter: {
+      roomId?: string | undefined;
+      status?: string | undefined;
+      cursor?: string | undefined;
+      limit?: number | undefined;
+    },
+  ): Promise<{ bookings: Booking[]; hasMore: boolean; next?: string }> {
+    const position = filter.cursor === undefined ? undefined : readCursor(filter.cursor);
+    const after = position && { startsAt: position.at, id: position.id };
+    const limit = Math.min(filter.limit ?? MAX_LIST, MAX_LIST);
     let roomIds: string[];
     if (filter.roomId) {
       await readableRoom(this.d.store, actor, filter.roomId);
@@ -299,31 +314,44 @@ export class BookingService {
         .filter((r) => r.kind === 'therapy')
         .map((r) => r.id);
     }
-    return inTx(
+    const rows = await inTx(
       this.d.store.db,
-      (t) => t.bookings.list({ roomIds, status: filter.status }),
+      (t) => t.bookings.list({ roomIds, status: filter.status, after, limit: limit + 1 }),
       () => {},
     );
+    if (rows.length <= limit) return { bookings: rows, hasMore: false };
+    const bookings = rows.slice(0, limit);
+    const last = bookings.at(-1)!;
+    return { bookings, hasMore: true, next: writeCursor(last.startsAt, last.id) };
   }
 
+  /**
+   * The provider's open slots from `from` (default now) to `to` (default two
+   * weeks on). One answer is bounded (see slotPage); `hasMore` says it was cut
+   * and `next` is the `from` that asks for the rest.
+   */
   async slots(
     providerId: string,
     q: { from?: string | undefined; to?: string | undefined; durationMin?: number | undefined },
-  ) {
+  ): Promise<{ slots: TimeRange[]; hasMore: boolean; next?: string }> {
     const provider = await this.d.store.users.get(providerId);
     if (provider?.role !== 'provider') throw new AppError('not_found', `provider ${providerId} not found`);
     const now = this.d.clock.now();
     const from = q.from ? new Date(q.from) : now;
     const to = q.to ? new Date(q.to) : new Date(from.getTime() + 14 * 86_400_000);
     if (to <= from) throw new AppError('invalid_input', 'to: must be after from');
-    if (to.getTime() - from.getTime() > 31 * 86_400_000)
-      throw new AppError('invalid_input', 'to: at most 31 days after from');
-    const busy = await inTx(
-      this.d.store.db,
-      (t) => t.bookings.busy(providerId, from, to),
-      () => {},
-    );
-    return openSlots({
+    const notBefore = new Date(now.getTime() + this.d.policy.minNoticeMs);
+    // Only the bookings the answer can reach, however long the range asked.
+    const window = slotWindow({ from, to, notBefore });
+    const busy =
+      window.start < window.end
+        ? await inTx(
+            this.d.store.db,
+            (t) => t.bookings.busy(providerId, window.start, window.end),
+            () => {},
+          )
+        : [];
+    const page = slotPage({
       from,
       to,
       durationMin: q.durationMin ?? DEFAULT_SESSION_MIN,
@@ -331,8 +359,11 @@ export class BookingService {
       timezone: provider.timezone,
       hours: provider.workingHours ?? DEFAULT_WORKING_HOURS,
       busy,
-      notBefore: new Date(now.getTime() + this.d.policy.minNoticeMs),
+      notBefore,
     });
+    return page.next
+      ? { slots: page.slots, hasMore: true, next: page.next.toISOString() }
+      : { slots: page.slots, hasMore: false };
   }
 
   /** What a join link grants, checked against its booking (for the web client and live:join). */

@@ -10,6 +10,9 @@ export interface CreditDeps extends ServiceDeps {
   webhooks: Webhooks;
 }
 
+/** Most ledger entries one answer holds. */
+const MAX_LEDGER = 500;
+
 /** Plans with booked messaging sessions get a messaging allowance too. */
 const hasMessagingSessions = (plan: Plan) => plan.kind === 'eap' || plan.kind === 'bh_insurance';
 
@@ -86,27 +89,40 @@ export class CreditService {
     });
   }
 
-  async balance(actor: Actor): Promise<{
+  /**
+   * The client's balance and ledger. The ledger answers the newest entries,
+   * at most MAX_LEDGER (before `beforeSeq`, for the older ones); `hasMore`
+   * says older entries remain.
+   */
+  async balance(
+    actor: Actor,
+    page: { beforeSeq?: number | undefined; limit?: number | undefined } = {},
+  ): Promise<{
     available: number;
     availableByType: { live: number; messaging: number };
     periodEndsAt: string | null;
     ledger: LedgerEntry[];
+    hasMore: boolean;
   }> {
     if (actor.role !== 'client') throw new AppError('forbidden', 'credits belong to clients');
     const now = this.d.clock.now();
+    const limit = Math.min(page.limit ?? MAX_LEDGER, MAX_LEDGER);
     return this.tx(async (t) => {
       await t.bookings.lockUsers([actor.id]);
       const period = await this.ensurePeriod(t, actor.id, now);
-      const [live, messaging, ledger] = await Promise.all([
+      const [live, messaging, entries] = await Promise.all([
         t.credits.available(actor.id, 'live', now),
         t.credits.available(actor.id, 'messaging', now),
-        t.credits.entries(actor.id),
+        t.credits.entries(actor.id, limit + 1, page.beforeSeq),
       ]);
+      // Oldest first: one more than asked means an older one is left out.
+      const hasMore = entries.length > limit;
       return {
         available: live.length,
         availableByType: { live: live.length, messaging: messaging.length },
         periodEndsAt: period?.periodEndsAt.toISOString() ?? null,
-        ledger,
+        ledger: hasMore ? entries.slice(1) : entries,
+        hasMore,
       };
     });
   }

@@ -5,8 +5,12 @@ import type { Actor, EscalationTarget, Room, User } from '../domain/types.ts';
 import { DEFAULT_WORKING_HOURS } from '../domain/working-hours.ts';
 import { AppError } from '../errors.ts';
 import type { Store } from '../store/index.ts';
+import { readCursor, writeCursor } from './cursor.ts';
 import type { ServiceDeps } from './deps.ts';
 import type { PresenceStore } from './presence.ts';
+
+/** Most rooms one GET /v1/rooms answer holds. */
+const MAX_ROOMS = 500;
 
 /** The room, if the actor may read it; otherwise not_found or forbidden. */
 export async function readableRoom(store: Store, actor: Actor, roomId: string): Promise<Room> {
@@ -58,9 +62,35 @@ export class RoomService {
     return (await this.d.store.rooms.listVisibleTo(actor.id, actor.role)).map((r) => r.id);
   }
 
+  /** Every room the actor sees (a socket's rooms:list). */
   async list(actor: Actor): Promise<RoomView[]> {
     if (actor.role === 'bot' || actor.role === 'admin') return [];
-    const rooms = await this.d.store.rooms.listVisibleTo(actor.id, actor.role);
+    return this.views(actor, await this.d.store.rooms.listVisibleTo(actor.id, actor.role));
+  }
+
+  /**
+   * The rooms the actor sees, a page at a time (GET /v1/rooms: the support
+   * team sees every support room there is): `next` is the cursor for the
+   * page after, while `hasMore`.
+   */
+  async page(
+    actor: Actor,
+    q: { cursor?: string | undefined; limit?: number | undefined },
+  ): Promise<{ rooms: RoomView[]; hasMore: boolean; next?: string }> {
+    const position = q.cursor === undefined ? undefined : readCursor(q.cursor);
+    if (actor.role === 'bot' || actor.role === 'admin') return { rooms: [], hasMore: false };
+    const limit = Math.min(q.limit ?? MAX_ROOMS, MAX_ROOMS);
+    const rows = await this.d.store.rooms.listVisibleTo(actor.id, actor.role, {
+      after: position && { createdAt: position.at, id: position.id },
+      limit: limit + 1,
+    });
+    const rooms = await this.views(actor, rows.slice(0, limit));
+    if (rows.length <= limit) return { rooms, hasMore: false };
+    const last = rooms.at(-1)!;
+    return { rooms, hasMore: true, next: writeCursor(last.createdAt, last.id) };
+  }
+
+  private async views(actor: Actor, rooms: Room[]): Promise<RoomView[]> {
     const ids = rooms.map((r) => r.id);
     const people = new Set<string>();
     for (const r of rooms) for (const id of [r.clientId, r.providerId, r.requesterId]) if (id) people.add(id);

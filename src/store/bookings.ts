@@ -192,11 +192,24 @@ export class BookingStore {
     return rows.map((r) => ({ start: r.starts_at, end: r.ends_at }));
   }
 
-  async list(filter: { roomIds: readonly string[]; status?: string | undefined }): Promise<Booking[]> {
+  /** Bookings of the rooms in start order, `limit` of them after the position `after` (exclusive). */
+  async list(filter: {
+    roomIds: readonly string[];
+    status?: string | undefined;
+    after?: { startsAt: Date; id: string } | undefined;
+    limit: number;
+  }): Promise<Booking[]> {
     const rows = await this.q.query<BookingRow>(
       `SELECT * FROM bookings WHERE room_id = ANY($1::text[]) AND ($2::text IS NULL OR status = $2)
-        ORDER BY starts_at, id LIMIT 500`,
-      [filter.roomIds, filter.status ?? null],
+          AND ($3::timestamptz IS NULL OR (starts_at, id) > ($3::timestamptz, $4::text))
+        ORDER BY starts_at, id LIMIT $5`,
+      [
+        filter.roomIds,
+        filter.status ?? null,
+        filter.after?.startsAt ?? null,
+        filter.after?.id ?? '',
+        filter.limit,
+      ],
     );
     return rows.map(toBooking);
   }

@@ -150,10 +150,12 @@ export class CreditLedger {
     return toEntry(row);
   }
 
-  async entries(clientId: string, limit = 500): Promise<LedgerEntry[]> {
+  /** The newest `limit` entries (before `beforeSeq`, if given), oldest first. */
+  async entries(clientId: string, limit = 500, beforeSeq?: number): Promise<LedgerEntry[]> {
     const rows = await this.q.query<LedgerRow>(
-      'SELECT * FROM credit_ledger WHERE client_id = $1 ORDER BY seq DESC LIMIT $2',
-      [clientId, limit],
+      `SELECT * FROM credit_ledger WHERE client_id = $1 AND ($3::bigint IS NULL OR seq < $3)
+        ORDER BY seq DESC LIMIT $2`,
+      [clientId, limit, beforeSeq ?? null],
     );
     return rows.reverse().map(toEntry);
   }

@@ -86,18 +86,27 @@ export class RoomsRepo {
     );
   }
 
-  /** Rooms the user can see, by role: members of therapy rooms; the support team sees support rooms. */
-  async listVisibleTo(userId: string, role: string): Promise<Room[]> {
+  /**
+   * Rooms the user can see, by role: members of therapy rooms; the support
+   * team sees support rooms. In creation order; a page of `limit` after the
+   * position `after` (exclusive) when given.
+   */
+  async listVisibleTo(
+    userId: string,
+    role: string,
+    page: { after?: { createdAt: Date; id: string } | undefined; limit?: number | undefined } = {},
+  ): Promise<Room[]> {
     const rows = await this.q.query<RoomRow>(
       `SELECT ${ROOM_COLUMNS} FROM rooms r
-        WHERE ($2 = 'client' AND r.client_id = $1)
+        WHERE (($2 = 'client' AND r.client_id = $1)
            OR ($2 = 'provider' AND r.provider_id = $1)
            OR r.requester_id = $1
            OR ($2 = 'support' AND r.kind = 'support')
            OR ($2 = 'clinical' AND r.kind = 'support'
-               AND EXISTS (SELECT 1 FROM escalations e WHERE e.room_id = r.id AND e.target = 'clinical'))
-        ORDER BY r.created_at, r.id`,
-      [userId, role],
+               AND EXISTS (SELECT 1 FROM escalations e WHERE e.room_id = r.id AND e.target = 'clinical')))
+          AND ($3::timestamptz IS NULL OR (r.created_at, r.id) > ($3::timestamptz, $4::text))
+        ORDER BY r.created_at, r.id LIMIT $5::int`,
+      [userId, role, page.after?.createdAt ?? null, page.after?.id ?? '', page.limit ?? null],
     );
     return rows.map(toRoom);
   }
