@@ -3,9 +3,10 @@ import { defineConfig } from 'vitest/config';
 export default defineConfig({
   test: {
     include: ['test/**/*.test.ts'],
-    // Real servers, real databases and child processes: generous, but bounded.
-    testTimeout: 30_000,
-    hookTimeout: 60_000,
+    // Real servers, real databases and child processes, on a machine that may be
+    // busy with other work: bounds that catch a hang, never a slow run.
+    testTimeout: 120_000,
+    hookTimeout: 180_000,
     pool: 'forks',
     // Two cores: more parallel files only queue on the CPU and stretch timeouts.
     maxWorkers: 2,

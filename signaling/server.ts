@@ -201,6 +201,15 @@ export function attachSignaling(d: SignalingDeps): void {
         const ack = args.length > 1 ? args.at(-1) : typeof args[0] === 'function' ? args[0] : undefined;
         const payload = typeof args[0] === 'function' ? undefined : args[0];
         const reply = typeof ack === 'function' ? (ack as (r: Ack<unknown>) => void) : () => {};
+        // The timer may not have fired yet (or the clock jumped): a request is checked itself.
+        if (socket.data.identity.expiresAt <= d.clock.now().getTime()) {
+          reply({
+            ok: false,
+            error: { code: 'token_expired', message: 'the token expired; reconnect with a new one' },
+          });
+          expire(socket);
+          return;
+        }
         if (d.inflight.draining) {
           reply({
             ok: false,
@@ -289,6 +298,16 @@ const emptyPayload = z
   .optional()
   .transform((v) => v ?? {});
 
+/** Tells the socket its token ran out, then closes it (not to be reconnected with the same token). */
+function expire(socket: IoSocket): void {
+  socket.emit('auth:expired', {
+    code: 'token_expired',
+    message: 'the token expired; reconnect with a new one',
+  });
+  // Not disconnect(true): that drops the transport before the event above is flushed.
+  socket.disconnect();
+}
+
 function armExpiry(socket: IoSocket, d: SignalingDeps): { timer: NodeJS.Timeout } {
   const wait = socket.data.identity.expiresAt - d.clock.now().getTime();
   const holder = {
@@ -298,12 +317,7 @@ function armExpiry(socket: IoSocket, d: SignalingDeps): { timer: NodeJS.Timeout 
           holder.timer = armExpiry(socket, d).timer;
           return;
         }
-        socket.emit('auth:expired', {
-          code: 'token_expired',
-          message: 'the token expired; reconnect with a new one',
-        });
-        // Not disconnect(true): that drops the transport before the event above is flushed.
-        socket.disconnect();
+        expire(socket);
       },
       Math.max(0, Math.min(wait, MAX_TIMER_MS)),
     ),

@@ -134,16 +134,21 @@ export async function startTestServer(o: TestServerOptions): Promise<TestServer>
   };
 }
 
-/** Sends a request event and resolves with its acknowledgement. */
+/** Sends a request event and resolves with its acknowledgement (a missing one fails the test, bounded). */
 export function request<T = any>(socket: Socket, event: string, payload?: unknown): Promise<Ack<T>> {
-  return new Promise((resolve) => {
-    if (payload === undefined) socket.emit(event, resolve);
-    else socket.emit(event, payload, resolve);
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`no answer to ${event} within 60 s`)), 60_000);
+    const done = (ack: Ack<T>) => {
+      clearTimeout(timer);
+      resolve(ack);
+    };
+    if (payload === undefined) socket.emit(event, done);
+    else socket.emit(event, payload, done);
   });
 }
 
 /** Resolves with the next event of that name (or rejects after a bound, so a missing event fails instead of hanging). */
-export function nextEvent<T = any>(socket: Socket, event: string, timeoutMs = 5000): Promise<T> {
+export function nextEvent<T = any>(socket: Socket, event: string, timeoutMs = 30_000): Promise<T> {
   return new Promise((resolve, reject) => {
     const timer = setTimeout(() => reject(new Error(`no ${event} within ${timeoutMs} ms`)), timeoutMs);
     socket.once(event, (data: T) => {

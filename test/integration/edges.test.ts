@@ -320,11 +320,19 @@ describe('token expiry on a live socket', () => {
         token: mintToken(TEST_SECRET, { sub: 'someone-else', role: 'client' }),
       });
       expect(other).toMatchObject({ ok: false, error: { code: 'forbidden' } });
-      // Past the first token's expiry the refreshed socket is still served.
+      // Past the first token's expiry the refreshed socket is still served; one that was not refreshed is not,
+      // whether or not its expiry timer has fired yet (every request checks the token's time itself).
+      clock.set(new Date(exp * 1000 - 3_000_000)); // its expiry timer is armed for most of an hour
+      const stale = await s.connect(token);
       clock.set(new Date(exp * 1000 + 1000));
-      await new Promise((resolve) => setTimeout(resolve, 800));
-      expect(keeper.connected).toBe(true);
       expect(await request(keeper, 'rooms:list')).toMatchObject({ ok: true, data: { rooms: [] } });
+      expect(keeper.connected).toBe(true);
+      const staleGone = new Promise((resolve) => stale.once('disconnect', resolve));
+      expect(await request(stale, 'rooms:list')).toMatchObject({
+        ok: false,
+        error: { code: 'token_expired' },
+      });
+      expect(await staleGone).toBe('io server disconnect');
     } finally {
       await s.stop();
     }
