@@ -123,6 +123,11 @@ const durationList = (fallback: string, b: Bounds & { maxEntries: number }) =>
  */
 const YEAR = 365 * DAY;
 
+/** How many bytes a whsec_ secret's base64 holds, or 0 when it is not base64. */
+function whsecBytes(b64: string): number {
+  return /^[A-Za-z0-9+/]+={0,2}$/.test(b64) && b64.length % 4 === 0 ? Buffer.from(b64, 'base64').length : 0;
+}
+
 const int = (min: number, max: number) => z.coerce.number().int().min(min).max(max);
 
 const EnvSchema = z.object({
@@ -193,7 +198,15 @@ const EnvSchema = z.object({
     maxWhy: 'slots repeat within each working day',
   }),
   WEBHOOK_URL: z.url().optional(),
-  WEBHOOK_SECRET: z.string().min(16, 'must be at least 16 characters').optional(),
+  WEBHOOK_SECRET: z
+    .string()
+    .min(16, 'must be at least 16 characters')
+    // Standard Webhooks' form: the key is the bytes after the prefix.
+    .refine((v) => !v.startsWith('whsec_') || whsecBytes(v.slice(6)) >= 16, {
+      message:
+        'a whsec_ secret must be base64 of at least 16 bytes (whsec_ followed by e.g. `openssl rand -base64 32`)',
+    })
+    .optional(),
   SCHEDULER_LEASE: duration('30s', {
     min: 10 * SECOND,
     minWhy:
