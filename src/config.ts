@@ -227,6 +227,29 @@ const EnvSchema = z.object({
     max: HOUR,
     maxWhy: 'a node that died counts as alive this long',
   }),
+  /** TURN relays handed to live-session participants (coturn's REST API credentials). */
+  TURN_URLS: z
+    .string()
+    .transform((v, ctx) => {
+      const urls = v
+        .split(',')
+        .map((s) => s.trim())
+        .filter(Boolean);
+      const bad = urls.find((u) => !/^turns?:[^\s]+$/.test(u));
+      if (bad) {
+        ctx.addIssue({ code: 'custom', message: `"${bad}" is not a turn: or turns: URL` });
+        return z.NEVER;
+      }
+      return urls;
+    })
+    .optional(),
+  TURN_SECRET: z.string().min(16, 'must be at least 16 characters').optional(),
+  TURN_TTL: duration('6h', {
+    min: MINUTE,
+    minWhy: 'a credential must outlast the connection set-up and an ICE restart',
+    max: 7 * DAY,
+    maxWhy: 'a leaked credential relays for this long',
+  }),
   MEDIA_WORKERS: int(0, 256).optional(),
   MEDIA_LISTEN_IP: z.string().default('127.0.0.1'),
   MEDIA_ANNOUNCED_IP: z.string().optional(),
@@ -260,6 +283,8 @@ export interface Config {
   scheduler: { leaseMs: number; maxIdleMs: number };
   cluster: { heartbeatTtlMs: number };
   policy: Policy;
+  /** TURN relays for live sessions; none when `urls` is empty. */
+  turn: { urls: string[]; secret: string | undefined; ttlMs: number };
   media: {
     workers: number | undefined;
     listenIp: string;
@@ -288,6 +313,12 @@ function contradictions(e: z.output<typeof EnvSchema>): string[] {
   }
   if (e.WEBHOOK_URL && !e.WEBHOOK_SECRET) {
     out.push('WEBHOOK_SECRET: is required with WEBHOOK_URL (deliveries are signed)');
+  }
+  if (e.TURN_URLS?.length && !e.TURN_SECRET) {
+    out.push("TURN_SECRET: is required with TURN_URLS (coturn's static-auth-secret, for the credentials)");
+  }
+  if (e.TURN_SECRET && !e.TURN_URLS?.length) {
+    out.push('TURN_URLS: is required with TURN_SECRET (the turn: or turns: URLs of the relays)');
   }
   if (e.MEDIA_RTC_MIN_PORT > e.MEDIA_RTC_MAX_PORT) {
     out.push('MEDIA_RTC_MIN_PORT: must not exceed MEDIA_RTC_MAX_PORT');
@@ -343,6 +374,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
       minNoticeMs: e.POLICY_MIN_NOTICE,
       slotStepMs: e.POLICY_SLOT_STEP,
     },
+    turn: { urls: e.TURN_URLS ?? [], secret: e.TURN_SECRET, ttlMs: e.TURN_TTL },
     media: {
       workers: e.MEDIA_WORKERS,
       listenIp: e.MEDIA_LISTEN_IP,
