@@ -150,6 +150,14 @@ const EnvSchema = z.object({
     .string()
     .includes('BEGIN PUBLIC KEY', { message: 'must be a PEM public key' })
     .optional(),
+  AUTH_JWKS_URL: z.url({ protocol: /^https?$/, error: 'must be an http:// or https:// URL' }).optional(),
+  AUTH_JWKS_CACHE: duration('10m', {
+    min: SECOND,
+    max: DAY,
+    maxWhy: 'a key removed from the set is still accepted this long after it was fetched',
+  }),
+  // 0: an unknown kid always refetches (tests); more keeps made-up kids from hammering the endpoint.
+  AUTH_JWKS_COOLDOWN: duration('30s', { min: 0, max: HOUR }),
   AUTH_JWT_ISSUER: z.string().optional(),
   AUTH_JWT_AUDIENCE: z.string().optional(),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
@@ -268,7 +276,15 @@ export interface Config {
   dbPoolSize: number;
   redisUrl: string | undefined;
   redisPrefix: string;
-  auth: { secret?: string; publicKey?: string; issuer?: string; audience?: string };
+  auth: {
+    secret?: string;
+    publicKey?: string;
+    jwksUrl?: string;
+    jwksCacheMs: number;
+    jwksCooldownMs: number;
+    issuer?: string;
+    audience?: string;
+  };
   logLevel: string;
   messageMaxChars: number;
   attachmentMaxBytes: number;
@@ -306,10 +322,12 @@ function contradictions(e: z.output<typeof EnvSchema>): string[] {
   if (e.AUTH_JWT_SECRET && e.AUTH_JWT_PUBLIC_KEY) {
     out.push('AUTH_JWT_SECRET, AUTH_JWT_PUBLIC_KEY: set one, not both');
   }
-  if (e.DATABASE_URL && !e.AUTH_JWT_SECRET && !e.AUTH_JWT_PUBLIC_KEY) {
+  if (e.DATABASE_URL && !e.AUTH_JWT_SECRET && !e.AUTH_JWT_PUBLIC_KEY && !e.AUTH_JWKS_URL) {
     // A generated secret lives on one node's disk; a shared database means
     // several nodes, which must all verify the platform's tokens.
-    out.push('DATABASE_URL: AUTH_JWT_SECRET or AUTH_JWT_PUBLIC_KEY is required with DATABASE_URL');
+    out.push(
+      'DATABASE_URL: AUTH_JWKS_URL, AUTH_JWT_SECRET or AUTH_JWT_PUBLIC_KEY is required with DATABASE_URL',
+    );
   }
   if (e.WEBHOOK_URL && !e.WEBHOOK_SECRET) {
     out.push('WEBHOOK_SECRET: is required with WEBHOOK_URL (deliveries are signed)');
@@ -349,6 +367,9 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     auth: {
       secret: e.AUTH_JWT_SECRET,
       publicKey: e.AUTH_JWT_PUBLIC_KEY,
+      jwksUrl: e.AUTH_JWKS_URL,
+      jwksCacheMs: e.AUTH_JWKS_CACHE,
+      jwksCooldownMs: e.AUTH_JWKS_COOLDOWN,
       issuer: e.AUTH_JWT_ISSUER,
       audience: e.AUTH_JWT_AUDIENCE,
     },

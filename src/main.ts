@@ -83,7 +83,8 @@ export async function startServer(config: Config, opts: StartOptions = {}): Prom
     poolSize: config.dbPoolSize,
   });
 
-  const generatedSecret = !config.auth.secret && !config.auth.publicKey;
+  // With AUTH_JWKS_URL alone, tokens must name a key of the set: nothing is generated.
+  const generatedSecret = !config.auth.secret && !config.auth.publicKey && !config.auth.jwksUrl;
   const verifier = new TokenVerifier(
     generatedSecret ? { ...config.auth, secret: embeddedSecret(config.dataDir) } : config.auth,
   );
