@@ -47,8 +47,8 @@ interface Bounds {
   maxWhy?: string;
 }
 
-/** One duration's problem, or null. */
-function durationProblem(text: string, b: Bounds): string | null {
+/** One duration's problem, or null (also for the token CLI's --ttl). */
+export function durationProblem(text: string, b: Bounds): string | null {
   const t = text.trim();
   const m = ZERO.test(t) ? ['0', '0', 'ms'] : DURATION.exec(t);
   if (!m) {
