@@ -34,6 +34,12 @@ RUN mkdir -p /var/lib/talkroom && chown node:node /var/lib/talkroom
 USER node
 VOLUME ["/var/lib/talkroom"]
 
+# Settings come from the environment (README, "Settings"); among them, for
+# production: AUTH_JWT_SECRET / AUTH_JWT_PUBLIC_KEY and/or AUTH_JWKS_URL (rotating
+# keys), WEBHOOK_URL + WEBHOOK_SECRET (whsec_<base64> for Standard Webhooks
+# receivers), and TURN_URLS + TURN_SECRET (+ TURN_TTL, default 6h) for a coturn
+# relay, which runs beside the image (compose.yaml's coturn service), not in it.
+# `docker run … node scripts/token.ts --help` mints tokens and join links.
 # 8080: REST, Socket.IO and the web client. Live media: each mediasoup worker
 # listens on one UDP+TCP port from MEDIA_RTC_MIN_PORT (worker i on MIN+i); set
 # MEDIA_ANNOUNCED_IP to the address clients reach the node on.

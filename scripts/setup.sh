@@ -8,7 +8,8 @@
 #    mediasoup package ships, against Debian's libraries, once per version and
 #    cached under ~/.cache/talkroom (scripts/mediasoup/). Machines with internet
 #    can take mediasoup's own prebuilt download instead: TALKROOM_MEDIASOUP_PREBUILT=1;
-#  - installs Debian's Chromium for the browser tests when it is missing.
+#  - installs Debian's Chromium for the browser tests when it is missing;
+#  - installs Debian's coturn (turnserver) for the TURN tests when it is missing.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -48,5 +49,15 @@ if [[ ! -x /usr/bin/chromium ]]; then
   if ! DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends chromium >/dev/null 2>&1; then
     apt-get update -qq
     DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends chromium >/dev/null
+  fi
+fi
+
+# The TURN tests start their own coturn on loopback (test/helpers/coturn.ts);
+# Debian's package also starts no service of its own in a container.
+if ! command -v turnserver >/dev/null 2>&1; then
+  echo "setup: installing Debian's coturn for the TURN tests" >&2
+  if ! DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends coturn >/dev/null 2>&1; then
+    apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends coturn >/dev/null
   fi
 fi

@@ -125,9 +125,10 @@ export function attachSignaling(d: SignalingDeps): void {
       const token = socket.handshake.auth?.token ?? bearerToken(socket.handshake.headers.authorization);
       let me: Identity;
       try {
-        me = d.verifier.verify(typeof token === 'string' ? token : undefined, d.clock.now().getTime());
+        me = await d.verifier.verify(typeof token === 'string' ? token : undefined, d.clock.now().getTime());
       } catch (e) {
-        await d.addressLimiter.failed(ip);
+        // An unreachable key set (AUTH_JWKS_URL) is not the caller's failed sign-in.
+        if (!(e instanceof AppError && e.code === 'unavailable')) await d.addressLimiter.failed(ip);
         throw e;
       }
       const open = io.of('/').adapter.rooms.get(channel.user(me.id))?.size ?? 0;
@@ -247,7 +248,7 @@ export function attachSignaling(d: SignalingDeps): void {
       return {};
     });
     handle('auth:refresh', RefreshBody, async ({ token }) => {
-      const next = d.verifier.verify(token, d.clock.now().getTime());
+      const next = await d.verifier.verify(token, d.clock.now().getTime());
       if (next.id !== me.id || next.role !== me.role) {
         throw new AppError('forbidden', 'a refreshed token must be for the same user and role');
       }

@@ -47,8 +47,8 @@ interface Bounds {
   maxWhy?: string;
 }
 
-/** One duration's problem, or null. */
-function durationProblem(text: string, b: Bounds): string | null {
+/** One duration's problem, or null (also for the token CLI's --ttl). */
+export function durationProblem(text: string, b: Bounds): string | null {
   const t = text.trim();
   const m = ZERO.test(t) ? ['0', '0', 'ms'] : DURATION.exec(t);
   if (!m) {
@@ -123,6 +123,11 @@ const durationList = (fallback: string, b: Bounds & { maxEntries: number }) =>
  */
 const YEAR = 365 * DAY;
 
+/** How many bytes a whsec_ secret's base64 holds, or 0 when it is not base64. */
+function whsecBytes(b64: string): number {
+  return /^[A-Za-z0-9+/]+={0,2}$/.test(b64) && b64.length % 4 === 0 ? Buffer.from(b64, 'base64').length : 0;
+}
+
 const int = (min: number, max: number) => z.coerce.number().int().min(min).max(max);
 
 const EnvSchema = z.object({
@@ -145,6 +150,14 @@ const EnvSchema = z.object({
     .string()
     .includes('BEGIN PUBLIC KEY', { message: 'must be a PEM public key' })
     .optional(),
+  AUTH_JWKS_URL: z.url({ protocol: /^https?$/, error: 'must be an http:// or https:// URL' }).optional(),
+  AUTH_JWKS_CACHE: duration('10m', {
+    min: SECOND,
+    max: DAY,
+    maxWhy: 'a key removed from the set is still accepted this long after it was fetched',
+  }),
+  // 0: an unknown kid always refetches (tests); more keeps made-up kids from hammering the endpoint.
+  AUTH_JWKS_COOLDOWN: duration('30s', { min: 0, max: HOUR }),
   AUTH_JWT_ISSUER: z.string().optional(),
   AUTH_JWT_AUDIENCE: z.string().optional(),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
@@ -193,7 +206,15 @@ const EnvSchema = z.object({
     maxWhy: 'slots repeat within each working day',
   }),
   WEBHOOK_URL: z.url().optional(),
-  WEBHOOK_SECRET: z.string().min(16, 'must be at least 16 characters').optional(),
+  WEBHOOK_SECRET: z
+    .string()
+    .min(16, 'must be at least 16 characters')
+    // Standard Webhooks' form: the key is the bytes after the prefix.
+    .refine((v) => !v.startsWith('whsec_') || whsecBytes(v.slice(6)) >= 16, {
+      message:
+        'a whsec_ secret must be base64 of at least 16 bytes (whsec_ followed by e.g. `openssl rand -base64 32`)',
+    })
+    .optional(),
   SCHEDULER_LEASE: duration('30s', {
     min: 10 * SECOND,
     minWhy:
@@ -214,6 +235,29 @@ const EnvSchema = z.object({
     max: HOUR,
     maxWhy: 'a node that died counts as alive this long',
   }),
+  /** TURN relays handed to live-session participants (coturn's REST API credentials). */
+  TURN_URLS: z
+    .string()
+    .transform((v, ctx) => {
+      const urls = v
+        .split(',')
+        .map((s) => s.trim())
+        .filter(Boolean);
+      const bad = urls.find((u) => !/^turns?:[^\s]+$/.test(u));
+      if (bad) {
+        ctx.addIssue({ code: 'custom', message: `"${bad}" is not a turn: or turns: URL` });
+        return z.NEVER;
+      }
+      return urls;
+    })
+    .optional(),
+  TURN_SECRET: z.string().min(16, 'must be at least 16 characters').optional(),
+  TURN_TTL: duration('6h', {
+    min: MINUTE,
+    minWhy: 'a credential must outlast the connection set-up and an ICE restart',
+    max: 7 * DAY,
+    maxWhy: 'a leaked credential relays for this long',
+  }),
   MEDIA_WORKERS: int(0, 256).optional(),
   MEDIA_LISTEN_IP: z.string().default('127.0.0.1'),
   MEDIA_ANNOUNCED_IP: z.string().optional(),
@@ -232,7 +276,15 @@ export interface Config {
   dbPoolSize: number;
   redisUrl: string | undefined;
   redisPrefix: string;
-  auth: { secret?: string; publicKey?: string; issuer?: string; audience?: string };
+  auth: {
+    secret?: string;
+    publicKey?: string;
+    jwksUrl?: string;
+    jwksCacheMs: number;
+    jwksCooldownMs: number;
+    issuer?: string;
+    audience?: string;
+  };
   logLevel: string;
   messageMaxChars: number;
   attachmentMaxBytes: number;
@@ -247,6 +299,8 @@ export interface Config {
   scheduler: { leaseMs: number; maxIdleMs: number };
   cluster: { heartbeatTtlMs: number };
   policy: Policy;
+  /** TURN relays for live sessions; none when `urls` is empty. */
+  turn: { urls: string[]; secret: string | undefined; ttlMs: number };
   media: {
     workers: number | undefined;
     listenIp: string;
@@ -268,13 +322,21 @@ function contradictions(e: z.output<typeof EnvSchema>): string[] {
   if (e.AUTH_JWT_SECRET && e.AUTH_JWT_PUBLIC_KEY) {
     out.push('AUTH_JWT_SECRET, AUTH_JWT_PUBLIC_KEY: set one, not both');
   }
-  if (e.DATABASE_URL && !e.AUTH_JWT_SECRET && !e.AUTH_JWT_PUBLIC_KEY) {
+  if (e.DATABASE_URL && !e.AUTH_JWT_SECRET && !e.AUTH_JWT_PUBLIC_KEY && !e.AUTH_JWKS_URL) {
     // A generated secret lives on one node's disk; a shared database means
     // several nodes, which must all verify the platform's tokens.
-    out.push('DATABASE_URL: AUTH_JWT_SECRET or AUTH_JWT_PUBLIC_KEY is required with DATABASE_URL');
+    out.push(
+      'DATABASE_URL: AUTH_JWKS_URL, AUTH_JWT_SECRET or AUTH_JWT_PUBLIC_KEY is required with DATABASE_URL',
+    );
   }
   if (e.WEBHOOK_URL && !e.WEBHOOK_SECRET) {
     out.push('WEBHOOK_SECRET: is required with WEBHOOK_URL (deliveries are signed)');
+  }
+  if (e.TURN_URLS?.length && !e.TURN_SECRET) {
+    out.push("TURN_SECRET: is required with TURN_URLS (coturn's static-auth-secret, for the credentials)");
+  }
+  if (e.TURN_SECRET && !e.TURN_URLS?.length) {
+    out.push('TURN_URLS: is required with TURN_SECRET (the turn: or turns: URLs of the relays)');
   }
   if (e.MEDIA_RTC_MIN_PORT > e.MEDIA_RTC_MAX_PORT) {
     out.push('MEDIA_RTC_MIN_PORT: must not exceed MEDIA_RTC_MAX_PORT');
@@ -305,6 +367,9 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     auth: {
       secret: e.AUTH_JWT_SECRET,
       publicKey: e.AUTH_JWT_PUBLIC_KEY,
+      jwksUrl: e.AUTH_JWKS_URL,
+      jwksCacheMs: e.AUTH_JWKS_CACHE,
+      jwksCooldownMs: e.AUTH_JWKS_COOLDOWN,
       issuer: e.AUTH_JWT_ISSUER,
       audience: e.AUTH_JWT_AUDIENCE,
     },
@@ -330,6 +395,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
       minNoticeMs: e.POLICY_MIN_NOTICE,
       slotStepMs: e.POLICY_SLOT_STEP,
     },
+    turn: { urls: e.TURN_URLS ?? [], secret: e.TURN_SECRET, ttlMs: e.TURN_TTL },
     media: {
       workers: e.MEDIA_WORKERS,
       listenIp: e.MEDIA_LISTEN_IP,

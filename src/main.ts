@@ -37,6 +37,7 @@ import { type MessagingSessionGate, noMessagingSessions } from './services/ports
 import { localPresence, type PresenceStore } from './services/presence.ts';
 import { ProvisioningService } from './services/provisioning.ts';
 import { RoomService } from './services/rooms.ts';
+import { turnIceServers } from './services/turn.ts';
 import { Webhooks } from './services/webhooks.ts';
 import { openStore, type Store } from './store/index.ts';
 
@@ -82,7 +83,8 @@ export async function startServer(config: Config, opts: StartOptions = {}): Prom
     poolSize: config.dbPoolSize,
   });
 
-  const generatedSecret = !config.auth.secret && !config.auth.publicKey;
+  // With AUTH_JWKS_URL alone, tokens must name a key of the set: nothing is generated.
+  const generatedSecret = !config.auth.secret && !config.auth.publicKey && !config.auth.jwksUrl;
   const verifier = new TokenVerifier(
     generatedSecret ? { ...config.auth, secret: embeddedSecret(config.dataDir) } : config.auth,
   );
@@ -175,7 +177,13 @@ export async function startServer(config: Config, opts: StartOptions = {}): Prom
         }).start()
       : undefined;
   const sessions = placed ?? media;
-  const live = new LiveService({ bookings, media: sessions, events: socketLiveEvents(io), log });
+  const live = new LiveService({
+    bookings,
+    media: sessions,
+    events: socketLiveEvents(io),
+    log,
+    iceServers: (userId) => turnIceServers(config.turn, userId),
+  });
   sessions?.onSessionLost((bookingId: string) => live.mediaLost(bookingId));
   const rooms = new RoomService(deps, presence);
   const messages = new MessageService(deps);

@@ -132,6 +132,21 @@ export interface TalkroomStats {
   inboundVideoPackets: number;
   outboundAudioPackets: number;
   outboundVideoPackets: number;
+  /** Each transport's selected ICE candidate pair (RTCTransportStats.selectedCandidatePairId), once it has one. */
+  candidatePairs: SelectedPair[];
+}
+
+export interface SelectedPair {
+  direction: 'send' | 'recv';
+  state: string;
+  /** host, srflx, prflx or relay: `relay` means the browser's side goes through a TURN server. */
+  localType: string;
+  remoteType: string;
+  /** The candidate's transport (udp or tcp); for a relay candidate, `relayProtocol` is how the browser reaches the TURN server. */
+  protocol: string;
+  relayProtocol: string | null;
+  /** The TURN server's URL, for a relay candidate. */
+  url: string | null;
 }
 
 declare global {
@@ -145,6 +160,21 @@ declare global {
 }
 
 const TOKEN_KEY = 'talkroom.token';
+
+/**
+ * `iceTransportPolicy` from the address (`?iceTransportPolicy=relay`, or in the
+ * fragment beside the token): `relay` sends all media through the TURN servers
+ * the join answer lists (a platform that must hide participants' addresses, or
+ * a test of the relay); `all` (the browser's default) also tries direct paths.
+ */
+function iceTransportPolicyFromUrl(): RTCIceTransportPolicy | undefined {
+  const v =
+    new URLSearchParams(location.search).get('iceTransportPolicy') ??
+    new URLSearchParams(location.hash.slice(1)).get('iceTransportPolicy');
+  return v === 'relay' || v === 'all' ? v : undefined;
+}
+// Read before the fragment is scrubbed from the address bar.
+const iceTransportPolicy = iceTransportPolicyFromUrl();
 
 const state: TalkroomState = {
   phase: 'starting',
@@ -602,7 +632,7 @@ async function setupMedia(
       answer.transports?.recv ??
       (await request<TransportAnswer>('live:transport', { bookingId, direction: 'recv' }));
     if (stale()) return;
-    m.recv = device.createRecvTransport({ ...pick(recvInfo), ...(iceServers ? { iceServers } : {}) });
+    m.recv = device.createRecvTransport({ ...pick(recvInfo), ...iceOptions(iceServers) });
     wireTransport(m.recv, bookingId);
     for (const p of pendingProducers.splice(0)) void consume(p);
 
@@ -610,7 +640,7 @@ async function setupMedia(
       answer.transports?.send ??
       (await request<TransportAnswer>('live:transport', { bookingId, direction: 'send' }));
     if (stale()) return;
-    const send = device.createSendTransport({ ...pick(sendInfo), ...(iceServers ? { iceServers } : {}) });
+    const send = device.createSendTransport({ ...pick(sendInfo), ...iceOptions(iceServers) });
     m.send = send;
     wireTransport(send, bookingId);
     send.on('produce', ({ kind, rtpParameters, appData }, done, failed) => {
@@ -648,6 +678,17 @@ async function setupMedia(
     const known = err.code === 'media_unavailable' || err.code === 'unavailable';
     notify(`${known ? explain(err) : 'Audio and video could not start.'} (${err.code})`);
   }
+}
+
+/** The join answer's TURN servers (with their credentials) and the page's ICE policy, for RTCPeerConnection. */
+function iceOptions(iceServers: RTCIceServer[] | undefined): {
+  iceServers?: RTCIceServer[];
+  iceTransportPolicy?: RTCIceTransportPolicy;
+} {
+  return {
+    ...(iceServers?.length ? { iceServers } : {}),
+    ...(iceTransportPolicy ? { iceTransportPolicy } : {}),
+  };
 }
 
 function pick(t: TransportAnswer) {
@@ -856,9 +897,14 @@ async function stats(): Promise<TalkroomStats> {
     inboundVideoPackets: 0,
     outboundAudioPackets: 0,
     outboundVideoPackets: 0,
+    candidatePairs: [],
   };
   const transports = [media?.send, media?.recv].filter((t): t is types.Transport => !!t && !t.closed);
   const reports = await Promise.all(transports.map((t) => t.getStats().catch(() => null)));
+  reports.forEach((report, i) => {
+    const pair = report && selectedPair(report, transports[i]!.direction);
+    if (pair) out.candidatePairs.push(pair);
+  });
   for (const report of reports) {
     report?.forEach((s: { type: string; kind?: string; packetsReceived?: number; packetsSent?: number }) => {
       if (s.type === 'inbound-rtp') {
@@ -871,6 +917,26 @@ async function stats(): Promise<TalkroomStats> {
     });
   }
   return out;
+}
+
+/** The pair ICE chose, read from the peer connection's transport stats. */
+function selectedPair(report: RTCStatsReport, direction: 'send' | 'recv'): SelectedPair | null {
+  type Stat = Record<string, unknown> & { id: string; type: string };
+  const all = [...report.values()] as Stat[];
+  const transport = all.find((x) => x.type === 'transport' && typeof x.selectedCandidatePairId === 'string');
+  const pair = transport && report.get(transport.selectedCandidatePairId as string);
+  if (!pair) return null;
+  const local = report.get(pair.localCandidateId);
+  const remote = report.get(pair.remoteCandidateId);
+  return {
+    direction,
+    state: String(pair.state),
+    localType: String(local?.candidateType),
+    remoteType: String(remote?.candidateType),
+    protocol: String(local?.protocol),
+    relayProtocol: local?.relayProtocol ?? null,
+    url: local?.url ?? null,
+  };
 }
 
 async function refreshToken(jwt: string): Promise<void> {

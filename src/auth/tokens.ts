@@ -1,6 +1,13 @@
 import { createPublicKey, randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import {
+  createRemoteJWKSet,
+  decodeProtectedHeader,
+  type JWTVerifyGetKey,
+  errors as jose,
+  jwtVerify,
+} from 'jose';
 import jwt from 'jsonwebtoken';
 import { z } from 'zod';
 import { type Actor, ROLES } from '../domain/types.ts';
@@ -21,52 +28,141 @@ export interface Identity extends Actor {
 export interface AuthSettings {
   secret?: string | undefined;
   publicKey?: string | undefined;
+  /** A JWKS endpoint: tokens whose header names a `kid` are verified with its key of that id. */
+  jwksUrl?: string | undefined;
+  /** How long a fetched key set is used before it is fetched again (jose's cacheMaxAge; default 10 minutes). */
+  jwksCacheMs?: number | undefined;
+  /** The least time between two fetches, an unknown `kid` included (jose's cooldownDuration; default 30 s). */
+  jwksCooldownMs?: number | undefined;
   issuer?: string | undefined;
   audience?: string | undefined;
 }
 
 /**
- * Verifies the platform's JWTs. The algorithm is pinned by the kind of key
- * configured, so `none` and HS/RS confusion (an RS public key used as an HMAC
- * secret) are refused before any signature is checked.
+ * The algorithms a JWKS key may sign with: asymmetric only, as for a static
+ * public key. jose also checks that the key's type fits the algorithm, so an
+ * HMAC token can never be checked against a public key taken as a secret.
+ */
+const JWKS_ALGORITHMS = ['RS256', 'ES256'];
+
+/** The key set could not be fetched or read: the token may well be good, so the caller is told to retry. */
+class KeySetUnavailable extends Error {}
+
+/**
+ * Verifies the platform's JWTs, against a static key (AUTH_JWT_SECRET or
+ * AUTH_JWT_PUBLIC_KEY) and/or a JWKS endpoint (AUTH_JWKS_URL). A token whose
+ * header carries a `kid` goes to the JWKS when one is configured; any other
+ * token to the static key. Algorithms are pinned by the kind of key, so
+ * `none` and HS/RS confusion (an RS public key used as an HMAC secret) are
+ * refused before any signature is checked.
+ *
+ * The key set is fetched on first use and kept for `jwksCacheMs`; a `kid` it
+ * does not hold makes it fetch again at once, unless it fetched less than
+ * `jwksCooldownMs` ago (so made-up kids cannot make the server hammer the
+ * endpoint). A key removed from the endpoint is therefore refused after the
+ * next fetch: at the latest `jwksCacheMs` later, earlier when a new `kid`
+ * triggers one. A fetch that fails answers `unavailable`, never `unauthenticated`.
  */
 export class TokenVerifier {
-  readonly #key: string;
-  readonly #options: jwt.VerifyOptions;
+  readonly #static: { key: string; options: jwt.VerifyOptions } | undefined;
+  readonly #jwks: JWTVerifyGetKey | undefined;
+  readonly #claimChecks: { issuer?: string; audience?: string } = {};
 
   constructor(s: AuthSettings) {
+    let options: jwt.VerifyOptions | undefined;
     if (s.secret) {
-      this.#key = s.secret;
-      this.#options = { algorithms: ['HS256'] };
+      options = { algorithms: ['HS256'] };
+      this.#static = { key: s.secret, options };
     } else if (s.publicKey) {
       const type = createPublicKey(s.publicKey).asymmetricKeyType;
       if (type !== 'rsa' && type !== 'ec')
         throw new Error(`AUTH_JWT_PUBLIC_KEY: unsupported key type ${type}`);
-      this.#key = s.publicKey;
-      this.#options = { algorithms: [type === 'rsa' ? 'RS256' : 'ES256'] };
-    } else {
+      options = { algorithms: [type === 'rsa' ? 'RS256' : 'ES256'] };
+      this.#static = { key: s.publicKey, options };
+    } else if (!s.jwksUrl) {
       throw new Error('no JWT key configured');
     }
-    if (s.issuer) this.#options.issuer = s.issuer;
-    if (s.audience) this.#options.audience = s.audience;
+    if (s.jwksUrl) {
+      const remote = createRemoteJWKSet(new URL(s.jwksUrl), {
+        ...(s.jwksCacheMs !== undefined ? { cacheMaxAge: s.jwksCacheMs } : {}),
+        ...(s.jwksCooldownMs !== undefined ? { cooldownDuration: s.jwksCooldownMs } : {}),
+      });
+      this.#jwks = async (header, token) => {
+        try {
+          return await remote(header, token);
+        } catch (e) {
+          // The set answered and holds no (single, usable) key for this token: the token's fault.
+          if (
+            e instanceof jose.JWKSNoMatchingKey ||
+            e instanceof jose.JWKSMultipleMatchingKeys ||
+            e instanceof jose.JOSENotSupported
+          )
+            throw e;
+          // Unreachable, timed out, not 200, not a key set: the endpoint's fault.
+          throw new KeySetUnavailable((e as Error).message);
+        }
+      };
+    }
+    if (s.issuer) this.#claimChecks.issuer = s.issuer;
+    if (s.audience) this.#claimChecks.audience = s.audience;
+    if (options) Object.assign(options, this.#claimChecks);
   }
 
-  verify(token: string | undefined, now = Date.now()): Identity {
+  async verify(token: string | undefined, now = Date.now()): Promise<Identity> {
     if (!token) throw new AppError('unauthenticated', 'a bearer token is required');
-    let decoded: unknown;
+    let kid: string | undefined;
     try {
-      decoded = jwt.verify(token, this.#key, { ...this.#options, clockTimestamp: Math.floor(now / 1000) });
+      kid = decodeProtectedHeader(token).kid;
+    } catch {
+      throw new AppError('unauthenticated', 'the token is not valid');
+    }
+    const decoded = kid && this.#jwks ? await this.#fromJwks(token, now) : this.#fromStatic(token, now);
+    return identity(decoded);
+  }
+
+  #fromStatic(token: string, now: number): unknown {
+    if (!this.#static) {
+      throw new AppError('unauthenticated', 'the token names no key (kid) of the key set');
+    }
+    try {
+      return jwt.verify(token, this.#static.key, {
+        ...this.#static.options,
+        clockTimestamp: Math.floor(now / 1000),
+      });
     } catch (e) {
       if (e instanceof jwt.TokenExpiredError) throw new AppError('token_expired', 'the token has expired');
       throw new AppError('unauthenticated', 'the token is not valid');
     }
-    const claims = Claims.safeParse(decoded);
-    if (!claims.success) throw new AppError('unauthenticated', 'the token lacks sub, role or exp');
-    const c = claims.data;
-    const id: Identity = { id: c.sub, role: c.role, expiresAt: c.exp * 1000 };
-    if (c.role === 'bot') id.rooms = c.rooms ?? [];
-    return id;
   }
+
+  async #fromJwks(token: string, now: number): Promise<unknown> {
+    try {
+      const { payload } = await jwtVerify(token, this.#jwks!, {
+        algorithms: JWKS_ALGORITHMS,
+        currentDate: new Date(now),
+        ...this.#claimChecks,
+      });
+      return payload;
+    } catch (e) {
+      if (e instanceof jose.JWTExpired) throw new AppError('token_expired', 'the token has expired');
+      if (e instanceof KeySetUnavailable) {
+        throw new AppError(
+          'unavailable',
+          'the signing keys (AUTH_JWKS_URL) cannot be fetched right now; retry',
+        );
+      }
+      throw new AppError('unauthenticated', 'the token is not valid');
+    }
+  }
+}
+
+function identity(decoded: unknown): Identity {
+  const claims = Claims.safeParse(decoded);
+  if (!claims.success) throw new AppError('unauthenticated', 'the token lacks sub, role or exp');
+  const c = claims.data;
+  const id: Identity = { id: c.sub, role: c.role, expiresAt: c.exp * 1000 };
+  if (c.role === 'bot') id.rooms = c.rooms ?? [];
+  return id;
 }
 
 /** For trying the server and for tests: the platform issues real tokens. */

@@ -123,9 +123,10 @@ export function createHttpApp(d: HttpDeps): express.Express {
       throw new AppError('rate_limited', 'too many failed sign-ins from this address; wait a moment');
     }
     try {
-      req.identity = d.verifier.verify(bearerToken(req.headers.authorization), d.clock.now().getTime());
+      req.identity = await d.verifier.verify(bearerToken(req.headers.authorization), d.clock.now().getTime());
     } catch (e) {
-      await d.addresses.failed(ip);
+      // An unreachable key set (AUTH_JWKS_URL) is not the caller's failed sign-in.
+      if (!(e instanceof AppError && e.code === 'unavailable')) await d.addresses.failed(ip);
       throw e;
     }
     try {

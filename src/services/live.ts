@@ -79,17 +79,21 @@ export class LiveService {
   private readonly media: MediaPort | undefined;
   private readonly events: LiveEvents;
   private readonly log: Logger;
+  private readonly iceServers: (userId: string) => unknown[];
 
   constructor(d: {
     bookings: BookingService;
     media: MediaPort | undefined;
     events: LiveEvents;
     log: Logger;
+    /** The ICE servers (TURN relays, with credentials) a participant's browser may use; none by default. */
+    iceServers?: (userId: string) => unknown[];
   }) {
     this.bookings = d.bookings;
     this.media = d.media;
     this.events = d.events;
     this.log = d.log;
+    this.iceServers = d.iceServers ?? (() => []);
   }
 
   async join(
@@ -126,7 +130,7 @@ export class LiveService {
     };
     if (media) {
       answer.routerRtpCapabilities = media.rtpCapabilities;
-      answer.iceServers = [];
+      answer.iceServers = this.iceServers(actor.id);
       if (ref.transports?.length) {
         const wanted = [...new Set(ref.transports)];
         const made = await this.withMedia(booking, (m) =>

@@ -63,6 +63,16 @@ export interface MediaStats {
   inboundVideoPackets: number;
   outboundAudioPackets: number;
   outboundVideoPackets: number;
+  /** Each transport's selected ICE candidate pair (web/client.ts SelectedPair). */
+  candidatePairs: {
+    direction: 'send' | 'recv';
+    state: string;
+    localType: string;
+    remoteType: string;
+    protocol: string;
+    relayProtocol: string | null;
+    url: string | null;
+  }[];
 }
 
 export interface TestBrowser {
