@@ -78,7 +78,14 @@ export function attachmentRoutes(d: AttachmentRouteDeps): express.Router {
       const attachmentId = param(req, 'attachmentId');
       const { meta, read } = await d.attachments.open(req.identity!, roomId, attachmentId);
       const size = meta.sizeBytes;
-      res.set({ 'Cache-Control': 'private, no-store', 'Accept-Ranges': 'bytes' });
+      // Whatever its bytes, a recording is never a page: no sniffing, no scripts, saved rather than shown.
+      res.set({
+        'X-Content-Type-Options': 'nosniff',
+        'Content-Security-Policy': "default-src 'none'; sandbox",
+        'Content-Disposition': `attachment; filename="recording-${attachmentId}.${extension(meta.mimeType)}"`,
+        'Cache-Control': 'private, no-store',
+        'Accept-Ranges': 'bytes',
+      });
       const range = byteRange(req.headers.range, size);
       if (range === 'unsatisfiable') {
         res
@@ -277,3 +284,20 @@ export function byteRange(
   const end = m[2] === '' ? size - 1 : Math.min(Number(m[2]), size - 1);
   return end < start ? null : [start, end];
 }
+
+const EXTENSIONS: Record<string, string> = {
+  'audio/webm': 'weba',
+  'video/webm': 'webm',
+  'audio/ogg': 'ogg',
+  'video/ogg': 'ogv',
+  'audio/mp4': 'm4a',
+  'audio/x-m4a': 'm4a',
+  'video/mp4': 'mp4',
+  'video/quicktime': 'mov',
+  'audio/wav': 'wav',
+  'audio/wave': 'wav',
+  'audio/x-wav': 'wav',
+  'audio/mpeg': 'mp3',
+  'audio/mp3': 'mp3',
+};
+const extension = (type: string) => EXTENSIONS[type] ?? 'bin';

@@ -48,7 +48,8 @@ export class AttachmentService {
   /**
    * Streams a recording into storage chunk by chunk. Everything knowable from
    * the request line and headers is checked before the first byte is read; the
-   * size limit holds while the body arrives. Whatever fails, no part of the recording remains.
+   * first chunk must look like the claimed container; the size limit holds
+   * while the body arrives. Whatever fails, no part of the recording remains.
    */
   async upload(actor: Actor, roomId: string, contentType: string, body: UploadBody): Promise<AttachmentMeta> {
     const { config, store, clock, log } = this.d;
@@ -61,6 +62,13 @@ export class AttachmentService {
       throw new AppError(
         'invalid_input',
         `Content-Type: ${type || '(none)'} is not accepted; use one of ${config.attachmentTypes.join(', ')}`,
+      );
+    }
+    const container = containerOf(type);
+    if (!container) {
+      throw new AppError(
+        'invalid_input',
+        `Content-Type: ${type} has no container signature talkroom can check; use one of ${acceptedTypes(config.attachmentTypes).join(', ')}`,
       );
     }
     const tooLarge = () =>
@@ -78,6 +86,9 @@ export class AttachmentService {
     let received = 0;
     const storeChunk = async (chunk: Buffer) => {
       if (chunks === 0) {
+        if (!container.test(chunk)) {
+          throw new AppError('invalid_input', `body: is not ${type}: ${container.name}`);
+        }
         await store.attachments.begin({
           id,
           roomId,
@@ -183,3 +194,70 @@ class Pending {
     return out.length === 1 ? out[0]! : Buffer.concat(out, n);
   }
 }
+
+interface Container {
+  /** What the first bytes must be, in words for the person whose upload was refused. */
+  name: string;
+  test(head: Uint8Array): boolean;
+}
+
+const at = (head: Uint8Array, offset: number, ascii: string) =>
+  head.byteLength >= offset + ascii.length &&
+  Buffer.from(head.buffer, head.byteOffset + offset, ascii.length).toString('latin1') === ascii;
+
+/** Bytes 4-7 of an ISO base media (MP4) or QuickTime file name its first box (atom). */
+const boxAt4 = (head: Uint8Array, names: string[]) => names.some((n) => at(head, 4, n));
+
+const CONTAINERS = {
+  matroska: {
+    name: 'a WebM/Matroska file begins with the EBML header 1A 45 DF A3',
+    test: (h: Uint8Array) => h[0] === 0x1a && h[1] === 0x45 && h[2] === 0xdf && h[3] === 0xa3,
+  },
+  ogg: { name: 'an Ogg file begins with "OggS"', test: (h: Uint8Array) => at(h, 0, 'OggS') },
+  mp4: { name: 'an MP4 file has "ftyp" at byte 4', test: (h: Uint8Array) => boxAt4(h, ['ftyp']) },
+  quicktime: {
+    name: 'a QuickTime file has "ftyp", "moov", "mdat", "wide", "free" or "skip" at byte 4',
+    test: (h: Uint8Array) => boxAt4(h, ['ftyp', 'moov', 'mdat', 'wide', 'free', 'skip']),
+  },
+  wav: {
+    name: 'a WAV file begins with "RIFF" and has "WAVE" at byte 8',
+    test: (h: Uint8Array) => at(h, 0, 'RIFF') && at(h, 8, 'WAVE'),
+  },
+  mpegAudio: {
+    name: 'an MPEG audio file begins with an ID3 tag or a frame sync (FF Ex/Fx)',
+    test: (h: Uint8Array) =>
+      at(h, 0, 'ID3') ||
+      // 11 sync bits, then neither the reserved version (01) nor the reserved layer (00).
+      (h.byteLength >= 2 &&
+        h[0] === 0xff &&
+        (h[1]! & 0xe0) === 0xe0 &&
+        (h[1]! & 0x18) !== 0x08 &&
+        (h[1]! & 0x06) !== 0),
+  },
+} satisfies Record<string, Container>;
+
+const CONTAINER_OF: Record<string, Container> = {
+  'audio/webm': CONTAINERS.matroska,
+  'video/webm': CONTAINERS.matroska,
+  'audio/x-matroska': CONTAINERS.matroska,
+  'video/x-matroska': CONTAINERS.matroska,
+  'audio/ogg': CONTAINERS.ogg,
+  'video/ogg': CONTAINERS.ogg,
+  'audio/mp4': CONTAINERS.mp4,
+  'audio/x-m4a': CONTAINERS.mp4,
+  'video/mp4': CONTAINERS.mp4,
+  'audio/3gpp': CONTAINERS.mp4,
+  'video/3gpp': CONTAINERS.mp4,
+  'video/quicktime': CONTAINERS.quicktime,
+  'audio/wav': CONTAINERS.wav,
+  'audio/wave': CONTAINERS.wav,
+  'audio/x-wav': CONTAINERS.wav,
+  'audio/vnd.wave': CONTAINERS.wav,
+  'audio/mpeg': CONTAINERS.mpegAudio,
+  'audio/mp3': CONTAINERS.mpegAudio,
+};
+
+/** The container a media type claims, if talkroom knows how to recognise it. */
+export const containerOf = (type: string): Container | undefined => CONTAINER_OF[type];
+
+const acceptedTypes = (configured: string[]) => configured.filter((t) => CONTAINER_OF[t]);

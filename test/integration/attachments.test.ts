@@ -27,6 +27,18 @@ const webm = (size: number) => {
   return b;
 };
 
+/** A minimal valid start of each accepted container. */
+const HEADS: Record<string, Buffer> = {
+  'audio/webm': EBML,
+  'video/webm': EBML,
+  'audio/ogg': Buffer.from('OggS\0\x02'),
+  'audio/mp4': Buffer.from('\0\0\0\x20ftypM4A '),
+  'video/mp4': Buffer.from('\0\0\0\x20ftypisom'),
+  'video/quicktime': Buffer.from('\0\0\0\x14ftypqt  '),
+  'audio/wav': Buffer.from('RIFF\x24\0\0\0WAVEfmt '),
+  'audio/mpeg': Buffer.from('ID3\x04\0\0'),
+};
+
 interface Upload {
   /** Sends bytes; resolves once they are handed to the socket (or the connection is gone). */
   push(bytes: Buffer): Promise<void>;
@@ -328,6 +340,68 @@ describe.each(backends)('recordings on the $name store', (backend) => {
     expect(line).not.toHaveProperty('err');
     expect(lines.slice(firstLine).filter((l) => l.level >= 50)).toEqual([]);
     expect(await rows()).toEqual(before);
+  });
+
+  it('refuses a body that is not the container its type claims, and takes one that is', async () => {
+    const before = await rows();
+    const html = Buffer.from(
+      '<!doctype html><html><body><script>alert(document.cookie)</script></body></html>',
+    );
+    const page = await s.api('POST', `/v1/rooms/${r.roomId}/attachments`, {
+      token: r.clientToken,
+      raw: html,
+      type: 'audio/webm',
+    });
+    expect(page).toMatchObject({ status: 400, body: { error: { code: 'invalid_input' } } });
+    expect(page.body.error.message).toBe(
+      'body: is not audio/webm: a WebM/Matroska file begins with the EBML header 1A 45 DF A3',
+    );
+    for (const type of Object.keys(HEADS)) {
+      const refused = await s.api('POST', `/v1/rooms/${r.roomId}/attachments`, {
+        token: r.clientToken,
+        raw: html,
+        type,
+      });
+      expect(refused.status, type).toBe(400);
+      expect(refused.body.error.message, type).toMatch(new RegExp(`^body: is not ${type}: `));
+    }
+    expect(await rows()).toEqual(before);
+    for (const [type, head] of Object.entries(HEADS)) {
+      const taken = await s.api('POST', `/v1/rooms/${r.roomId}/attachments`, {
+        token: r.clientToken,
+        raw: Buffer.concat([head, randomBytes(100)]),
+        type,
+      });
+      expect(taken.status, type).toBe(201);
+    }
+    const frameSync = await s.api('POST', `/v1/rooms/${r.roomId}/attachments`, {
+      token: r.clientToken,
+      raw: Buffer.from([0xff, 0xfb, 0x90, 0x64, 0, 0]),
+      type: 'audio/mpeg',
+    });
+    expect(frameSync.status).toBe(201);
+  });
+
+  it('serves a recording so that no browser ever renders it as a page', async () => {
+    const up = await s.api('POST', `/v1/rooms/${r.roomId}/attachments`, {
+      token: r.clientToken,
+      raw: Buffer.concat([HEADS['audio/ogg']!, Buffer.from('<html><script>alert(1)</script></html>')]),
+      type: 'audio/ogg',
+    });
+    const path = `/v1/rooms/${r.roomId}/attachments/${up.body.attachmentId}`;
+    for (const method of ['GET', 'HEAD']) {
+      const got = await download(path, {}, method);
+      expect(got.status, method).toBe(200);
+      expect(Object.fromEntries(got.headers), method).toMatchObject({
+        'content-type': 'audio/ogg',
+        'x-content-type-options': 'nosniff',
+        'content-security-policy': "default-src 'none'; sandbox",
+        'content-disposition': `attachment; filename="recording-${up.body.attachmentId}.ogg"`,
+        'cache-control': 'private, no-store',
+        'accept-ranges': 'bytes',
+      });
+      expect((await got.arrayBuffer()).byteLength, method).toBe(method === 'HEAD' ? 0 : up.body.sizeBytes);
+    }
   });
 
   it.each([
