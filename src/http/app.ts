@@ -34,6 +34,7 @@ import type { CreditService } from '../services/credits.ts';
 import type { MessageService } from '../services/messages.ts';
 import type { ProvisioningService } from '../services/provisioning.ts';
 import type { RoomService } from '../services/rooms.ts';
+import { attachmentRoutes } from './attachments.ts';
 
 export interface HttpDeps {
   config: Config;
@@ -219,35 +220,8 @@ export function createHttpApp(d: HttpDeps): express.Express {
     }),
   );
 
-  // Voice and video recordings: the body is the raw file, its type the Content-Type.
-  v1.post(
-    '/rooms/:id/attachments',
-    express.raw({ type: () => true, limit: d.config.attachmentMaxBytes }),
-    tracked(async (req, res) => {
-      const data = Buffer.isBuffer(req.body) ? req.body : Buffer.alloc(0);
-      const type = (req.headers['content-type'] ?? '').split(';')[0]!.trim();
-      const meta = await d.attachments.upload(actor(req), param(req, 'id'), type, data);
-      res.status(201).json({ attachmentId: meta.id, mimeType: meta.mimeType, sizeBytes: meta.sizeBytes });
-    }),
-  );
-  v1.get(
-    '/rooms/:id/attachments/:attachmentId',
-    tracked(async (req, res) => {
-      const { meta, data } = await d.attachments.download(
-        actor(req),
-        param(req, 'id'),
-        param(req, 'attachmentId'),
-      );
-      res
-        .status(200)
-        .set({
-          'Content-Type': meta.mimeType,
-          'Content-Length': String(data.byteLength),
-          'Cache-Control': 'private, no-store',
-        })
-        .end(Buffer.from(data.buffer, data.byteOffset, data.byteLength));
-    }),
-  );
+  // Voice and video recordings: streamed in and out one chunk at a time.
+  v1.use(attachmentRoutes(d));
 
   // Bookings and credits.
   v1.get(

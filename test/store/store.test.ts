@@ -139,21 +139,28 @@ describe.each(backends)('the $name store', (backend) => {
     expect(since.get(r2)).toEqual([]);
   });
 
-  it('keeps attachments byte for byte', async () => {
+  it('keeps attachments byte for byte, chunk by chunk, once complete', async () => {
     const roomId = await seedRoom(store);
     const bytes = Uint8Array.from({ length: 70_000 }, (_, i) => (i * 7) % 256);
-    await store.attachments.insert(
-      {
-        id: 'att-1',
-        roomId,
-        uploaderId: 'c1',
-        mimeType: 'audio/webm',
-        sizeBytes: bytes.byteLength,
-        createdAt: now,
-      },
-      bytes,
-    );
-    expect(Buffer.from((await store.attachments.data('att-1'))!)).toEqual(Buffer.from(bytes));
+    await store.attachments.begin({
+      id: 'att-1',
+      roomId,
+      uploaderId: 'c1',
+      mimeType: 'audio/webm',
+      chunkBytes: 40_000,
+      createdAt: now,
+    });
+    await store.attachments.writeChunk('att-1', 0, bytes.subarray(0, 40_000));
+    await store.attachments.writeChunk('att-1', 1, bytes.subarray(40_000));
+    expect(await store.attachments.meta('att-1')).toBeNull();
+    expect(await store.attachments.complete('att-1', bytes.byteLength, now)).toBe(true);
+    expect(await store.attachments.meta('att-1')).toMatchObject({ sizeBytes: 70_000, chunkBytes: 40_000 });
+    const chunks = [
+      await store.attachments.readChunk('att-1', 0),
+      await store.attachments.readChunk('att-1', 1),
+    ];
+    expect(Buffer.concat(chunks.map((c) => c!))).toEqual(Buffer.from(bytes));
+    expect(await store.attachments.readChunk('att-1', 2)).toBeNull();
   });
 });
 
