@@ -575,7 +575,8 @@ describe.each(backends)('server memory during a large recording, on the $name st
   // several copies of the file (+560 MB over a 100 MiB round trip): there the recording is made
   // large enough that any path holding it whole passes the bound.
   const size = backend.name === 'embedded' ? 25 * MiB : 256 * MiB;
-  const bound = 192 * MiB;
+  // Below the recording's own size on PostgreSQL, so holding it whole cannot pass.
+  const bound = backend.name === 'embedded' ? 192 * MiB : 224 * MiB;
 
   it.skipIf(!existsSync('/proc/self/clear_refs'))(
     `stays within ${bound / MiB} MiB of its resting size over the upload and download of ${size / MiB} MiB`,
@@ -593,6 +594,9 @@ describe.each(backends)('server memory during a large recording, on the $name st
           MEDIA_WORKERS: '0',
           ATTACHMENT_MAX_BYTES: String(size),
           HTTP_RATE_LIMIT: '1000',
+          // A heap cap makes V8 collect the chunks' garbage rather than keep it because it may:
+          // what is left above the resting size is then what the upload path really holds.
+          NODE_OPTIONS: '--max-old-space-size=160',
           ...(db.databaseUrl ? { DATABASE_URL: db.databaseUrl } : {}),
         },
       });
