@@ -39,6 +39,7 @@ import { ProvisioningService } from './services/provisioning.ts';
 import { RoomService } from './services/rooms.ts';
 import { Webhooks } from './services/webhooks.ts';
 import { openStore, type Store } from './store/index.ts';
+import { MigrationChecksumError } from './store/migrate.ts';
 
 export interface StartOptions {
   clock?: Clock;
@@ -310,7 +311,17 @@ if (import.meta.main) {
     }
     throw e;
   }
-  const server = await startServer(config);
+  let server: RunningServer;
+  try {
+    server = await startServer(config);
+  } catch (e) {
+    // Like a bad setting: a changed migration is fixed by the operator, not by a restart.
+    if (e instanceof MigrationChecksumError) {
+      process.stderr.write(`${e.message}\n`);
+      process.exit(78);
+    }
+    throw e;
+  }
   for (const signal of ['SIGTERM', 'SIGINT'] as const) {
     process.once(signal, () => {
       server.close().then(
