@@ -74,8 +74,9 @@ export function createMetrics() {
       labelNames: ['state'] as const,
       registers: [registry],
       async collect() {
-        if (!sources) return;
-        const s = await sources.liveSessions();
+        // The store unreachable: the last values stay, and the scrape still answers (/readyz says why).
+        const s = await sources?.liveSessions().catch(() => undefined);
+        if (!s) return;
         this.set({ state: 'waiting' }, s.waiting);
         this.set({ state: 'in_progress' }, s.in_progress);
       },
@@ -101,7 +102,8 @@ export function createMetrics() {
       help: 'Scheduled jobs due now and not yet claimed, across the deployment (the backlog)',
       registers: [registry],
       async collect() {
-        if (sources) this.set(await sources.jobsDue());
+        const due = await sources?.jobsDue().catch(() => undefined);
+        if (due !== undefined) this.set(due);
       },
     }),
     jobsFailed: new client.Counter({

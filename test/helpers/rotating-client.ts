@@ -24,6 +24,12 @@ export class RotatingClient {
   /** How many times it connected (the first included), and to which URLs. */
   readonly connections: string[] = [];
   #waiters = new Set<() => void>();
+  /** The live session it takes part in, rejoined on every connection and on live:rejoin. */
+  #live: { bookingId: string; transports: string[] } | undefined;
+  /** Every live:join answer, in order (failures included). */
+  readonly joins: Ack<any>[] = [];
+  /** The session's state as this client last heard it: its join answer, then live:started / live:ended. */
+  liveStatus: 'waiting' | 'in_progress' | 'ended' | undefined;
 
   constructor(o: { name: string; token: string; rooms: string[]; urls: () => string[]; start: number }) {
     this.name = o.name;
@@ -43,6 +49,33 @@ export class RotatingClient {
       void this.#recover();
     });
     this.socket.on('message:new', (m: any) => this.#see(m));
+    this.socket.on('live:rejoin', () => this.#join());
+    this.socket.on('live:started', () => {
+      this.liveStatus = 'in_progress';
+      this.#notify();
+    });
+    this.socket.on('live:ended', () => {
+      this.liveStatus = 'ended';
+      this.#notify();
+    });
+  }
+
+  /** Takes part in a live session: joins now, and again after every reconnection or live:rejoin. */
+  live(bookingId: string, transports: string[] = []): void {
+    this.#live = { bookingId, transports };
+    this.#join();
+  }
+
+  #join(): void {
+    const live = this.#live;
+    if (!live || !this.socket.connected) return;
+    this.socket.emit('live:join', live, (ack: Ack<any>) => {
+      this.joins.push(ack);
+      if (ack.ok) this.liveStatus = ack.data.status;
+      this.#notify();
+      // The session's media was still being moved off a node that stopped: ask again.
+      if (!ack.ok && ack.error.code === 'media_unavailable') setTimeout(() => this.#join(), 200);
+    });
   }
 
   #url(): string {
@@ -63,6 +96,7 @@ export class RotatingClient {
 
   /** Resends every unacknowledged message, then asks for what it missed. */
   async #recover(): Promise<void> {
+    this.#join();
     for (const [clientMsgId, p] of this.#pending) this.#emit(clientMsgId, p.payload);
     const cursors = Object.fromEntries(
       [...this.seen].map(([roomId, msgs]) => [roomId, contiguousTop(msgs)] as const),
