@@ -127,15 +127,16 @@ export function createHttpApp(d: HttpDeps): express.Express {
   });
 
   // A join link opens the reference web client; it reads its join token from the path.
-  const frameAncestors = d.config.frameAncestors.length ? d.config.frameAncestors.join(' ') : "'none'";
+  const pageCsp = pagePolicy(d.config.frameAncestors.length ? d.config.frameAncestors.join(' ') : "'none'");
   app.get('/join/:token', async (_req, res) => {
-    const { html } = await d.webClient();
+    const page = await d.webClient();
+    const { html } = page;
     res
       .type('html')
       .set({
         'Cache-Control': 'no-store',
         'Referrer-Policy': 'no-referrer',
-        'Content-Security-Policy': pageCsp(html, frameAncestors),
+        'Content-Security-Policy': pageCsp(page),
         'X-Content-Type-Options': 'nosniff',
         // Older browsers that ignore frame-ancestors: no framing unless the platform is allowed to.
         ...(d.config.frameAncestors.length ? {} : { 'X-Frame-Options': 'DENY' }),
@@ -422,12 +423,13 @@ const sameSecret = (given: string, expected: string): boolean =>
  * this origin (connect-src 'self' covers ws: and wss: to it), media from
  * MediaStreams (blob:), and framing only by the allowed ancestors.
  */
-const cspByPage = new Map<string, string>();
-function pageCsp(html: string, frameAncestors: string): string {
-  const key = `${frameAncestors}\n${html}`;
-  let csp = cspByPage.get(key);
-  if (!csp) {
-    const styles = [...html.matchAll(/<style>([\s\S]*?)<\/style>/g)].map(
+function pagePolicy(frameAncestors: string): (page: { html: string }) => string {
+  // The bundled page is built once per process: its policy is worked out once too.
+  const cspByPage = new WeakMap<object, string>();
+  return (page) => {
+    let csp = cspByPage.get(page);
+    if (csp) return csp;
+    const styles = [...page.html.matchAll(/<style>([\s\S]*?)<\/style>/g)].map(
       (m) => `'sha256-${createHash('sha256').update(m[1]!).digest('base64')}'`,
     );
     csp = [
@@ -441,10 +443,9 @@ function pageCsp(html: string, frameAncestors: string): string {
       "form-action 'none'",
       `frame-ancestors ${frameAncestors}`,
     ].join('; ');
-    cspByPage.clear(); // one page per process; a rebuilt one replaces it
-    cspByPage.set(key, csp);
-  }
-  return csp;
+    cspByPage.set(page, csp);
+    return csp;
+  };
 }
 
 /** Maps body-parser's errors onto our codes. */
