@@ -10,6 +10,9 @@ const WELL_FORMED = /^[A-Za-z0-9._:-]{1,128}$/;
 export const requestIdOf = (incoming: unknown): string =>
   typeof incoming === 'string' && WELL_FORMED.test(incoming) ? incoming : randomUUID();
 
+/** A load balancer's and a scraper's polls: logged at debug while they succeed, or they would drown the rest. */
+const PROBES = new Set(['/healthz', '/readyz', '/metrics']);
+
 /** Query parameters that carry credentials; their values never reach a log. */
 const SECRET_PARAMS = new Set(['token', 'jointoken', 'access_token', 'auth', 'authorization']);
 
@@ -64,6 +67,7 @@ export function accessLog(log: Logger) {
         role: req.identity?.role,
       };
       if (status >= 500) log.warn(line, 'request');
+      else if (PROBES.has(req.path) && status < 400) log.debug(line, 'request');
       else log.info(line, 'request');
     };
     res.once('finish', done);

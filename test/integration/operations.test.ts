@@ -210,6 +210,9 @@ describe('operations: metrics and the access log, on a server with a real media 
       durationMs: expect.any(Number),
     });
 
+    // The scrapes of the test before are polls: below info.
+    expect(lines().filter((l) => l.msg === 'request' && l.path === '/metrics')).toEqual([]);
+
     const all = captured.raw();
     for (const secret of [secretText, joinToken, r.clientToken, r.providerToken])
       expect(all).not.toContain(secret);
