@@ -35,7 +35,7 @@ export const migrationChecksum = (sql: string): string =>
   createHash('sha256').update(sql.replace(/\r\n/g, '\n')).digest('hex');
 
 export function loadMigrations(dir = MIGRATIONS_DIR): Migration[] {
-  return readdirSync(dir)
+  const migrations = readdirSync(dir)
     .filter((f) => /^\d{3}_[a-z0-9_]+\.sql$/.test(f))
     .sort()
     .map((f) => ({
@@ -43,6 +43,15 @@ export function loadMigrations(dir = MIGRATIONS_DIR): Migration[] {
       name: f,
       sql: readFileSync(join(dir, f), 'utf8'),
     }));
+  // Two branches may each add "the next" number; one of the two would never run.
+  for (let i = 1; i < migrations.length; i++) {
+    if (migrations[i]!.version === migrations[i - 1]!.version) {
+      throw new Error(
+        `migrations ${migrations[i - 1]!.name} and ${migrations[i]!.name} share a number; renumber one`,
+      );
+    }
+  }
+  return migrations;
 }
 
 /**

@@ -1,4 +1,4 @@
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -75,6 +75,20 @@ describe.each(backends)('migration checksums on the $name store', (backend) => {
       await expect(migrate(db, edited)).rejects.toThrow(migrations[0]!.name);
     } finally {
       await db.close();
+    }
+  });
+});
+
+describe('loading migrations', () => {
+  it('refuses two files with the same number, naming both', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'talkroom-migration-files-'));
+    try {
+      writeFileSync(join(dir, '001_first.sql'), 'SELECT 1;');
+      writeFileSync(join(dir, '002_mine.sql'), 'SELECT 2;');
+      writeFileSync(join(dir, '002_theirs.sql'), 'SELECT 3;');
+      expect(() => loadMigrations(dir)).toThrow('migrations 002_mine.sql and 002_theirs.sql share a number');
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
     }
   });
 });
