@@ -66,9 +66,12 @@ export function createIo(
   http: HttpServer,
   redis: RedisPair | undefined,
   addresses?: AddressLimiter,
+  corsOrigins: string[] = [],
 ): IoServer {
   const io: IoServer = new Server(http, {
     maxHttpBufferSize: MAX_TRANSPORT_BYTES,
+    // Browsers on CORS_ORIGINS may long-poll from their page (WebSocket has no CORS).
+    ...(corsOrigins.length ? { cors: { origin: corsOrigins, methods: ['GET', 'POST'] } } : {}),
     pingInterval: 20_000,
     pingTimeout: 20_000,
     // New engine.io sessions are throttled per address, before any token is read.

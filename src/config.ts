@@ -130,6 +130,23 @@ function whsecBytes(b64: string): number {
 
 const int = (min: number, max: number) => z.coerce.number().int().min(min).max(max);
 
+/** A list of origins, separated by commas (or spaces, as CSP writes them), each checked; trailing slashes dropped. */
+function originList(pattern: RegExp, what: string) {
+  return z
+    .string()
+    .default('')
+    .transform((v, ctx) => {
+      const list = v
+        .split(/[\s,]+/)
+        .map((s) => s.trim().replace(/\/+$/, ''))
+        .filter(Boolean);
+      for (const o of list) {
+        if (!pattern.test(o)) ctx.addIssue({ code: 'custom', message: `"${o}" is not ${what}` });
+      }
+      return list;
+    });
+}
+
 const EnvSchema = z.object({
   PORT: int(0, 65535).default(8080),
   HOST: z.string().min(1).default('127.0.0.1'),
@@ -258,6 +275,15 @@ const EnvSchema = z.object({
     max: 7 * DAY,
     maxWhy: 'a leaked credential relays for this long',
   }),
+  METRICS_TOKEN: z.string().min(16, 'must be at least 16 characters').optional(),
+  CORS_ORIGINS: originList(
+    /^https?:\/\/[a-z0-9.-]+(:\d{1,5})?$/i,
+    'an origin: scheme, host and optional port, no path (e.g. https://app.example.com)',
+  ),
+  FRAME_ANCESTORS: originList(
+    /^('self'|https?:\/\/(\*\.)?[a-z0-9.-]+(:\d{1,5})?)$/i,
+    "an origin (https://platform.example.com, https://*.example.com) or 'self'",
+  ),
   MEDIA_WORKERS: int(0, 256).optional(),
   MEDIA_LISTEN_IP: z.string().default('127.0.0.1'),
   MEDIA_ANNOUNCED_IP: z.string().optional(),
@@ -295,6 +321,12 @@ export interface Config {
   /** Per network address and minute: failed sign-ins, and new Socket.IO connections. */
   addressLimits: { authFailures: number; connects: number };
   shutdownGraceMs: number;
+  /** When set, GET /metrics needs `Authorization: Bearer <it>`. */
+  metricsToken: string | undefined;
+  /** Origins that may call REST and Socket.IO from a browser (CORS). */
+  corsOrigins: string[];
+  /** Who may embed the session page in a frame (CSP frame-ancestors); none: nobody. */
+  frameAncestors: string[];
   webhook: { url: string | undefined; secret: string | undefined };
   scheduler: { leaseMs: number; maxIdleMs: number };
   cluster: { heartbeatTtlMs: number };
@@ -382,6 +414,9 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     socketsPerUser: e.SOCKETS_PER_USER,
     addressLimits: { authFailures: e.AUTH_FAILURE_LIMIT, connects: e.CONNECT_RATE_LIMIT },
     shutdownGraceMs: e.SHUTDOWN_GRACE,
+    metricsToken: e.METRICS_TOKEN,
+    corsOrigins: e.CORS_ORIGINS,
+    frameAncestors: e.FRAME_ANCESTORS,
     webhook: { url: e.WEBHOOK_URL, secret: e.WEBHOOK_SECRET },
     scheduler: { leaseMs: e.SCHEDULER_LEASE, maxIdleMs: e.SCHEDULER_MAX_IDLE },
     cluster: { heartbeatTtlMs: e.CLUSTER_HEARTBEAT_TTL },

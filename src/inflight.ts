@@ -50,10 +50,16 @@ export class InFlight {
     }
   }
 
-  /** Stops new work (callers check `draining`) and resolves once in-flight work is done or the grace runs out. */
-  drain(graceMs: number): Promise<boolean> {
+  /** Stops new work: callers check `draining` (new requests get `unavailable`, /readyz 503). */
+  stopTaking(): void {
+    if (this.#draining) return;
     this.#draining = true;
     this.arrived(); // the quiet period counts from here at the earliest
+  }
+
+  /** Stops new work and resolves once in-flight work is done or the grace runs out. */
+  drain(graceMs: number): Promise<boolean> {
+    this.stopTaking();
     if (this.#count === 0) return Promise.resolve(true);
     return new Promise((resolve) => {
       const timer = setTimeout(() => resolve(false), graceMs);

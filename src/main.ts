@@ -21,6 +21,7 @@ import { RedisNodeLiveness } from './cluster/node-liveness.ts';
 import { RedisPresence } from './cluster/presence.ts';
 import { connectRedis } from './cluster/redis.ts';
 import { type Config, ConfigError, loadConfig } from './config.ts';
+import { logSocketConnections } from './http/access-log.ts';
 import { createHttpApp } from './http/app.ts';
 import { InFlight } from './inflight.ts';
 import { Scheduler } from './jobs/scheduler.ts';
@@ -30,6 +31,8 @@ import { AttachmentService } from './services/attachments.ts';
 import { BookingService } from './services/bookings.ts';
 import { CreditService } from './services/credits.ts';
 import type { ServiceDeps } from './services/deps.ts';
+import { FailedJobs } from './services/failed-jobs.ts';
+import { JoinLinks } from './services/join-links.ts';
 import { LiveService } from './services/live.ts';
 import { localLiveness, type NodeLiveness } from './services/liveness.ts';
 import { MessageService } from './services/messages.ts';
@@ -40,6 +43,9 @@ import { RoomService } from './services/rooms.ts';
 import { turnIceServers } from './services/turn.ts';
 import { Webhooks } from './services/webhooks.ts';
 import { openStore, type Store } from './store/index.ts';
+import { JobStore } from './store/jobs.ts';
+import { MigrationChecksumError } from './store/migrate.ts';
+import { OpsQueries } from './store/ops.ts';
 
 export interface StartOptions {
   clock?: Clock;
@@ -121,7 +127,7 @@ export async function startServer(config: Config, opts: StartOptions = {}): Prom
   let app: ((req: IncomingMessage, res: ServerResponse) => void) | undefined;
   const http = createServer((req, res) => app!(req, res));
   const addresses = new AddressLimiter(config.addressLimits);
-  const io = createIo(http, redis && { ...redis, prefix: config.redisPrefix }, addresses);
+  const io = createIo(http, redis && { ...redis, prefix: config.redisPrefix }, addresses, config.corsOrigins);
   // The gate is the bookings' (eap and bh_insurance clients message inside a
   // booked messaging session); it is resolved late because bookings need deps too.
   let gate: MessagingSessionGate = opts.gate ?? noMessagingSessions;
@@ -201,9 +207,38 @@ export async function startServer(config: Config, opts: StartOptions = {}): Prom
       'webhook.deliver': webhooks.deliver,
     },
     maxAttempts: (kind) => (kind === 'webhook.deliver' ? 12 : 5),
+    onOutcome: (job, outcome) => {
+      if (outcome === 'failed') metrics.jobsFailed.inc({ kind: job.kind });
+      if (job.kind === 'webhook.deliver') {
+        metrics.webhookDeliveries.inc({
+          outcome: outcome === 'done' ? 'delivered' : outcome === 'retry' ? 'retried' : 'failed',
+        });
+      }
+    },
   });
   if (redis) await redis.sub.subscribe(wakeChannel, () => scheduler.wake());
 
+  const ops = new OpsQueries(store.db);
+  const jobStore = new JobStore(store.db);
+  metrics.observe({
+    socketsByRole: () => {
+      const counts: Record<string, number> = {};
+      for (const socket of io.of('/').sockets.values()) {
+        const role = socket.data.identity?.role;
+        if (role) counts[role] = (counts[role] ?? 0) + 1;
+      }
+      return counts;
+    },
+    liveSessions: () => ops.liveSessions(),
+    media: () => {
+      if (!media) return undefined;
+      const workers = media.stats();
+      return { workers: workers.length, consumers: workers.reduce((n, w) => n + w.consumers, 0) };
+    },
+    jobsDue: () => jobStore.countDue(clock.now()),
+  });
+
+  logSocketConnections(io, log);
   attachSignaling({
     io,
     verifier,
@@ -234,6 +269,8 @@ export async function startServer(config: Config, opts: StartOptions = {}): Prom
     attachments,
     bookings,
     credits,
+    failedJobs: new FailedJobs({ db: store.db, clock, wakeScheduler }),
+    joinLinks: new JoinLinks({ db: store.db, bookings, policy: config.policy }),
     webClient: buildWebClient,
     readiness: async () => {
       const checks: Record<string, 'ok' | 'degraded' | 'down'> = {};
@@ -267,6 +304,8 @@ export async function startServer(config: Config, opts: StartOptions = {}): Prom
   const close = () =>
     (closing ??= (async () => {
       log.info({ inFlight: inflight.count }, 'shutting down');
+      // /readyz answers 503 from here on: a load balancer stops sending new work at once.
+      inflight.stopTaking();
       http.close();
       await scheduler.stop();
       await placed?.close();
@@ -318,7 +357,17 @@ if (import.meta.main) {
     }
     throw e;
   }
-  const server = await startServer(config);
+  let server: RunningServer;
+  try {
+    server = await startServer(config);
+  } catch (e) {
+    // Like a bad setting: a changed migration is fixed by the operator, not by a restart.
+    if (e instanceof MigrationChecksumError) {
+      process.stderr.write(`${e.message}\n`);
+      process.exit(78);
+    }
+    throw e;
+  }
   for (const signal of ['SIGTERM', 'SIGINT'] as const) {
     process.once(signal, () => {
       server.close().then(

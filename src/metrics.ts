@@ -1,11 +1,34 @@
 import client from 'prom-client';
 
-/** The Prometheus metrics this node exports at /metrics. One registry per server instance. */
+/** Where the gauges read their values at each scrape; set once the node is assembled. */
+export interface MetricSources {
+  /** This node's open sockets, by the role of who holds them. */
+  socketsByRole(): Record<string, number>;
+  /** The deployment's open live sessions (shared state: every node reports the same). */
+  liveSessions(): Promise<{ waiting: number; in_progress: number }>;
+  /** This node's SFU, if it runs one. */
+  media(): { workers: number; consumers: number } | undefined;
+  /** Jobs due and not yet claimed, across the deployment. */
+  jobsDue(): Promise<number>;
+}
+
+const ROLES = ['client', 'provider', 'support', 'clinical', 'bot', 'admin'] as const;
+
+/**
+ * The Prometheus metrics this node exports at /metrics. One registry per
+ * server instance. Gauges of state read it when scraped (collect), so they
+ * cannot drift from what they describe; counters count events.
+ */
 export function createMetrics() {
   const registry = new client.Registry();
   client.collectDefaultMetrics({ register: registry });
+  let sources: MetricSources | undefined;
   return {
     registry,
+    /** Wires the gauges to the node's state (main.ts, once everything exists). */
+    observe(s: MetricSources): void {
+      sources = s;
+    },
     messagesStored: new client.Counter({
       name: 'talkroom_messages_stored_total',
       help: 'Messages durably stored, by kind',
@@ -33,6 +56,72 @@ export function createMetrics() {
       name: 'talkroom_http_requests_total',
       help: 'REST requests, by route and status',
       labelNames: ['route', 'status'] as const,
+      registers: [registry],
+    }),
+    sockets: new client.Gauge({
+      name: 'talkroom_sockets',
+      help: 'Open Socket.IO connections on this node, by role',
+      labelNames: ['role'] as const,
+      registers: [registry],
+      collect() {
+        const counts = sources?.socketsByRole() ?? {};
+        for (const role of new Set([...ROLES, ...Object.keys(counts)])) this.set({ role }, counts[role] ?? 0);
+      },
+    }),
+    liveSessions: new client.Gauge({
+      name: 'talkroom_live_sessions',
+      help: 'Open live sessions in the deployment, by state (waiting: one party present; in_progress)',
+      labelNames: ['state'] as const,
+      registers: [registry],
+      async collect() {
+        // The store unreachable: the last values stay, and the scrape still answers (/readyz says why).
+        const s = await sources?.liveSessions().catch(() => undefined);
+        if (!s) return;
+        this.set({ state: 'waiting' }, s.waiting);
+        this.set({ state: 'in_progress' }, s.in_progress);
+      },
+    }),
+    mediaWorkers: new client.Gauge({
+      name: 'talkroom_media_workers',
+      help: 'Live mediasoup workers on this node',
+      registers: [registry],
+      collect() {
+        this.set(sources?.media()?.workers ?? 0);
+      },
+    }),
+    mediaConsumers: new client.Gauge({
+      name: 'talkroom_media_consumers',
+      help: 'mediasoup consumers (media streams sent to a participant) on this node',
+      registers: [registry],
+      collect() {
+        this.set(sources?.media()?.consumers ?? 0);
+      },
+    }),
+    jobsDue: new client.Gauge({
+      name: 'talkroom_jobs_due',
+      help: 'Scheduled jobs due now and not yet claimed, across the deployment (the backlog)',
+      registers: [registry],
+      async collect() {
+        const due = await sources?.jobsDue().catch(() => undefined);
+        if (due !== undefined) this.set(due);
+      },
+    }),
+    jobsFailed: new client.Counter({
+      name: 'talkroom_jobs_failed_total',
+      help: 'Jobs that used up their attempts on this node and were kept as failed, by kind',
+      labelNames: ['kind'] as const,
+      registers: [registry],
+    }),
+    webhookDeliveries: new client.Counter({
+      name: 'talkroom_webhook_deliveries_total',
+      help: 'Webhook delivery attempts on this node, by outcome (delivered; retried: failed, tried again later; failed: the last attempt failed)',
+      labelNames: ['outcome'] as const,
+      registers: [registry],
+    }),
+    bookingTransitions: new client.Counter({
+      name: 'talkroom_booking_transitions_total',
+      help: 'Bookings that entered a status (committed), by the status entered',
+      labelNames: ['to'] as const,
       registers: [registry],
     }),
   };

@@ -236,3 +236,9 @@ export const LiveConsumeBody = z.strictObject({
 });
 export const LiveResumeBody = z.strictObject({ ...LiveRef, consumerId: Id });
 export const LiveMuteBody = z.strictObject({ ...LiveRef, producerId: Id, paused: z.boolean() });
+
+export const FailedJobsQuery = z.strictObject({
+  /** The `next` of the answer before. */
+  cursor: z.string().min(1).max(200).optional(),
+  limit: pageLimit.optional(),
+});

@@ -1,3 +1,5 @@
+import { createHash, timingSafeEqual } from 'node:crypto';
+import cors from 'cors';
 import express, { type NextFunction, type Request, type Response } from 'express';
 import { RateLimiterMemory, type RateLimiterRes } from 'rate-limiter-flexible';
 import {
@@ -8,6 +10,7 @@ import {
   CreditsQuery,
   EmptyBody,
   EscalationBody,
+  FailedJobsQuery,
   HistoryQuery,
   Id,
   PurchaseBody,
@@ -31,9 +34,12 @@ import type { Metrics } from '../metrics.ts';
 import type { AttachmentService } from '../services/attachments.ts';
 import type { BookingService } from '../services/bookings.ts';
 import type { CreditService } from '../services/credits.ts';
+import type { FailedJobs } from '../services/failed-jobs.ts';
+import type { JoinLinks } from '../services/join-links.ts';
 import type { MessageService } from '../services/messages.ts';
 import type { ProvisioningService } from '../services/provisioning.ts';
 import type { RoomService } from '../services/rooms.ts';
+import { accessLog } from './access-log.ts';
 import { attachmentRoutes } from './attachments.ts';
 
 export interface HttpDeps {
@@ -51,6 +57,8 @@ export interface HttpDeps {
   attachments: AttachmentService;
   bookings: BookingService;
   credits: CreditService;
+  failedJobs: FailedJobs;
+  joinLinks: JoinLinks;
   /** The reference web client (bundled once, in memory): what a join link opens. */
   webClient: () => Promise<{ js: string; html: string }>;
   /** Readiness of each dependency: name → healthy. */
@@ -72,6 +80,20 @@ export function createHttpApp(d: HttpDeps): express.Express {
   app.set('query parser', 'simple');
   const sendSchema = sendMessageSchema(d.config.messageMaxChars);
   const limiter = new RateLimiterMemory({ points: d.config.httpRateLimit, duration: 1 });
+
+  app.use(accessLog(d.log));
+  // Browsers on the listed origins may call the API; a preflight is answered
+  // here (204) before any token is asked for. Tokens travel in a header, never
+  // in cookies, so no credentials mode.
+  app.use(
+    cors({
+      origin: d.config.corsOrigins,
+      methods: ['GET', 'HEAD', 'PUT', 'POST', 'DELETE'],
+      allowedHeaders: ['Authorization', 'Content-Type', 'X-Request-Id'],
+      exposedHeaders: ['Retry-After', 'X-Request-Id', 'WWW-Authenticate'],
+      maxAge: 600,
+    }),
+  );
 
   app.use((req, res, next) => {
     res.on('finish', () => {
@@ -97,16 +119,29 @@ export function createHttpApp(d: HttpDeps): express.Express {
           : 'ok';
     res.status(status === 'down' ? 503 : 200).json({ status, checks });
   });
-  app.get('/metrics', async (_req, res) => {
+  app.get('/metrics', async (req, res) => {
+    if (d.config.metricsToken && !sameSecret(bearerOrNothing(req), d.config.metricsToken)) {
+      res.set('WWW-Authenticate', 'Bearer');
+      throw new AppError('unauthenticated', 'metrics need the METRICS_TOKEN as a bearer token');
+    }
     res.type(d.metrics.registry.contentType).send(await d.metrics.registry.metrics());
   });
 
   // A join link opens the reference web client; it reads its join token from the path.
+  const pageCsp = pagePolicy(d.config.frameAncestors.length ? d.config.frameAncestors.join(' ') : "'none'");
   app.get('/join/:token', async (_req, res) => {
-    const { html } = await d.webClient();
+    const page = await d.webClient();
+    const { html } = page;
     res
       .type('html')
-      .set({ 'Cache-Control': 'no-store', 'Referrer-Policy': 'no-referrer', 'X-Frame-Options': 'DENY' })
+      .set({
+        'Cache-Control': 'no-store',
+        'Referrer-Policy': 'no-referrer',
+        'Content-Security-Policy': pageCsp(page),
+        'X-Content-Type-Options': 'nosniff',
+        // Older browsers that ignore frame-ancestors: no framing unless the platform is allowed to.
+        ...(d.config.frameAncestors.length ? {} : { 'X-Frame-Options': 'DENY' }),
+      })
       .send(html);
   });
   app.get('/web/client.js', async (_req, res) => {
@@ -304,18 +339,88 @@ export function createHttpApp(d: HttpDeps): express.Express {
     }),
   );
 
+  // Join links for a reminder bot of the platform's own (or the platform's backend).
+  v1.get(
+    '/bookings/:id/join-links',
+    tracked(async (req, res) => {
+      res.json(await d.joinLinks.forBooking(actor(req), param(req, 'id')));
+    }),
+  );
+
+  // Jobs that used up their attempts (webhook deliveries among them): listed and run again.
+  v1.get(
+    '/admin/jobs/failed',
+    only('admin'),
+    tracked(async (req, res) => {
+      res.json(await d.failedJobs.list(parse(FailedJobsQuery, req.query, 'query')));
+    }),
+  );
+  v1.post(
+    '/admin/jobs/:id/retry',
+    only('admin'),
+    tracked(async (req, res) => {
+      parse(EmptyBody, req.body ?? {});
+      res.json(await d.failedJobs.retry(param(req, 'id')));
+    }),
+  );
+
   app.use('/v1', v1);
 
   app.use((_req, _res, next) => next(new AppError('not_found', 'no such route')));
-  app.use((err: unknown, _req: Request, res: Response, _next: NextFunction) => {
+  app.use((err: unknown, req: Request, res: Response, _next: NextFunction) => {
     const mapped = fromBodyParser(err) ?? err;
     const pub = toPublicError(mapped);
-    if (pub.code === 'internal') d.log.error({ err }, 'request failed');
+    if (pub.code === 'internal') d.log.error({ err, reqId: req.requestId }, 'request failed');
     const status = mapped instanceof AppError ? mapped.httpStatus : 500;
     if (pub.code === 'unauthenticated' || pub.code === 'token_expired') res.set('WWW-Authenticate', 'Bearer');
+    // Every 429 says when to come back; the limiters set a precise one, anything else a second.
+    if (status === 429 && !res.get('Retry-After')) res.set('Retry-After', '1');
     res.status(status).json({ error: pub });
   });
   return app;
+}
+
+const bearerOrNothing = (req: Request): string => {
+  const m = /^Bearer\s+(\S+)$/i.exec(req.headers.authorization ?? '');
+  return m?.[1] ?? '';
+};
+
+/** Compares secrets in constant time (over their hashes, so lengths may differ). */
+const sameSecret = (given: string, expected: string): boolean =>
+  timingSafeEqual(
+    createHash('sha256').update(given).digest(),
+    createHash('sha256').update(expected).digest(),
+  );
+
+/**
+ * The session page's Content-Security-Policy: its script and styles from this
+ * origin (the page's one inline style block by hash), Socket.IO and the API on
+ * this origin (connect-src 'self' covers ws: and wss: to it), media from
+ * MediaStreams (blob:), and framing only by the allowed ancestors.
+ */
+function pagePolicy(frameAncestors: string): (page: { html: string }) => string {
+  // The bundled page is built once per process: its policy is worked out once too.
+  const cspByPage = new WeakMap<object, string>();
+  return (page) => {
+    let csp = cspByPage.get(page);
+    if (csp) return csp;
+    const styles = [...page.html.matchAll(/<style>([\s\S]*?)<\/style>/g)].map(
+      (m) => `'sha256-${createHash('sha256').update(m[1]!).digest('base64')}'`,
+    );
+    csp = [
+      "default-src 'none'",
+      "script-src 'self'",
+      `style-src 'self' ${styles.join(' ')}`.trim(),
+      "connect-src 'self'",
+      "media-src 'self' blob:",
+      "img-src 'self' data: blob:",
+      "base-uri 'none'",
+      "form-action 'none'",
+      `frame-ancestors ${frameAncestors}`,
+    ].join('; ');
+    cspByPage.set(page, csp);
+    return csp;
+  };
 }
 
 /** Maps body-parser's errors onto our codes. */

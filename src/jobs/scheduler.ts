@@ -22,7 +22,11 @@ export interface SchedulerOptions {
   concurrency?: number;
   /** Attempts before a job is given up (kept in the table with dead_at set). */
   maxAttempts?: (kind: string) => number;
+  /** Told how each attempt ended (metrics): done, failed with a retry ahead, or failed for good. */
+  onOutcome?: (job: Job, outcome: JobOutcome) => void;
 }
+
+export type JobOutcome = 'done' | 'retry' | 'failed';
 
 /**
  * Runs the durable jobs. Each node claims due jobs with FOR UPDATE SKIP LOCKED
@@ -32,7 +36,8 @@ export interface SchedulerOptions {
  */
 export class Scheduler {
   readonly nodeId = `node-${randomUUID().slice(0, 8)}`;
-  readonly #o: Required<Omit<SchedulerOptions, 'maxAttempts'>> & Pick<SchedulerOptions, 'maxAttempts'>;
+  readonly #o: Required<Omit<SchedulerOptions, 'maxAttempts' | 'onOutcome'>> &
+    Pick<SchedulerOptions, 'maxAttempts' | 'onOutcome'>;
   readonly #jobs: JobStore;
   #timer: NodeJS.Timeout | undefined;
   #running: Promise<void> | undefined;
@@ -120,16 +125,25 @@ export class Scheduler {
     try {
       if (!handler) throw new Error(`no handler for job kind ${job.kind}`);
       await handler(job);
-      await this.#jobs.complete(job.id, this.nodeId);
     } catch (e) {
       const max = this.#o.maxAttempts?.(job.kind) ?? 5;
       const retryAt = job.attempts >= max ? null : new Date(now().getTime() + backoffMs(job.attempts));
-      this.#o.log.warn(
-        { jobId: job.id, kind: job.kind, attempts: job.attempts, err: (e as Error).message },
-        'job failed',
-      );
-      await this.#jobs.fail(job.id, this.nodeId, (e as Error).message ?? String(e), retryAt, now());
+      const err = (e as Error).message ?? String(e);
+      if (retryAt) {
+        this.#o.log.warn({ jobId: job.id, kind: job.kind, attempts: job.attempts, err }, 'job failed');
+      } else {
+        // Kept in the table: GET /v1/admin/jobs/failed lists it, POST …/retry runs it again.
+        this.#o.log.error(
+          { jobId: job.id, kind: job.kind, attempts: job.attempts, err },
+          'job failed for good after its last attempt',
+        );
+      }
+      await this.#jobs.fail(job.id, this.nodeId, err, retryAt, now());
+      this.#o.onOutcome?.(job, retryAt ? 'retry' : 'failed');
+      return;
     }
+    await this.#jobs.complete(job.id, this.nodeId);
+    this.#o.onOutcome?.(job, 'done');
   }
 }
 

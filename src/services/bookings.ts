@@ -800,6 +800,7 @@ export class BookingService {
 
   private tx<T>(fn: (t: Tx) => Promise<T>): Promise<T> {
     return inTx(this.d.store.db, fn, (t) => {
+      for (const to of t.entered) this.d.metrics.bookingTransitions.inc({ to });
       for (const m of t.notices) this.d.events.messageNew(m);
       for (const [id, status] of t.ended) this.d.sessionEnded(id, status);
       if (t.scheduled) this.d.wakeScheduler();

@@ -28,16 +28,39 @@ export interface Tx {
   scheduled: boolean;
   /** Live sessions that ended in this transaction, with their status, to announce after commit. */
   ended: Array<[string, BookingStatus]>;
+  /** The status each booking changed into, in order (counted in metrics after commit). */
+  entered: BookingStatus[];
+}
+
+/** The booking store of a unit of work, noting each status a booking enters. */
+class NotingBookings extends BookingStore {
+  readonly #entered: BookingStatus[];
+  constructor(q: Queryable, entered: BookingStatus[]) {
+    super(q);
+    this.#entered = entered;
+  }
+  override async insert(b: Parameters<BookingStore['insert']>[0]) {
+    const row = await super.insert(b);
+    this.#entered.push(row.status);
+    return row;
+  }
+  override async transition(...args: Parameters<BookingStore['transition']>) {
+    const row = await super.transition(...args);
+    const [, from, to] = args;
+    if (row && !from.includes(to)) this.#entered.push(to);
+    return row;
+  }
 }
 
 export async function inTx<T>(db: Db, fn: (t: Tx) => Promise<T>, after: (t: Tx) => void): Promise<T> {
   let tx!: Tx;
   const out = await db.tx(async (q) => {
+    const entered: BookingStatus[] = [];
     tx = {
       q,
       users: new UsersRepo(q),
       rooms: new RoomsRepo(q),
-      bookings: new BookingStore(q),
+      bookings: new NotingBookings(q, entered),
       live: new LiveParticipants(q),
       credits: new CreditLedger(q),
       jobs: new JobStore(q),
@@ -45,6 +68,7 @@ export async function inTx<T>(db: Db, fn: (t: Tx) => Promise<T>, after: (t: Tx) 
       notices: [],
       scheduled: false,
       ended: [],
+      entered,
     };
     return fn(tx);
   });

@@ -24,6 +24,25 @@ const toJob = (r: JobRow): Job => ({
   attempts: r.attempts,
 });
 
+/** A job that used up its attempts: kept, listed for an operator, and run again on request. */
+export interface FailedJob {
+  id: string;
+  kind: string;
+  attempts: number;
+  lastError: string | null;
+  failedAt: Date;
+  createdAt: Date;
+}
+
+interface FailedRow {
+  id: string;
+  kind: string;
+  attempts: number;
+  last_error: string | null;
+  dead_at: Date;
+  created_at: Date;
+}
+
 /** The durable job table. Scheduling is idempotent by job id. */
 export class JobStore {
   private readonly q: Queryable;
@@ -100,5 +119,47 @@ export class JobStore {
          (SELECT min(locked_until) FROM jobs WHERE dead_at IS NULL AND locked_until IS NOT NULL)) AS at`,
     );
     return row?.at ?? null;
+  }
+
+  /** Jobs due now and not yet claimed, or claimed under a lease that ran out (the backlog). */
+  async countDue(now: Date): Promise<number> {
+    const [row] = await this.q.query<{ n: number }>(
+      `SELECT count(*)::int AS n FROM jobs
+        WHERE dead_at IS NULL AND run_at <= $1 AND (locked_until IS NULL OR locked_until < $1)`,
+      [now],
+    );
+    return row?.n ?? 0;
+  }
+
+  /** Failed jobs, oldest failure first, after the (failedAt, id) position given. */
+  async failed(after: { at: Date; id: string } | undefined, limit: number): Promise<FailedJob[]> {
+    const rows = await this.q.query<FailedRow>(
+      `SELECT id, kind, attempts, last_error, dead_at, created_at FROM jobs
+        WHERE dead_at IS NOT NULL AND ($1::timestamptz IS NULL OR (dead_at, id) > ($1::timestamptz, $2::text))
+        ORDER BY dead_at, id LIMIT $3`,
+      [after?.at ?? null, after?.id ?? '', limit],
+    );
+    return rows.map((r) => ({
+      id: r.id,
+      kind: r.kind,
+      attempts: r.attempts,
+      lastError: r.last_error,
+      failedAt: r.dead_at,
+      createdAt: r.created_at,
+    }));
+  }
+
+  /**
+   * Runs a failed job again from now, with a fresh set of attempts and its
+   * payload untouched (a webhook keeps its event id). False if no failed job
+   * has that id (null).
+   */
+  async retry(id: string, now: Date): Promise<Job | null> {
+    const [row] = await this.q.query<JobRow>(
+      `UPDATE jobs SET dead_at = NULL, attempts = 0, run_at = $2, locked_by = NULL, locked_until = NULL
+        WHERE id = $1 AND dead_at IS NOT NULL RETURNING id, kind, run_at, payload, attempts`,
+      [id, now],
+    );
+    return row ? toJob(row) : null;
   }
 }

@@ -166,6 +166,10 @@ describe('live sessions in two real browsers', () => {
     const booking = await confirmedSession('video', WED_10AM);
     const { client, provider } = await bothJoin(booking);
     await expectMediaBothWays([client, provider], true);
+    // The page served with its Content-Security-Policy works whole: nothing it needs was refused.
+    for (const p of [client, provider]) {
+      expect(p.logs.filter((l) => /Content Security Policy/i.test(l))).toEqual([]);
+    }
     for (const p of [client, provider]) {
       const st = await p.state();
       // The page's whole state goes with each failure: a rare failure under load must say what the page saw.

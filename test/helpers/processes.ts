@@ -214,6 +214,14 @@ export interface Cluster {
   connect(node: ServerProcess, token: string): Promise<Socket>;
   /** Disconnects every socket opened so far. */
   disconnectAll(): void;
+  /**
+   * A rolling restart of one node: SIGTERM, wait for its exit, then start a
+   * new process with the same settings (on a new port) in its place in `nodes`.
+   * Resolves with how the old process exited and the new one.
+   */
+  restart(
+    node: ServerProcess,
+  ): Promise<{ exit: { code: number | null; signal: NodeJS.Signals | null }; node: ServerProcess }>;
   /** Stops every node, drops the database and removes the data directories. */
   stop(): Promise<void>;
 }
@@ -251,36 +259,36 @@ export async function startCluster(o: ClusterOptions): Promise<Cluster> {
     rmSync(root, { recursive: true, force: true });
   };
 
-  const settled = await Promise.allSettled(
-    Array.from({ length: o.nodes }, (_, i) => {
-      const name = `node-${String.fromCharCode(97 + i)}`;
-      const dataDir = join(root, name);
-      mkdirSync(dataDir);
-      return spawnServer({
-        name,
-        env: {
-          PORT: '0',
-          HOST: '127.0.0.1',
-          LOG_LEVEL: 'info',
-          DATABASE_URL: db.databaseUrl!,
-          REDIS_URL: TEST_REDIS_URL,
-          REDIS_PREFIX: redisPrefix,
-          AUTH_JWT_SECRET: TEST_SECRET,
-          DATA_DIR: dataDir,
-          SHUTDOWN_GRACE: '5s',
-          SOCKET_RATE_LIMIT: '1000',
-          HTTP_RATE_LIMIT: '1000',
-          CONNECT_RATE_LIMIT: '100000',
-          AUTH_FAILURE_LIMIT: '100000',
-          ...o.env,
-          ...o.nodeEnv?.(i),
-        },
-      }).then((n) => {
-        started.push(n);
-        return n;
-      });
-    }),
-  );
+  const spawnNode = (i: number, generation = 0) => {
+    const name = `node-${String.fromCharCode(97 + i)}${generation ? `-${generation + 1}` : ''}`;
+    const dataDir = join(root, name);
+    mkdirSync(dataDir);
+    return spawnServer({
+      name,
+      env: {
+        PORT: '0',
+        HOST: '127.0.0.1',
+        LOG_LEVEL: 'info',
+        DATABASE_URL: db.databaseUrl!,
+        REDIS_URL: TEST_REDIS_URL,
+        REDIS_PREFIX: redisPrefix,
+        AUTH_JWT_SECRET: TEST_SECRET,
+        DATA_DIR: dataDir,
+        SHUTDOWN_GRACE: '5s',
+        SOCKET_RATE_LIMIT: '1000',
+        HTTP_RATE_LIMIT: '1000',
+        CONNECT_RATE_LIMIT: '100000',
+        AUTH_FAILURE_LIMIT: '100000',
+        ...o.env,
+        ...o.nodeEnv?.(i),
+      },
+    }).then((n) => {
+      started.push(n);
+      return n;
+    });
+  };
+  const settled = await Promise.allSettled(Array.from({ length: o.nodes }, (_, i) => spawnNode(i)));
+  const generations = new Map<number, number>();
   const failed = settled.find((r): r is PromiseRejectedResult => r.status === 'rejected');
   if (failed) {
     await cleanup();
@@ -337,6 +345,16 @@ export async function startCluster(o: ClusterOptions): Promise<Cluster> {
     },
     disconnectAll() {
       for (const s of sockets.splice(0)) s.disconnect();
+    },
+    async restart(node) {
+      const i = nodes.indexOf(node);
+      if (i < 0) throw new Error(`${node.name} is not a node of this cluster`);
+      const exit = await node.stop();
+      const generation = (generations.get(i) ?? 0) + 1;
+      generations.set(i, generation);
+      const fresh = await spawnNode(i, generation);
+      nodes[i] = fresh;
+      return { exit, node: fresh };
     },
     async stop() {
       if (stopped) return;
