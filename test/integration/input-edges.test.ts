@@ -1,0 +1,160 @@
+import { Writable } from 'node:stream';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { ManualClock } from '../../src/clock.ts';
+import { createLogger } from '../../src/log.ts';
+import { backends } from '../helpers/backends.ts';
+import { therapyRoom } from '../helpers/fixtures.ts';
+import { request, startTestServer, type TestServer } from '../helpers/server.ts';
+
+// Monday 2026-11-16 07:00 in New York, where the provider works 09:00-17:00.
+const MONDAY = '2026-11-16T12:00:00Z';
+const WED_10AM = '2026-11-18T15:00:00.000Z';
+
+const NUL = 'before\u0000after';
+const LONE = 'before\uD800after';
+
+/**
+ * Values the database cannot store, paths that cannot be decoded and bodies
+ * that cannot be parsed are the client's fault: invalid_input naming the
+ * field, never `internal`, never the value itself in the answer, and nothing
+ * logged at error level.
+ */
+describe.each(backends)('input the store cannot hold, on the $name store', (backend) => {
+  let s: TestServer;
+  let r: Awaited<ReturnType<typeof therapyRoom>>;
+  let bookingId: string;
+  const clock = new ManualClock(MONDAY);
+  const errorLines: string[] = [];
+
+  beforeAll(async () => {
+    const sink = new Writable({
+      write(chunk, _enc, done) {
+        const line = chunk.toString();
+        if (JSON.parse(line).level >= 50) errorLines.push(line);
+        done();
+      },
+    });
+    s = await startTestServer({ backend, clock, runScheduler: false, logger: createLogger('info', sink) });
+    r = await therapyRoom(s);
+    const booked = await s.api('POST', '/v1/bookings', {
+      token: r.clientToken,
+      body: { roomId: r.roomId, modality: 'video', startsAt: WED_10AM },
+    });
+    expect(booked.status).toBe(201);
+    bookingId = booked.body.booking.id;
+  });
+  afterAll(() => s?.stop());
+
+  /** invalid_input whose message names `field` and does not contain the value sent. */
+  const refused = (error: { code: string; message: string } | undefined, field: string, value: string) => {
+    expect(error?.code).toBe('invalid_input');
+    expect(error?.message).toMatch(new RegExp(`(^|; )${field.replace(/\./g, '\\.')}: `));
+    expect(error?.message).not.toContain(value);
+    expect(error?.message).not.toContain('before');
+  };
+
+  it('refuses NUL and lone surrogates in message text, clientMsgId and meta over a socket, naming the field', async () => {
+    const sock = await s.connect(r.clientToken);
+    const base = { roomId: r.roomId, clientMsgId: 'ok-id', kind: 'text', text: 'hello' };
+    const cases: Array<[Record<string, unknown>, string, string]> = [
+      [{ text: NUL }, 'text', NUL],
+      [{ text: LONE }, 'text', LONE],
+      [{ clientMsgId: NUL }, 'clientMsgId', NUL],
+      [{ clientMsgId: LONE }, 'clientMsgId', LONE],
+    ];
+    for (const [over, field, value] of cases) {
+      const ack = await request(sock, 'message:send', { ...base, ...over });
+      expect(ack.ok, `${field} ${JSON.stringify(value)}`).toBe(false);
+      if (!ack.ok) refused(ack.error, field, value);
+    }
+    // meta is bots' and the server's only; a bot's NUL in a nested value or a key is refused too.
+    const bot = await s.connect(s.token('reminder-bot', 'bot', { rooms: ['*'] }));
+    const metaCases: Array<[unknown, string, string]> = [
+      [{ note: NUL }, 'meta.note', NUL],
+      [{ deep: { list: ['fine', LONE] } }, 'meta.deep.list.1', LONE],
+      [{ [NUL]: 'value' }, 'meta', NUL],
+    ];
+    for (const [meta, field, value] of metaCases) {
+      const ack = await request(bot, 'message:send', { ...base, kind: 'system', clientMsgId: 'm', meta });
+      expect(ack.ok).toBe(false);
+      if (!ack.ok) refused(ack.error, field, value);
+    }
+  });
+
+  it('refuses meta nested deeper than a JSON document needs, without overflowing the stack', async () => {
+    const bot = s.token('reminder-bot', 'bot', { rooms: ['*'] });
+    const post = (meta: string) =>
+      fetch(`${s.url}/v1/rooms/${r.roomId}/messages`, {
+        method: 'POST',
+        headers: { authorization: `Bearer ${bot}`, 'content-type': 'application/json' },
+        body: `{"clientMsgId":"deep","kind":"system","meta":${meta}}`,
+      }).then(async (res) => ({ status: res.status, body: await res.json() }));
+    // JSON.parse takes this; JSON.stringify (and any unbounded walk) would overflow the stack.
+    const deep = await post(`{"deep":${'['.repeat(10_000)}1${']'.repeat(10_000)}}`);
+    expect(deep).toMatchObject({ status: 400, body: { error: { code: 'invalid_input' } } });
+    expect(deep.body.error.message).toMatch(/^meta\.deep(\.0)*: nested more than 10 levels deep$/);
+    const proto = await post('{"a":{"__proto__":{"x":1}}}');
+    expect(proto.body.error.message).toBe('meta.a: a key: may not be __proto__');
+    const fine = await post(`{"nested":${'['.repeat(9)}1${']'.repeat(9)}}`);
+    expect(fine.status).toBe(201);
+  });
+
+  it('refuses NUL in every stored free text over REST: message text, displayName, paymentRef, cancel reason', async () => {
+    const posted = await s.api('POST', `/v1/rooms/${r.roomId}/messages`, {
+      token: r.providerToken,
+      body: { clientMsgId: 'p1', kind: 'text', text: NUL },
+    });
+    expect(posted.status).toBe(400);
+    refused(posted.body.error, 'text', NUL);
+
+    const user = await s.api('PUT', '/v1/users/someone-new', {
+      token: r.admin,
+      body: { role: 'client', displayName: NUL, timezone: 'UTC' },
+    });
+    expect(user.status).toBe(400);
+    refused(user.body.error, 'displayName', NUL);
+
+    const zone = await s.api('PUT', '/v1/users/someone-new', {
+      token: r.admin,
+      body: { role: 'client', displayName: 'Someone', timezone: `UTC${'\u0000'}` },
+    });
+    expect(zone.status).toBe(400);
+    expect(zone.body.error.code).toBe('invalid_input');
+
+    const bought = await s.api('POST', '/v1/credits/purchase', {
+      token: r.clientToken,
+      body: { count: 1, paymentRef: NUL },
+    });
+    expect(bought.status).toBe(400);
+    refused(bought.body.error, 'paymentRef', NUL);
+
+    const cancelled = await s.api('POST', `/v1/bookings/${bookingId}/cancel`, {
+      token: r.clientToken,
+      body: { reason: LONE },
+    });
+    expect(cancelled.status).toBe(400);
+    refused(cancelled.body.error, 'reason', LONE);
+    expect(
+      (await s.api('GET', `/v1/bookings/${bookingId}`, { token: r.clientToken })).body.booking.status,
+    ).toBe('pending_confirmation');
+  });
+
+  it('answers sequence numbers past what the store counts to with invalid_input', async () => {
+    const big = 2 ** 31;
+    const rest = await s.api('GET', `/v1/rooms/${r.roomId}/messages?beforeSeq=${big}`, {
+      token: r.clientToken,
+    });
+    expect(rest.status).toBe(400);
+    expect(rest.body.error.message).toMatch(/^beforeSeq: /);
+    const sock = await s.connect(r.clientToken);
+    const history = await request(sock, 'message:history', { roomId: r.roomId, beforeSeq: big });
+    expect(history).toMatchObject({ ok: false, error: { code: 'invalid_input' } });
+    const sync = await request(sock, 'rooms:sync', { cursors: { [r.roomId]: big } });
+    expect(sync).toMatchObject({ ok: false, error: { code: 'invalid_input' } });
+    if (!sync.ok) expect(sync.error.message).toMatch(/^cursors\.[^:]+: /);
+  });
+
+  it('logged nothing at error level: none of the above was a server fault', () => {
+    expect(errorLines).toEqual([]);
+  });
+});
