@@ -1,10 +1,12 @@
 import { Writable } from 'node:stream';
+import jwt from 'jsonwebtoken';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { mintToken } from '../../src/auth/tokens.ts';
 import { ManualClock } from '../../src/clock.ts';
 import { createLogger } from '../../src/log.ts';
 import { backends } from '../helpers/backends.ts';
 import { therapyRoom } from '../helpers/fixtures.ts';
-import { request, startTestServer, type TestServer } from '../helpers/server.ts';
+import { request, startTestServer, TEST_SECRET, type TestServer } from '../helpers/server.ts';
 
 // Monday 2026-11-16 07:00 in New York, where the provider works 09:00-17:00.
 const MONDAY = '2026-11-16T12:00:00Z';
@@ -139,6 +141,42 @@ describe.each(backends)('input the store cannot hold, on the $name store', (back
     ).toBe('pending_confirmation');
   });
 
+  it('answers tokens with NUL, garbage or impossible claims with unauthenticated', async () => {
+    const signed = (claims: Record<string, unknown>) => mintToken(TEST_SECRET, claims as never);
+    const tokens = [
+      `${r.clientToken}\u0000`,
+      'a.b.c',
+      '\u0000',
+      signed({ sub: NUL, role: 'client' }),
+      signed({ sub: LONE, role: 'client' }),
+      signed({ sub: 'bot-x', role: 'bot', rooms: [NUL] }),
+    ];
+    for (const token of tokens) {
+      const ack = await new Promise<unknown>((resolve) => {
+        import('socket.io-client').then(({ io }) => {
+          const sock = io(s.url, {
+            auth: { token },
+            transports: ['websocket'],
+            reconnection: false,
+            forceNew: true,
+          });
+          sock.once('connect', () => {
+            sock.disconnect();
+            resolve('connected');
+          });
+          sock.once('connect_error', (e: Error & { data?: unknown }) => resolve(e.data));
+        });
+      });
+      expect(ack).toMatchObject({ code: 'unauthenticated' });
+    }
+    // Over REST, a NUL cannot travel in a header; a signed token with impossible claims can.
+    for (const token of tokens.slice(3)) {
+      const res = await s.api('GET', '/v1/rooms', { token });
+      expect(res.status).toBe(401);
+      expect(res.body.error.code).toBe('unauthenticated');
+    }
+  });
+
   it('answers sequence numbers past what the store counts to with invalid_input', async () => {
     const big = 2 ** 31;
     const rest = await s.api('GET', `/v1/rooms/${r.roomId}/messages?beforeSeq=${big}`, {
@@ -152,6 +190,15 @@ describe.each(backends)('input the store cannot hold, on the $name store', (back
     const sync = await request(sock, 'rooms:sync', { cursors: { [r.roomId]: big } });
     expect(sync).toMatchObject({ ok: false, error: { code: 'invalid_input' } });
     if (!sync.ok) expect(sync.error.message).toMatch(/^cursors\.[^:]+: /);
+  });
+
+  it('refuses a signed token whose expiry no date can hold, at connection and on auth:refresh', async () => {
+    const forever = jwt.sign({ sub: r.client, role: 'client', exp: 1e300 }, TEST_SECRET);
+    const res = await s.api('GET', '/v1/rooms', { token: forever });
+    expect(res).toMatchObject({ status: 401, body: { error: { code: 'unauthenticated' } } });
+    const sock = await s.connect(r.clientToken);
+    const refreshed = await request(sock, 'auth:refresh', { token: forever });
+    expect(refreshed).toMatchObject({ ok: false, error: { code: 'unauthenticated' } });
   });
 
   it('logged nothing at error level: none of the above was a server fault', () => {
