@@ -141,6 +141,37 @@ describe.each(backends)('input the store cannot hold, on the $name store', (back
     ).toBe('pending_confirmation');
   });
 
+  it('answers a path that is not valid percent-encoding with invalid_input, not a server error', async () => {
+    for (const path of ['/v1/rooms/%FF/messages', '/v1/bookings/%E0%A4%A', '/v1/users/%ED%A0%80/plan']) {
+      const method = path.endsWith('/plan') ? 'PUT' : 'GET';
+      const res = await s.api(method, path, { token: r.admin, body: method === 'PUT' ? {} : undefined });
+      expect(res.status, path).toBe(400);
+      expect(res.body.error.code).toBe('invalid_input');
+    }
+    const nul = await s.api('GET', '/v1/bookings/a%00b', { token: r.clientToken });
+    expect(nul.status).toBe(400);
+    expect(nul.body.error.message).toMatch(/^id: /);
+  });
+
+  it('answers bodies the parser cannot read (bad gzip, unknown charset) with a 4xx and a code', async () => {
+    const path = `/v1/rooms/${r.roomId}/messages`;
+    const headers = { authorization: `Bearer ${r.providerToken}`, 'content-type': 'application/json' };
+    const gzip = await fetch(s.url + path, {
+      method: 'POST',
+      headers: { ...headers, 'content-encoding': 'gzip' },
+      body: 'this is not gzip',
+    });
+    expect(gzip.status).toBe(400);
+    expect((await gzip.json()).error.code).toBe('invalid_input');
+    const charset = await fetch(s.url + path, {
+      method: 'POST',
+      headers: { ...headers, 'content-type': 'application/json; charset=klingon' },
+      body: '{}',
+    });
+    expect(charset.status).toBe(400);
+    expect((await charset.json()).error.code).toBe('invalid_input');
+  });
+
   it('answers tokens with NUL, garbage or impossible claims with unauthenticated', async () => {
     const signed = (claims: Record<string, unknown>) => mintToken(TEST_SECRET, claims as never);
     const tokens = [
