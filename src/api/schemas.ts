@@ -91,6 +91,8 @@ function jsonProblem(v: unknown, path: (string | number)[]): { path: typeof path
 }
 
 const isoInstant = z.iso.datetime({ offset: true });
+// A calendar date a plan can start on: PostgreSQL's date has no year 0, and no plan predates 1970.
+const isoDate = z.iso.date().refine((d) => d >= '1970-01-01', 'must be 1970-01-01 or later');
 const hhmm = Text.regex(/^([01]\d|2[0-3]):[0-5]\d$|^24:00$/, 'must be HH:MM');
 
 export const WorkingHoursSchema = z
@@ -115,7 +117,7 @@ export const PutPlanBody = z.strictObject({
   includesMessaging: z.boolean(),
   liveSessionsPerPeriod: z.number().int().min(0).max(1000),
   messagingSessionsPerPeriod: z.number().int().min(0).max(1000).optional(),
-  periodStart: z.iso.date(),
+  periodStart: isoDate,
 });
 export type PutPlanInput = z.infer<typeof PutPlanBody>;
 

@@ -232,6 +232,22 @@ describe.each(backends)('input the store cannot hold, on the $name store', (back
     expect(refreshed).toMatchObject({ ok: false, error: { code: 'unauthenticated' } });
   });
 
+  // Found by the REST fuzzer (test/fuzz/rest.test.ts, FUZZ_SEED=12): PostgreSQL has no year 0.
+  it('refuses a plan period that starts in year 0, which no date column holds', async () => {
+    const res = await s.api('PUT', `/v1/users/${r.client}/plan`, {
+      token: r.admin,
+      body: {
+        kind: 'out_of_pocket',
+        includesMessaging: true,
+        liveSessionsPerPeriod: 2,
+        periodStart: '0000-01-01',
+      },
+    });
+    expect(res.status).toBe(400);
+    expect(res.body.error).toMatchObject({ code: 'invalid_input' });
+    expect(res.body.error.message).toMatch(/^periodStart: /);
+  });
+
   it('logged nothing at error level: none of the above was a server fault', () => {
     expect(errorLines).toEqual([]);
   });
