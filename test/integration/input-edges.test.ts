@@ -248,6 +248,23 @@ describe.each(backends)('input the store cannot hold, on the $name store', (back
     expect(res.body.error.message).toMatch(/^periodStart: /);
   });
 
+  // Found by the REST fuzzer (test/fuzz/rest.test.ts, FUZZ_SEED=11 FUZZ_RUNS=1418).
+  it('does not repeat a payment reference back in the conflict it causes', async () => {
+    const paymentRef = 'card ending 4242, for my anxiety sessions';
+    const first = await s.api('POST', '/v1/credits/purchase', {
+      token: r.clientToken,
+      body: { count: 2, paymentRef },
+    });
+    expect(first.status).toBe(201);
+    const again = await s.api('POST', '/v1/credits/purchase', {
+      token: r.clientToken,
+      body: { count: 1, paymentRef },
+    });
+    expect(again).toMatchObject({ status: 409, body: { error: { code: 'conflict' } } });
+    expect(again.body.error.message).toMatch(/^paymentRef: /);
+    expect(again.body.error.message).not.toContain('anxiety');
+  });
+
   it('logged nothing at error level: none of the above was a server fault', () => {
     expect(errorLines).toEqual([]);
   });
