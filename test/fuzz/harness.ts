@@ -217,7 +217,7 @@ function route(path: string): string {
 export class RawSocket {
   readonly socket: Socket;
   #nextId = 1_000_000;
-  readonly #waiting = new Map<number, (data: unknown[]) => void>();
+  readonly #waiting = new Map<number, { resolve(data: unknown[]): void; reject(e: Error): void }>();
   /** Acks per request id; more than one is a double acknowledgement. */
   readonly acks = new Map<number, number>();
   disconnects: string[] = [];
@@ -227,10 +227,14 @@ export class RawSocket {
     socket.io.on('packet', (p: { type: number; id?: number; data?: unknown }) => {
       if ((p.type !== 3 && p.type !== 6) || p.id === undefined || p.id < 1_000_000) return;
       this.acks.set(p.id, (this.acks.get(p.id) ?? 0) + 1);
-      this.#waiting.get(p.id)?.(Array.isArray(p.data) ? p.data : [p.data]);
+      this.#waiting.get(p.id)?.resolve(Array.isArray(p.data) ? p.data : [p.data]);
       this.#waiting.delete(p.id);
     });
-    socket.on('disconnect', (reason) => this.disconnects.push(reason));
+    socket.on('disconnect', (reason) => {
+      this.disconnects.push(reason);
+      for (const w of this.#waiting.values()) w.reject(new SocketClosed(reason));
+      this.#waiting.clear();
+    });
   }
 
   static async open(
@@ -258,27 +262,39 @@ export class RawSocket {
     return this.socket.connected;
   }
 
+  /** The size of the last packet written. */
+  lastBytes = 0;
+
   /** Writes `[event, ...args]` as one EVENT packet; with `ack`, resolves with the acknowledgement's arguments. */
   send(event: unknown, args: unknown[], ack: boolean): Promise<unknown[]> | undefined {
     const engine = (this.socket.io as unknown as { engine: { write(data: string): void } }).engine;
+    const body = encode([event, ...args]);
+    this.lastBytes = Buffer.byteLength(body);
     if (!ack) {
-      engine.write(`2${encode([event, ...args])}`);
+      engine.write(`2${body}`);
       return undefined;
     }
     const id = this.#nextId++;
-    const answered = new Promise<unknown[]>((resolve) => this.#waiting.set(id, resolve));
-    engine.write(`2${id}${encode([event, ...args])}`);
+    const answered = new Promise<unknown[]>((resolve, reject) => this.#waiting.set(id, { resolve, reject }));
+    if (!this.connected) this.#waiting.get(id)?.reject(new SocketClosed('closed before sending'));
+    engine.write(`2${id}${body}`);
     return answered;
   }
 
-  /** A request that must be answered, once, in the one ack shape. */
-  async request(
-    event: string,
-    args: unknown[],
-    what = event,
-  ): Promise<{ ok: boolean; data?: any; error?: any }> {
-    const answer = await within(this.send(event, args, true)!, what);
-    return checkAck(answer, what);
+  /**
+   * A request that must be answered, once, in the one ack shape. A packet
+   * past Socket.IO's buffer may instead close the connection ('closed'), as
+   * the library does today; any answer it gets must still be in the one shape.
+   */
+  async request(event: string, args: unknown[], what = event): Promise<Ack | 'closed'> {
+    const answered = this.send(event, args, true)!;
+    const oversized = this.lastBytes > MAX_PACKET_BYTES;
+    try {
+      return checkAck(await within(answered, what), what);
+    } catch (e) {
+      if (e instanceof SocketClosed && oversized) return 'closed';
+      throw e;
+    }
   }
 
   /** No request was acknowledged twice. */
@@ -291,16 +307,27 @@ export class RawSocket {
   }
 }
 
-export function checkAck(args: unknown[], what: string): { ok: boolean; data?: any; error?: any } {
+/** The server closed the socket before acknowledging. */
+export class SocketClosed extends Error {
+  constructor(reason: string) {
+    super(`the server closed the socket before acknowledging (${reason})`);
+  }
+}
+
+export type Ack =
+  | { ok: true; data: any; error?: undefined }
+  | { ok: false; error: { code: string; message: string }; data?: undefined };
+
+/** Socket.IO's maxHttpBufferSize on the server (signaling/server.ts): a bigger packet may close the connection. */
+export const MAX_PACKET_BYTES = 256 * 1024;
+
+export function checkAck(args: unknown[], what: string): Ack {
   if (args.length !== 1) throw new Error(`${what}: the ack has ${args.length} arguments, not 1`);
   const a = args[0] as { ok?: unknown; data?: unknown; error?: unknown };
   if (typeof a !== 'object' || a === null) throw new Error(`${what}: the ack is not an object: ${short(a)}`);
   const fields = Object.keys(a).sort().join();
-  if (a.ok === true && fields === 'data,ok') return a as { ok: true; data: unknown };
-  if (a.ok === false && fields === 'error,ok') {
-    checkError(a.error, what);
-    return a as { ok: false; error: unknown };
-  }
+  if (a.ok === true && fields === 'data,ok') return { ok: true, data: a.data };
+  if (a.ok === false && fields === 'error,ok') return { ok: false, error: checkError(a.error, what) };
   throw new Error(`${what}: the ack is not {ok,data} or {ok:false,error}: ${short(a)}`);
 }
 
