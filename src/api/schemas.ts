@@ -227,7 +227,8 @@ export function describeIssues(err: z.ZodError, where = 'body'): string {
         const at = i.path.length > 1 ? i.path.slice(0, -1).map(fieldName).join('.') : where;
         return `${at}: a key: ${i.issues[0]?.message ?? 'not valid'}`;
       }
-      if (i.code === 'invalid_type' && i.input === undefined) return `${path}: required`;
+      // zod 4 keeps no input in its issues (good: no client values in errors); its message says what arrived.
+      if (i.code === 'invalid_type' && i.message.endsWith('received undefined')) return `${path}: required`;
       return `${path}: ${i.message}`;
     })
     .join('; ');
