@@ -90,7 +90,15 @@ function jsonProblem(v: unknown, path: (string | number)[]): { path: typeof path
   return null;
 }
 
-const isoInstant = z.iso.datetime({ offset: true });
+// An instant from outside, and what the server computes from it (a session's end, its reminders), must
+// stay within four-digit years: past 9999 an ISO string grows a sign and six digits that the embedded
+// store cannot read back.
+const FIRST_INSTANT = Date.UTC(1970, 0, 1);
+const LAST_INSTANT = Date.UTC(9999, 0, 1);
+const isoInstant = z.iso.datetime({ offset: true }).refine((s) => {
+  const t = Date.parse(s);
+  return t >= FIRST_INSTANT && t < LAST_INSTANT;
+}, 'must be from 1970 to 9998');
 // A calendar date a plan can start on: PostgreSQL's date has no year 0, and no plan predates 1970.
 const isoDate = z.iso.date().refine((d) => d >= '1970-01-01', 'must be 1970-01-01 or later');
 const hhmm = Text.regex(/^([01]\d|2[0-3]):[0-5]\d$|^24:00$/, 'must be HH:MM');

@@ -280,6 +280,27 @@ describe.each(backends)('input the store cannot hold, on the $name store', (back
     expect(missing.body.error.message).toBe('paymentRef: required');
   });
 
+  // Found by the REST fuzzer (test/fuzz/rest.test.ts, FUZZ_SEED=22 FUZZ_RUNS=2500, concurrent bursts).
+  it('refuses a session so far ahead that its end is past the year 9999', async () => {
+    const eap = await therapyRoom(s, {
+      client: 'eap-c',
+      provider: 'eap-p',
+      plan: {
+        kind: 'eap',
+        includesMessaging: true,
+        liveSessionsPerPeriod: 1,
+        messagingSessionsPerPeriod: 1,
+        periodStart: '2026-11-01',
+      },
+    });
+    const res = await s.api('POST', '/v1/bookings', {
+      token: eap.clientToken,
+      body: { roomId: eap.roomId, modality: 'messaging', startsAt: '9999-12-31T23:59:59.999Z' },
+    });
+    expect(res.status).toBe(400);
+    expect(res.body.error.message).toMatch(/^startsAt: /);
+  });
+
   it('logged nothing at error level: none of the above was a server fault', () => {
     expect(errorLines).toEqual([]);
   });
