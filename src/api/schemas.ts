@@ -8,16 +8,100 @@ import { AppError } from '../errors.ts';
  * Every input from outside passes one of these schemas at the edge (REST body,
  * socket payload). Objects are strict: an unknown field is an error that names
  * it, not something silently dropped. The service types come from here.
+ *
+ * Error messages name the field and never quote the value: it may be therapy text.
  */
 
-export const Id = z
-  .string()
-  .min(1)
+// ---- text the store can hold ------------------------------------------------
+
+/**
+ * Why a string from outside cannot be stored, if it cannot: PostgreSQL keeps
+ * neither NUL (in text or jsonb) nor an unpaired surrogate half (that is not
+ * UTF-8). Such a string is the client's mistake, refused at the edge rather
+ * than failing in the database as a server error.
+ */
+function unstorable(s: string): string | null {
+  if (s.includes('\u0000')) return 'must not contain NUL characters';
+  if (!s.isWellFormed()) return 'must be valid Unicode (no unpaired surrogates)';
+  return null;
+}
+
+/** Every string from outside, free text and ids alike, starts here. */
+export const Text = z.string().superRefine((s, ctx) => {
+  const bad = unstorable(s);
+  // No further checks on a string like this: one message per field.
+  if (bad) ctx.addIssue({ code: 'custom', message: bad, continue: false });
+});
+
+export const Id = Text.min(1)
   .max(128)
   .regex(/^[A-Za-z0-9_.:@-]+$/, 'may contain letters, digits and _ . : @ - only');
 
-const isoInstant = z.iso.datetime({ offset: true });
-const hhmm = z.string().regex(/^([01]\d|2[0-3]):[0-5]\d$|^24:00$/, 'must be HH:MM');
+/** Message seq and read cursors are stored as 32-bit integers. */
+const MAX_SEQ = 2_147_483_647;
+
+/** How deep client-supplied JSON (meta, media parameters) may nest; real ones need 5 levels. */
+export const MAX_JSON_DEPTH = 10;
+
+/**
+ * Client-supplied JSON kept as it is (message meta, media parameters): walked
+ * before anything else touches it, with a bounded depth (so neither the walk
+ * nor JSON.stringify can run out of stack); every string and key storable,
+ * only JSON values (no binary), at most `maxBytes` once serialised. One issue,
+ * at the first bad place.
+ */
+function jsonRecord(maxBytes: number) {
+  return z
+    .unknown()
+    .superRefine((value, ctx) => {
+      const problem = jsonProblem(value, []);
+      if (problem) ctx.addIssue({ code: 'custom', path: problem.path, message: problem.message });
+      else if (value !== undefined && JSON.stringify(value).length > maxBytes) {
+        ctx.addIssue({ code: 'custom', message: `must serialise to at most ${maxBytes} bytes` });
+      }
+    })
+    .pipe(z.record(Text.max(64), z.unknown()));
+}
+
+function jsonProblem(v: unknown, path: (string | number)[]): { path: typeof path; message: string } | null {
+  if (v === null || v === undefined || typeof v === 'boolean' || typeof v === 'string') {
+    const bad = typeof v === 'string' ? unstorable(v) : null;
+    return bad ? { path, message: bad } : null;
+  }
+  if (typeof v === 'number') return Number.isFinite(v) ? null : { path, message: 'must be a finite number' };
+  if (path.length >= MAX_JSON_DEPTH) {
+    return { path, message: `nested more than ${MAX_JSON_DEPTH} levels deep` };
+  }
+  if (Array.isArray(v)) {
+    for (let i = 0; i < v.length; i++) {
+      const p = jsonProblem(v[i], [...path, i]);
+      if (p) return p;
+    }
+    return null;
+  }
+  const proto = typeof v === 'object' ? Object.getPrototypeOf(v) : undefined;
+  if (proto !== Object.prototype && proto !== null) return { path, message: 'must be plain JSON' };
+  for (const [key, child] of Object.entries(v as object)) {
+    const bad = key === '__proto__' ? 'may not be __proto__' : unstorable(key);
+    if (bad) return { path, message: `a key: ${bad}` };
+    const p = jsonProblem(child, [...path, key]);
+    if (p) return p;
+  }
+  return null;
+}
+
+// An instant from outside, and what the server computes from it (a session's end, its reminders), must
+// stay within four-digit years: past 9999 an ISO string grows a sign and six digits that the embedded
+// store cannot read back.
+const FIRST_INSTANT = Date.UTC(1970, 0, 1);
+const LAST_INSTANT = Date.UTC(9999, 0, 1);
+const isoInstant = z.iso.datetime({ offset: true }).refine((s) => {
+  const t = Date.parse(s);
+  return t >= FIRST_INSTANT && t < LAST_INSTANT;
+}, 'must be from 1970 to 9998');
+// A calendar date a plan can start on: PostgreSQL's date has no year 0, and no plan predates 1970.
+const isoDate = z.iso.date().refine((d) => d >= '1970-01-01', 'must be 1970-01-01 or later');
+const hhmm = Text.regex(/^([01]\d|2[0-3]):[0-5]\d$|^24:00$/, 'must be HH:MM');
 
 export const WorkingHoursSchema = z
   .partialRecord(z.enum(WEEKDAYS), z.array(z.tuple([hhmm, hhmm])).max(12))
@@ -28,8 +112,8 @@ export const WorkingHoursSchema = z
 
 export const PutUserBody = z.strictObject({
   role: z.enum(ROLES),
-  displayName: z.string().trim().min(1).max(200),
-  timezone: z.string().refine(isValidTimezone, 'must be an IANA time zone such as Europe/Berlin'),
+  displayName: Text.trim().min(1).max(200),
+  timezone: Text.max(100).refine(isValidTimezone, 'must be an IANA time zone such as Europe/Berlin'),
   specialty: z.enum(['therapy', 'psychiatry']).optional(),
   workingHours: WorkingHoursSchema.optional(),
   supervisor: z.boolean().optional(),
@@ -41,7 +125,7 @@ export const PutPlanBody = z.strictObject({
   includesMessaging: z.boolean(),
   liveSessionsPerPeriod: z.number().int().min(0).max(1000),
   messagingSessionsPerPeriod: z.number().int().min(0).max(1000).optional(),
-  periodStart: z.iso.date(),
+  periodStart: isoDate,
 });
 export type PutPlanInput = z.infer<typeof PutPlanBody>;
 
@@ -67,16 +151,13 @@ export function sendMessageSchema(maxChars: number) {
   return z
     .strictObject({
       roomId: Id,
-      clientMsgId: z.string().min(1).max(128),
+      clientMsgId: Text.min(1).max(128),
       kind: z.enum(MESSAGE_KINDS),
-      text: z.string().min(1).max(maxChars).optional(),
+      text: Text.min(1).max(maxChars).optional(),
       attachmentId: Id.optional(),
       availability: z.array(TimeRangeSchema).min(1).max(50).optional(),
       bookingId: Id.optional(),
-      meta: z
-        .record(z.string().max(64), z.unknown())
-        .refine((m) => JSON.stringify(m).length <= 4096, 'must serialise to at most 4096 bytes')
-        .optional(),
+      meta: jsonRecord(4096).optional(),
     })
     .superRefine((m, ctx) => {
       const need = (field: 'text' | 'attachmentId' | 'availability') => {
@@ -116,20 +197,20 @@ export type SendMessageInput = z.infer<ReturnType<typeof sendMessageSchema>>;
 
 export const HistoryQuery = z.strictObject({
   roomId: Id,
-  beforeSeq: z.coerce.number().int().min(1).optional(),
+  beforeSeq: z.coerce.number().int().min(1).max(MAX_SEQ).optional(),
   limit: z.coerce.number().int().min(1).max(200).optional(),
 });
 export type HistoryInput = z.infer<typeof HistoryQuery>;
 
 export const SyncBody = z.strictObject({
   cursors: z
-    .record(Id, z.number().int().min(0))
+    .record(Id, z.number().int().min(0).max(MAX_SEQ))
     .refine((c) => Object.keys(c).length <= 1000, 'at most 1000 rooms per sync'),
 });
 
-export const ReadBody = z.strictObject({ roomId: Id, seq: z.number().int().min(0) });
+export const ReadBody = z.strictObject({ roomId: Id, seq: z.number().int().min(0).max(MAX_SEQ) });
 export const TypingBody = z.strictObject({ roomId: Id, typing: z.boolean() });
-export const RefreshBody = z.strictObject({ token: z.string().min(1).max(8192) });
+export const RefreshBody = z.strictObject({ token: Text.min(1).max(8192) });
 
 /** Parses input or throws invalid_input with a message that names each bad field. */
 export function parse<S extends z.ZodType>(schema: S, input: unknown, where = 'body'): z.infer<S> {
@@ -142,15 +223,29 @@ export function describeIssues(err: z.ZodError, where = 'body'): string {
   return err.issues
     .slice(0, 5)
     .map((i) => {
-      const path = i.path.length ? i.path.join('.') : where;
+      const path = i.path.length ? i.path.map(fieldName).join('.') : where;
       if (i.code === 'unrecognized_keys') {
         const prefix = i.path.length ? `${path}.` : '';
-        return `${i.keys.map((k) => prefix + k).join(', ')}: unknown field`;
+        const names = i.keys.slice(0, 5).map((k) => prefix + fieldName(k));
+        const more = i.keys.length > 5 ? ` and ${i.keys.length - 5} more` : '';
+        return `${names.join(', ')}${more}: unknown field`;
       }
-      if (i.code === 'invalid_type' && i.input === undefined) return `${path}: required`;
+      if (i.code === 'invalid_key') {
+        // The path ends in the key itself, which is the value at fault.
+        const at = i.path.length > 1 ? i.path.slice(0, -1).map(fieldName).join('.') : where;
+        return `${at}: a key: ${i.issues[0]?.message ?? 'not valid'}`;
+      }
+      // zod 4 keeps no input in its issues (good: no client values in errors); its message says what arrived.
+      if (i.code === 'invalid_type' && i.message.endsWith('received undefined')) return `${path}: required`;
       return `${path}: ${i.message}`;
     })
     .join('; ');
+}
+
+/** A field name as it may appear in a message: keys come from the client, so an odd one is not repeated. */
+function fieldName(key: PropertyKey): string {
+  if (typeof key === 'number') return String(key);
+  return typeof key === 'string' && /^[A-Za-z0-9_.:@$-]{1,64}$/.test(key) ? key : '(a key)';
 }
 
 // ---- bookings and credits ----------------------------------------------------
@@ -163,7 +258,7 @@ export const CreateBookingBody = z.strictObject({
   purchase: z.boolean().optional(),
 });
 
-export const CancelBody = z.strictObject({ reason: z.string().trim().min(1).max(500).optional() });
+export const CancelBody = z.strictObject({ reason: Text.trim().min(1).max(500).optional() });
 export const RescheduleBody = z.strictObject({ startsAt: isoInstant, purchase: z.boolean().optional() });
 export const EmptyBody = z.strictObject({});
 
@@ -199,12 +294,13 @@ export const CreditsQuery = z.strictObject({
 
 export const PurchaseBody = z.strictObject({
   count: z.number().int().min(1).max(20),
-  paymentRef: z.string().trim().min(1).max(128),
+  paymentRef: Text.trim().min(1).max(128),
 });
 
 // ---- live sessions -----------------------------------------------------------
 
-const MediaObject = z.record(z.string(), z.unknown());
+// Real RTP parameters and capabilities are a few kilobytes.
+const MediaObject = jsonRecord(64 * 1024);
 const LiveRef = { bookingId: Id };
 
 // `transports` asks for the WebRTC transports in the join answer itself: two
@@ -215,7 +311,7 @@ const JoinTransports = z
   .optional();
 export const LiveJoinBody = z.union([
   z.strictObject({ bookingId: Id, transports: JoinTransports }),
-  z.strictObject({ joinToken: z.string().min(1).max(4096), transports: JoinTransports }),
+  z.strictObject({ joinToken: Text.min(1).max(4096), transports: JoinTransports }),
 ]);
 export const LiveSessionBody = z.strictObject(LiveRef);
 export const LiveTransportBody = z.strictObject({ ...LiveRef, direction: z.enum(['send', 'recv']) });

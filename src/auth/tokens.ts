@@ -10,14 +10,22 @@ import {
 } from 'jose';
 import jwt from 'jsonwebtoken';
 import { z } from 'zod';
+import { Text } from '../api/schemas.ts';
 import { type Actor, ROLES } from '../domain/types.ts';
 import { AppError } from '../errors.ts';
 
+// The last instant a Date can hold is in the year 275760; no real token lives past 9999.
+const MAX_EXP = Date.UTC(9999, 11, 31, 23, 59, 59) / 1000;
+
+/**
+ * The user id and room ids of a token reach the store, so they are held to
+ * the same storable text as every other string from outside.
+ */
 const Claims = z.object({
-  sub: z.string().min(1).max(128),
+  sub: Text.min(1).max(128),
   role: z.enum(ROLES),
-  exp: z.number(),
-  rooms: z.array(z.string().min(1).max(128)).max(10_000).optional(),
+  exp: z.number().max(MAX_EXP),
+  rooms: z.array(Text.min(1).max(128)).max(10_000).optional(),
 });
 
 export interface Identity extends Actor {
@@ -158,7 +166,7 @@ export class TokenVerifier {
 
 function identity(decoded: unknown): Identity {
   const claims = Claims.safeParse(decoded);
-  if (!claims.success) throw new AppError('unauthenticated', 'the token lacks sub, role or exp');
+  if (!claims.success) throw new AppError('unauthenticated', 'the token lacks a usable sub, role or exp');
   const c = claims.data;
   const id: Identity = { id: c.sub, role: c.role, expiresAt: c.exp * 1000 };
   if (c.role === 'bot') id.rooms = c.rooms ?? [];

@@ -367,9 +367,12 @@ export function createHttpApp(d: HttpDeps): express.Express {
   app.use('/v1', v1);
 
   app.use((_req, _res, next) => next(new AppError('not_found', 'no such route')));
-  app.use((err: unknown, req: Request, res: Response, _next: NextFunction) => {
-    const mapped = fromBodyParser(err) ?? err;
+  app.use((err: unknown, req: Request, res: Response, next: NextFunction) => {
+    // A failure after the answer began (a stream) can only end the connection.
+    if (res.headersSent) return next(err);
+    const mapped = unreadableRequest(err) ?? err;
     const pub = toPublicError(mapped);
+    // Only a fault of ours is an error in the log; what clients get wrong is theirs to see.
     if (pub.code === 'internal') d.log.error({ err, reqId: req.requestId }, 'request failed');
     const status = mapped instanceof AppError ? mapped.httpStatus : 500;
     if (pub.code === 'unauthenticated' || pub.code === 'token_expired') res.set('WWW-Authenticate', 'Bearer');
@@ -423,13 +426,31 @@ function pagePolicy(frameAncestors: string): (page: { html: string }) => string 
   };
 }
 
-/** Maps body-parser's errors onto our codes. */
-function fromBodyParser(err: unknown): AppError | null {
-  const type = (err as { type?: string })?.type;
-  if (type === 'entity.parse.failed') return new AppError('invalid_input', 'body: malformed JSON');
-  if (type === 'entity.too.large') return new AppError('payload_too_large', 'body: too large');
-  if (type === 'encoding.unsupported' || type === 'charset.unsupported') {
-    return new AppError('invalid_input', 'body: unsupported encoding');
+/**
+ * A request Express or body-parser could not read (a path that is not valid
+ * percent-encoding, malformed JSON, a body that is not the gzip it claims, an
+ * unknown charset, an aborted upload) is the client's fault: a 4xx with our
+ * code. Their own messages quote the request, so they are replaced.
+ */
+function unreadableRequest(err: unknown): AppError | null {
+  if (err instanceof AppError || typeof err !== 'object' || err === null) return null;
+  const { type, status, statusCode } = err as { type?: unknown; status?: unknown; statusCode?: unknown };
+  switch (type) {
+    case 'entity.parse.failed':
+      return new AppError('invalid_input', 'body: malformed JSON');
+    case 'entity.too.large':
+      return new AppError('payload_too_large', 'body: too large');
+    case 'encoding.unsupported':
+    case 'charset.unsupported':
+      return new AppError('invalid_input', 'body: unsupported encoding');
+  }
+  // Express's router marks a path it cannot decode as a 400 URIError.
+  if (err instanceof URIError) return new AppError('invalid_input', 'path: malformed percent-encoding');
+  const code = typeof status === 'number' ? status : statusCode;
+  if (typeof code === 'number' && code >= 400 && code < 500) {
+    return code === 413
+      ? new AppError('payload_too_large', 'body: too large')
+      : new AppError('invalid_input', 'body: could not be read');
   }
   return null;
 }

@@ -140,10 +140,8 @@ export class CreditService {
         throw new AppError('forbidden', 'only out-of-pocket plans buy credits');
       const r = await t.credits.purchase(actor.id, count, paymentRef, now);
       if (r.creditIds.length !== count) {
-        throw new AppError(
-          'conflict',
-          `paymentRef: ${paymentRef} already bought ${r.creditIds.length} credits`,
-        );
+        // Not the reference itself: error messages never repeat what a client wrote.
+        throw new AppError('conflict', `paymentRef: already used, for ${r.creditIds.length} credits`);
       }
       if (r.added)
         await this.d.webhooks.enqueue(
