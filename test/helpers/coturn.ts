@@ -74,15 +74,21 @@ export async function startCoturn(): Promise<Coturn> {
     }
     rmSync(dir, { recursive: true, force: true });
   };
-  // Ready once it accepts on its port (it binds UDP and TCP together); it takes well under a second.
-  const until = Date.now() + 10_000;
+  // Ready once it relays: it accepts on its port before its relay and auth threads
+  // are up, so readiness is an Allocate with a credential of its own that succeeds.
+  const until = Date.now() + 20_000;
+  const probe = async () => {
+    const username = `${Math.floor(Date.now() / 1000) + 600}:readiness-probe`;
+    const credential = createHmac('sha1', secret).update(username).digest('base64');
+    return (await turnAllocate(port, { username, credential })).type === 0x0103;
+  };
   for (;;) {
     if (child.exitCode !== null) {
       const text = log();
       await close();
       throw new Error(`turnserver exited with ${child.exitCode}:\n${text}`);
     }
-    if (await accepts(port)) break;
+    if ((await accepts(port)) && (await probe().catch(() => false))) break;
     if (Date.now() > until) {
       const text = log();
       await close();
