@@ -198,6 +198,10 @@ const EnvSchema = z.object({
   SHUTDOWN_GRACE: duration('10s', { min: 0, max: HOUR }),
   // 0: never late.
   POLICY_LATE_WINDOW: duration('24h', { min: 0, max: YEAR }),
+  // 0: late from the moment a booking exists.
+  POLICY_CANCEL_GRACE: duration('1h', { min: 0, max: 30 * DAY }),
+  // 0: a returned credit keeps its own expiry.
+  POLICY_RESTORE_VALIDITY: duration('30d', { min: 0, max: YEAR }),
   // 0: the provider may confirm until the start.
   POLICY_CONFIRM_DEADLINE: duration('24h', { min: 0, max: YEAR }),
   POLICY_NO_SHOW_GRACE: duration('15m', {
@@ -429,6 +433,8 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
       messagingSessionMs: e.POLICY_MESSAGING_SESSION,
       minNoticeMs: e.POLICY_MIN_NOTICE,
       slotStepMs: e.POLICY_SLOT_STEP,
+      cancelGraceMs: e.POLICY_CANCEL_GRACE,
+      restoreValidityMs: e.POLICY_RESTORE_VALIDITY,
     },
     turn: { urls: e.TURN_URLS ?? [], secret: e.TURN_SECRET, ttlMs: e.TURN_TTL },
     media: {

@@ -35,6 +35,10 @@ export interface Policy {
   minNoticeMs: number;
   /** Open slots start on this grid within working hours. */
   slotStepMs: number;
+  /** A booking younger than this (since the client was told of it) is undone without charge. */
+  cancelGraceMs: number;
+  /** A credit the provider gave back (decline, cancel, unconfirmed, no-show) stays usable at least this long. */
+  restoreValidityMs: number;
 }
 
 export interface BookingTimes {
@@ -51,9 +55,37 @@ export function confirmBy(b: BookingTimes, now: Date, p: Policy): Date {
   return new Date(deadline > now.getTime() ? deadline : b.startsAt.getTime());
 }
 
-/** Inside the late window, a client's cancel or reschedule costs the credit. */
-export const isLate = (b: BookingTimes, now: Date, p: Policy): boolean =>
-  now.getTime() >= b.startsAt.getTime() - p.lateWindowMs;
+/**
+ * When the client learned of a booking: the room is told in the transaction
+ * that makes it, so this is its creation, whoever made it.
+ */
+export interface ToldBooking extends BookingTimes {
+  toldAt: Date;
+}
+
+/**
+ * Inside the late window, a client's cancel or reschedule costs the credit —
+ * unless the client was told of the booking less than POLICY_CANCEL_GRACE ago:
+ * a booking undone at once, or one the provider just made for them, is not late.
+ */
+export const isLate = (b: ToldBooking, now: Date, p: Policy): boolean =>
+  now.getTime() >= b.startsAt.getTime() - p.lateWindowMs &&
+  now.getTime() - b.toldAt.getTime() >= p.cancelGraceMs;
+
+/**
+ * Whether missing a session costs the client. Not when the provider booked it
+ * and the client was told less than POLICY_CANCEL_GRACE before its start: they
+ * could not reasonably have come, nor cancelled in time.
+ */
+export const noShowCosts = (b: ToldBooking & { providerMade: boolean }, p: Policy): boolean =>
+  !b.providerMade || b.startsAt.getTime() - b.toldAt.getTime() >= p.cancelGraceMs;
+
+/** How long a credit the provider gave back stays usable: its own expiry, or POLICY_RESTORE_VALIDITY from now if later. */
+export function restoredExpiry(current: Date | null, now: Date, p: Policy): Date | null {
+  if (current === null) return null;
+  const floor = now.getTime() + p.restoreValidityMs;
+  return new Date(Math.max(current.getTime(), floor));
+}
 
 /** When the reminders go out: each configured offset before the start that is still ahead. */
 export function reminderTimes(b: BookingTimes, now: Date, p: Policy): Array<{ offsetMs: number; at: Date }> {

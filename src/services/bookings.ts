@@ -9,8 +9,10 @@ import {
   joinWindow,
   type Modality,
   meetsNotice,
+  noShowCosts,
   type Policy,
   reminderTimes,
+  restoredExpiry,
   sessionChatOpen,
 } from '../domain/bookings.ts';
 import { isOpenSlot, slotPage, slotWindow } from '../domain/slots.ts';
@@ -169,7 +171,7 @@ export class BookingService {
         throw new AppError('forbidden', 'only the booking’s provider declines it');
       const declined = await t.bookings.transition(id, ['pending_confirmation'], 'declined', now);
       if (!declined) throw new AppError('conflict', `booking is ${b.status}, not pending_confirmation`);
-      await this.release(t, declined, 'restore', 'declined by provider', now);
+      await this.release(t, declined, 'restore', 'declined by provider', now, { providerCaused: true });
       await this.notice(t, declined, 'declined', now);
       await this.hook(t, 'booking.declined', declined, now);
       return declined;
@@ -182,7 +184,7 @@ export class BookingService {
     return this.tx(async (t) => {
       const b = await this.loadForChange(t, actor, id);
       this.assertChangeable(b, now);
-      const late = actor.role === 'client' && isLate(times(b), now, this.d.policy);
+      const late = actor.role === 'client' && isLate(told(b), now, this.d.policy);
       const status: BookingStatus = late ? 'late_cancelled' : 'cancelled';
       const cancelled = (await t.bookings.transition(id, ['pending_confirmation', 'confirmed'], status, now, {
         cancelReason: reason ?? (actor.role === 'provider' ? 'cancelled by provider' : 'cancelled by client'),
@@ -191,12 +193,16 @@ export class BookingService {
         await this.release(t, cancelled, 'forfeit', 'late cancellation', now);
         await this.charge(t, cancelled, 'late_cancellation', now);
       } else {
+        const byProvider = actor.role === 'provider';
         await this.release(
           t,
           cancelled,
           'restore',
-          actor.role === 'provider' ? 'cancelled by provider' : 'cancelled in time',
+          byProvider ? 'cancelled by provider' : 'cancelled in time',
           now,
+          {
+            providerCaused: byProvider,
+          },
         );
       }
       await this.notice(t, cancelled, late ? 'late_cancelled' : 'cancelled', now);
@@ -231,11 +237,11 @@ export class BookingService {
       if (!messaging) await this.assertSlotFree(t, old.providerId, startsAt, durationMs, now, old.id);
 
       const newId = randomUUID();
-      const late = !afterNoShow && actor.role === 'client' && isLate(times(old), now, this.d.policy);
+      const late = !afterNoShow && actor.role === 'client' && isLate(told(old), now, this.d.policy);
       let creditId = old.creditId;
       if (late || !creditId) {
         if (creditId) {
-          await t.credits.record(creditId, 'forfeit', old.id, 'late reschedule', now);
+          await this.release(t, old, 'forfeit', 'late reschedule', now);
           await this.charge(t, old, 'late_reschedule', now);
         }
         const period = await this.d.credits.ensurePeriod(t, old.clientId, now);
@@ -554,11 +560,16 @@ export class BookingService {
         const clientNoShow = joined.has('provider') && !joined.has('client');
         const status = clientNoShow ? 'client_no_show' : 'provider_no_show';
         const missed = (await t.bookings.transition(b.id, ['confirmed'], status, now, { outcome: status }))!;
-        if (clientNoShow) {
+        if (clientNoShow && noShowCosts(told(missed), this.d.policy)) {
           await this.release(t, missed, 'forfeit', 'client no-show', now);
           await this.charge(t, missed, 'client_no_show', now);
+        } else if (clientNoShow) {
+          // The provider booked it for them too close to its start to count it against them.
+          await this.release(t, missed, 'restore', 'client no-show without notice', now, {
+            providerCaused: true,
+          });
         } else {
-          await this.release(t, missed, 'restore', 'provider no-show', now);
+          await this.release(t, missed, 'restore', 'provider no-show', now, { providerCaused: true });
         }
         await this.notice(t, missed, status, now);
         await this.hook(t, 'session.no_show', missed, now, { noShow: clientNoShow ? 'client' : 'provider' });
@@ -710,12 +721,26 @@ export class BookingService {
     return booking;
   }
 
-  /** Gives a booking's credit back (restore) or takes it (forfeit), and drops the booking's pending jobs. */
-  private async release(t: Tx, b: Booking, kind: 'restore' | 'forfeit', reason: string, now: Date) {
+  /**
+   * Gives a booking's credit back (restore) or takes it (forfeit), and drops the
+   * booking's pending jobs. A credit the provider gave back stays usable for a
+   * rebooking even if its period has ended (POLICY_RESTORE_VALIDITY).
+   */
+  private async release(
+    t: Tx,
+    b: Booking,
+    kind: 'restore' | 'forfeit',
+    reason: string,
+    now: Date,
+    o: { providerCaused?: boolean } = {},
+  ) {
     if (b.creditId) {
       const latest = await t.credits.latest(b.creditId);
       if (latest?.kind === 'reserve' && latest.bookingId === b.id) {
-        await t.credits.record(b.creditId, kind, b.id, reason, now);
+        const current = latest.expiresAt === null ? null : new Date(latest.expiresAt);
+        const expiresAt =
+          kind === 'restore' && o.providerCaused ? restoredExpiry(current, now, this.d.policy) : current;
+        await t.credits.record(b.creditId, kind, b.id, reason, now, expiresAt);
         await this.d.webhooks.enqueue(
           t.q,
           `credit.${kind === 'restore' ? 'restored' : 'forfeited'}`,
@@ -741,7 +766,7 @@ export class BookingService {
   private async expire(t: Tx, b: Booking, now: Date) {
     const expired = await t.bookings.transition(b.id, ['pending_confirmation'], 'expired', now);
     if (!expired) return;
-    await this.release(t, expired, 'restore', 'not confirmed in time', now);
+    await this.release(t, expired, 'restore', 'not confirmed in time', now, { providerCaused: true });
     await this.notice(t, expired, 'expired', now);
     await this.hook(t, 'booking.expired', expired, now);
   }
@@ -858,6 +883,12 @@ const jobId = (bookingId: string, name: string) => `booking:${bookingId}:${name}
 const times = (b: Pick<Booking, 'startsAt' | 'endsAt'>) => ({
   startsAt: new Date(b.startsAt),
   endsAt: new Date(b.endsAt),
+});
+/** The booking's times and when the client was told of it (the room hears in the transaction that makes it). */
+const told = (b: Booking) => ({
+  ...times(b),
+  toldAt: new Date(b.createdAt),
+  providerMade: b.createdBy === b.providerId,
 });
 
 /** Support staff help with requests but never manage sessions for anyone. */

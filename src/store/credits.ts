@@ -131,20 +131,24 @@ export class CreditLedger {
     return row ? toEntry(row) : null;
   }
 
-  /** Appends a state change of one credit, carrying its type and expiry forward. */
+  /**
+   * Appends a state change of one credit, carrying its type and latest expiry
+   * forward, or setting a new expiry (`undefined` keeps it; `null` never expires).
+   */
   async record(
     creditId: string,
     kind: LedgerKind,
     bookingId: string | null,
     reason: string,
     now: Date,
+    expiresAt?: Date | null,
   ): Promise<LedgerEntry> {
     const [row] = await this.q.query<LedgerRow>(
       `INSERT INTO credit_ledger (credit_id, client_id, credit_type, kind, booking_id, expires_at, reason, created_at)
-       SELECT credit_id, client_id, credit_type, $2, $3, expires_at, $4, $5
-         FROM credit_ledger WHERE credit_id = $1 ORDER BY seq LIMIT 1
+       SELECT credit_id, client_id, credit_type, $2, $3, CASE WHEN $6::boolean THEN $7::timestamptz ELSE expires_at END, $4, $5
+         FROM credit_ledger WHERE credit_id = $1 ORDER BY seq DESC LIMIT 1
        RETURNING *`,
-      [creditId, kind, bookingId, reason, now],
+      [creditId, kind, bookingId, reason, now, expiresAt !== undefined, expiresAt ?? null],
     );
     if (!row) throw new Error(`credit ${creditId} has no ledger entries`);
     return toEntry(row);

@@ -278,6 +278,7 @@ describe.each(backends)('bookings and credits on the $name store', (backend) => 
     const late = await client.act(moved.body.booking.id, 'reschedule', { startsAt: WED_2PM });
     expect(late.body.booking.creditId).not.toBe(b.creditId);
     expect((await client.credits()).body.available).toBe(0);
+    clock.set('2026-11-18T11:00:00Z'); // past the new booking's cancel grace: late again
     const again = await client.act(late.body.booking.id, 'reschedule', { startsAt: '2026-11-18T20:00:00Z' });
     expect(again.body.error.code).toBe('no_credit'); // late again, and no credit left to move to
     expect((await client.get(late.body.booking.id)).body.booking.status).toBe('pending_confirmation'); // nothing half-done

@@ -182,6 +182,32 @@ describe('webhooks', () => {
     for (const x of received) expect(x.body).not.toContain('panic');
   });
 
+  it('reports a late reschedule’s forfeited credit and its charge, as a late cancel does', async () => {
+    const r = await therapyRoom(s, { client: 'lr-c', provider: 'lr-p' });
+    clock.set('2026-11-16T12:00:00Z');
+    const b = await s.api('POST', '/v1/bookings', {
+      token: r.clientToken,
+      body: { roomId: r.roomId, modality: 'video', startsAt: '2026-11-17T15:00:00Z' },
+    });
+    await s.api('POST', `/v1/bookings/${b.body.booking.id}/confirm`, { token: r.providerToken });
+    clock.set('2026-11-16T18:00:00Z'); // inside the late window, past the cancel grace
+    await s.scheduler.runDue();
+    received.length = 0;
+    const moved = await s.api('POST', `/v1/bookings/${b.body.booking.id}/reschedule`, {
+      token: r.clientToken,
+      body: { startsAt: '2026-11-18T15:00:00Z' },
+    });
+    expect(moved.status, JSON.stringify(moved.body)).toBe(201);
+    await s.scheduler.runDue();
+    const events = received.map((x) => JSON.parse(x.body));
+    expect(events.find((e) => e.type === 'credit.forfeited')).toMatchObject({
+      data: { bookingId: b.body.booking.id, creditId: b.body.booking.creditId },
+    });
+    expect(events.find((e) => e.type === 'credit.charged')).toMatchObject({
+      data: { bookingId: b.body.booking.id, reason: 'late_reschedule' },
+    });
+  });
+
   it('reports message.created with ids only, never the text', async () => {
     received.length = 0;
     const r = await therapyRoom(s, { client: 'm-c', provider: 'm-p' });

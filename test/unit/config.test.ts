@@ -40,6 +40,8 @@ describe('duration settings', () => {
   const DURATIONS = [
     'SHUTDOWN_GRACE',
     'POLICY_LATE_WINDOW',
+    'POLICY_CANCEL_GRACE',
+    'POLICY_RESTORE_VALIDITY',
     'POLICY_CONFIRM_DEADLINE',
     'POLICY_NO_SHOW_GRACE',
     'POLICY_JOIN_OPENS',
@@ -64,6 +66,8 @@ describe('duration settings', () => {
       messagingSessionMs: 7 * D,
       minNoticeMs: 0,
       slotStepMs: 30 * M,
+      cancelGraceMs: H,
+      restoreValidityMs: 30 * D,
     });
     expect(c.scheduler).toEqual({ leaseMs: 30_000, maxIdleMs: 30_000 });
     expect(c.cluster).toEqual({ heartbeatTtlMs: 10_000 });

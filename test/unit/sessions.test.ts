@@ -4,8 +4,10 @@ import {
   isLate,
   joinWindow,
   meetsNotice,
+  noShowCosts,
   type Policy,
   reminderTimes,
+  restoredExpiry,
 } from '../../src/domain/bookings.ts';
 import { periodAt } from '../../src/domain/periods.ts';
 import { isOpenSlot, openSlots } from '../../src/domain/slots.ts';
@@ -21,9 +23,15 @@ const policy: Policy = {
   messagingSessionMs: 7 * 24 * H,
   minNoticeMs: 0,
   slotStepMs: 30 * 60_000,
+  cancelGraceMs: H,
+  restoreValidityMs: 30 * 24 * H,
 };
 const at = (iso: string) => new Date(iso);
-const session = { startsAt: at('2026-12-10T15:00:00Z'), endsAt: at('2026-12-10T15:50:00Z') };
+const session = {
+  startsAt: at('2026-12-10T15:00:00Z'),
+  endsAt: at('2026-12-10T15:50:00Z'),
+  toldAt: at('2026-12-01T00:00:00Z'),
+};
 
 describe('session rules, by the clock', () => {
   it('the provider confirms up to 24 h before the start, or until the start when booked later', () => {
@@ -38,6 +46,35 @@ describe('session rules, by the clock', () => {
   it('a change inside the late window is late; one moment before it is not', () => {
     expect(isLate(session, at('2026-12-09T14:59:59Z'), policy)).toBe(false);
     expect(isLate(session, at('2026-12-09T15:00:00Z'), policy)).toBe(true);
+  });
+
+  it('a booking undone within the cancel grace of being told is not late, even inside the late window', () => {
+    const justBooked = { ...session, toldAt: at('2026-12-10T13:00:00Z') };
+    expect(isLate(justBooked, at('2026-12-10T13:59:59Z'), policy)).toBe(false);
+    expect(isLate(justBooked, at('2026-12-10T14:00:00Z'), policy)).toBe(true);
+  });
+
+  it('a no-show costs the client unless the provider booked it for them too close to its start', () => {
+    expect(noShowCosts({ ...session, providerMade: false, toldAt: at('2026-12-10T14:59:00Z') }, policy)).toBe(
+      true,
+    );
+    expect(noShowCosts({ ...session, providerMade: true, toldAt: at('2026-12-10T14:59:00Z') }, policy)).toBe(
+      false,
+    );
+    expect(noShowCosts({ ...session, providerMade: true, toldAt: at('2026-12-10T14:00:00Z') }, policy)).toBe(
+      true,
+    );
+  });
+
+  it('a credit the provider gave back stays usable for the restore validity at least', () => {
+    const now = at('2026-12-01T00:00:00Z');
+    expect(restoredExpiry(at('2026-12-01T00:00:00Z'), now, policy)?.toISOString()).toBe(
+      '2026-12-31T00:00:00.000Z',
+    );
+    expect(restoredExpiry(at('2027-03-01T00:00:00Z'), now, policy)?.toISOString()).toBe(
+      '2027-03-01T00:00:00.000Z',
+    );
+    expect(restoredExpiry(null, now, policy)).toBeNull(); // purchases never expire
   });
 
   it('reminders go out at each offset still ahead', () => {

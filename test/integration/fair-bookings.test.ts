@@ -1,0 +1,114 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { ManualClock } from '../../src/clock.ts';
+import { backends } from '../helpers/backends.ts';
+import { therapyRoom } from '../helpers/fixtures.ts';
+import { request, startTestServer, type TestServer } from '../helpers/server.ts';
+
+// Wednesday 18 November 2026; the provider works 09:00-17:00 in New York (14:00-22:00Z).
+const WED_8AM_NY = '2026-11-18T13:00:00Z';
+const WED_10AM = '2026-11-18T15:00:00.000Z';
+const WED_11AM = '2026-11-18T16:00:00.000Z';
+
+/** The rules as fair as the people who live by them (DOMAIN.md, "Live sessions"): grace and restored credits. */
+describe.each(backends)('fair bookings on the $name store', (backend) => {
+  let s: TestServer;
+  const clock = new ManualClock(WED_8AM_NY);
+  let n = 0;
+  beforeAll(async () => {
+    s = await startTestServer({ backend, clock, runScheduler: false });
+  });
+  afterAll(() => s?.stop());
+
+  async function pair() {
+    clock.set(WED_8AM_NY);
+    n++;
+    return therapyRoom(s, { client: `fair-c${n}`, provider: `fair-p${n}` });
+  }
+  const api = (token: string, method: string, path: string, body?: unknown) =>
+    s.api(method, path, { token, body });
+  const available = async (token: string) =>
+    (await api(token, 'GET', '/v1/credits')).body.available as number;
+
+  it('a booking undone right after it was made is no late cancel, even inside the late window', async () => {
+    const r = await pair();
+    const before = await available(r.clientToken);
+    const b = await api(r.clientToken, 'POST', '/v1/bookings', {
+      roomId: r.roomId,
+      modality: 'video',
+      startsAt: WED_10AM,
+    });
+    expect(b.status).toBe(201);
+    clock.set('2026-11-18T13:05:00Z'); // five minutes later, two hours before the start
+    const undone = await api(r.clientToken, 'POST', `/v1/bookings/${b.body.booking.id}/cancel`, {});
+    expect(undone.body.booking.status).toBe('cancelled');
+    expect(await available(r.clientToken)).toBe(before);
+    expect(
+      await s.store.db.query('SELECT 1 FROM charge_events WHERE booking_id = $1', [b.body.booking.id]),
+    ).toEqual([]);
+
+    // Past the grace, inside the late window: late, as before.
+    clock.set(WED_8AM_NY);
+    const kept = await api(r.clientToken, 'POST', '/v1/bookings', {
+      roomId: r.roomId,
+      modality: 'video',
+      startsAt: WED_11AM,
+    });
+    clock.set('2026-11-18T14:00:00Z');
+    const late = await api(r.clientToken, 'POST', `/v1/bookings/${kept.body.booking.id}/cancel`, {});
+    expect(late.body.booking.status).toBe('late_cancelled');
+    expect(await available(r.clientToken)).toBe(before - 1);
+  });
+
+  it('a chat session the provider booked a minute ahead is no charged no-show for a client who could not know', async () => {
+    const r = await pair();
+    const before = await available(r.clientToken);
+    clock.set('2026-11-18T14:59:00Z');
+    const b = await api(r.providerToken, 'POST', '/v1/bookings', {
+      roomId: r.roomId,
+      modality: 'chat',
+      startsAt: WED_10AM,
+    });
+    expect(b.body.booking).toMatchObject({ status: 'confirmed', createdBy: r.provider });
+    clock.set(WED_10AM);
+    const provider = await s.connect(r.providerToken);
+    expect(await request(provider, 'live:join', { bookingId: b.body.booking.id })).toMatchObject({
+      ok: true,
+    });
+    clock.set('2026-11-18T15:15:00Z');
+    await s.scheduler.runDue();
+    const after = (await api(r.clientToken, 'GET', `/v1/bookings/${b.body.booking.id}`)).body.booking;
+    expect(after.status).toBe('client_no_show');
+    expect(await available(r.clientToken)).toBe(before);
+    expect(
+      await s.store.db.query('SELECT 1 FROM charge_events WHERE booking_id = $1', [b.body.booking.id]),
+    ).toEqual([]);
+  });
+
+  it('a credit the provider gives back after the client’s period ended stays usable', async () => {
+    const r = await pair();
+    clock.set('2026-11-20T12:00:00Z');
+    // A session on Wednesday 2 December, after the November period (Berlin time) has ended.
+    const b = await api(r.clientToken, 'POST', '/v1/bookings', {
+      roomId: r.roomId,
+      modality: 'video',
+      startsAt: '2026-12-02T15:00:00Z',
+    });
+    expect(b.status).toBe(201);
+    clock.set('2026-12-01T12:00:00Z'); // the next period: its allowance granted, November's lapsed
+    const inNewPeriod = await available(r.clientToken);
+    const declined = await api(r.providerToken, 'POST', `/v1/bookings/${b.body.booking.id}/decline`, {});
+    expect(declined.body.booking.status).toBe('declined');
+    expect(await available(r.clientToken)).toBe(inNewPeriod + 1);
+    const ledger = (await api(r.clientToken, 'GET', '/v1/credits')).body.ledger.filter(
+      (e: any) => e.creditId === b.body.booking.creditId,
+    );
+    expect(ledger.at(-1)).toMatchObject({ kind: 'restore', expiresAt: '2026-12-31T12:00:00.000Z' });
+    // And it books a new session.
+    const again = await api(r.clientToken, 'POST', '/v1/bookings', {
+      roomId: r.roomId,
+      modality: 'video',
+      startsAt: '2026-12-03T15:00:00Z',
+    });
+    expect(again.status).toBe(201);
+  });
+});
