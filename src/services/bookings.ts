@@ -112,6 +112,7 @@ export class BookingService {
         );
       }
       if (!messaging) await this.assertSlotFree(t, room.providerId!, startsAt, durationMs, now, null);
+      else await this.assertNoMessagingOverlap(t, room.clientId!, startsAt, endsAt, null);
 
       const id = randomUUID();
       const creditId = await this.takeCredit(t, room.clientId!, messaging ? 'messaging' : 'live', id, {
@@ -235,6 +236,10 @@ export class BookingService {
       const messaging = old.modality === 'messaging';
       await t.bookings.lockUsers([old.clientId, old.providerId]);
       if (!messaging) await this.assertSlotFree(t, old.providerId, startsAt, durationMs, now, old.id);
+      else {
+        const endsAt = new Date(startsAt.getTime() + durationMs);
+        await this.assertNoMessagingOverlap(t, old.clientId, startsAt, endsAt, old.id);
+      }
 
       const newId = randomUUID();
       const late = !afterNoShow && actor.role === 'client' && isLate(told(old), now, this.d.policy);
@@ -641,6 +646,19 @@ export class BookingService {
     if (started)
       throw new AppError('session_already_started', 'the session has started; it can no longer be changed');
     if (TERMINAL.includes(b.status)) throw new AppError('conflict', `booking is ${b.status}`);
+  }
+
+  /** Two messaging sessions of one client never overlap: each would spend a credit on the same days. */
+  private async assertNoMessagingOverlap(
+    t: Tx,
+    clientId: string,
+    from: Date,
+    to: Date,
+    exceptId: string | null,
+  ) {
+    if (await t.bookings.messagingOverlaps(clientId, from, to, exceptId)) {
+      throw new AppError('conflict', 'startsAt: the client already has a messaging session in that time');
+    }
   }
 
   private async assertSlotFree(

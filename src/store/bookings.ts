@@ -224,6 +224,17 @@ export class BookingStore {
     return rows.length > 0;
   }
 
+  /** Whether the client holds another messaging session that overlaps [from, to). */
+  async messagingOverlaps(clientId: string, from: Date, to: Date, exceptId: string | null): Promise<boolean> {
+    const rows = await this.q.query(
+      `SELECT 1 FROM bookings WHERE client_id = $1 AND modality = 'messaging'
+          AND status IN ('pending_confirmation', 'confirmed', 'in_progress')
+          AND starts_at < $3 AND ends_at > $2 AND ($4::text IS NULL OR id <> $4) LIMIT 1`,
+      [clientId, from, to, exceptId],
+    );
+    return rows.length > 0;
+  }
+
   async recordCharge(
     id: string,
     clientId: string,

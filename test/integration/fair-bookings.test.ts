@@ -19,10 +19,10 @@ describe.each(backends)('fair bookings on the $name store', (backend) => {
   });
   afterAll(() => s?.stop());
 
-  async function pair() {
+  async function pair(plan?: Record<string, unknown>) {
     clock.set(WED_8AM_NY);
     n++;
-    return therapyRoom(s, { client: `fair-c${n}`, provider: `fair-p${n}` });
+    return therapyRoom(s, { client: `fair-c${n}`, provider: `fair-p${n}`, ...(plan ? { plan } : {}) });
   }
   const api = (token: string, method: string, path: string, body?: unknown) =>
     s.api(method, path, { token, body });
@@ -82,6 +82,30 @@ describe.each(backends)('fair bookings on the $name store', (backend) => {
     expect(
       await s.store.db.query('SELECT 1 FROM charge_events WHERE booking_id = $1', [b.body.booking.id]),
     ).toEqual([]);
+  });
+
+  it('two messaging sessions of one client never overlap: the second is refused and takes no credit', async () => {
+    const r = await pair({
+      kind: 'eap',
+      includesMessaging: true,
+      liveSessionsPerPeriod: 1,
+      messagingSessionsPerPeriod: 3,
+      periodStart: '2026-11-01',
+    });
+    const book = (startsAt: string) =>
+      api(r.clientToken, 'POST', '/v1/bookings', { roomId: r.roomId, modality: 'messaging', startsAt });
+    const first = await book('2026-11-18T13:00:03Z');
+    expect(first.status).toBe(201);
+    const overlapping = await book('2026-11-18T13:00:04Z');
+    expect(overlapping).toMatchObject({ status: 409, body: { error: { code: 'conflict' } } });
+    const credits = (await api(r.clientToken, 'GET', '/v1/credits')).body;
+    expect(credits.availableByType.messaging).toBe(2);
+    // Moving the first onto itself is no overlap; one that starts as it ends is fine.
+    expect((await book(first.body.booking.endsAt)).status).toBe(201);
+    const moved = await api(r.clientToken, 'POST', `/v1/bookings/${first.body.booking.id}/reschedule`, {
+      startsAt: '2026-11-18T13:00:01Z', // two seconds earlier: overlaps only itself
+    });
+    expect(moved.status).toBe(201);
   });
 
   it('a credit the provider gives back after the client’s period ended stays usable', async () => {
