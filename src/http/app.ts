@@ -301,6 +301,13 @@ export function createHttpApp(d: HttpDeps): express.Express {
     }),
   );
   v1.post(
+    '/bookings/:id/waive',
+    tracked(async (req, res) => {
+      parse(EmptyBody, req.body ?? {});
+      res.json({ booking: await d.bookings.waive(actor(req), param(req, 'id')) });
+    }),
+  );
+  v1.post(
     '/bookings/:id/cancel',
     tracked(async (req, res) => {
       const { reason } = parse(CancelBody, req.body ?? {});
@@ -313,6 +320,13 @@ export function createHttpApp(d: HttpDeps): express.Express {
       res.status(201).json({
         booking: await d.bookings.reschedule(actor(req), param(req, 'id'), parse(RescheduleBody, req.body)),
       });
+    }),
+  );
+  // A client's own plan (PROTOCOL.md, "Fair bookings").
+  v1.get(
+    '/plan',
+    tracked(async (req, res) => {
+      res.json(await d.credits.plan(actor(req)));
     }),
   );
   v1.get(

@@ -288,6 +288,56 @@ export class BookingService {
     });
   }
 
+  /**
+   * The booking's provider waives the charge of a late cancel or a client
+   * no-show (say the client asked in the room): the credit comes back and the
+   * charge stays on record, marked waived.
+   */
+  async waive(actor: Actor, id: string): Promise<Booking> {
+    assertMayManage(actor);
+    const now = this.d.clock.now();
+    return this.tx(async (t) => {
+      const b = await this.loadForChange(t, actor, id);
+      if (actor.id !== b.providerId)
+        throw new AppError('forbidden', 'only the booking’s provider waives its charge');
+      if (b.status !== 'late_cancelled' && b.status !== 'client_no_show') {
+        throw new AppError(
+          'conflict',
+          `booking is ${b.status}; only a late cancel or a client no-show is charged`,
+        );
+      }
+      if (!(await t.bookings.waiveCharges(b.id, actor.id, now))) {
+        throw new AppError('conflict', 'this booking has no charge left to waive');
+      }
+      const latest = b.creditId ? await t.credits.latest(b.creditId) : null;
+      if (b.creditId && latest?.kind === 'forfeit' && latest.bookingId === b.id) {
+        const current = latest.expiresAt === null ? null : new Date(latest.expiresAt);
+        await t.credits.record(
+          b.creditId,
+          'restore',
+          b.id,
+          'charge waived',
+          now,
+          restoredExpiry(current, now, this.d.policy),
+        );
+        await this.d.webhooks.enqueue(
+          t.q,
+          'credit.restored',
+          { clientId: b.clientId, bookingId: b.id, creditId: b.creditId },
+          now,
+        );
+      }
+      await this.d.webhooks.enqueue(
+        t.q,
+        'credit.charge_waived',
+        { clientId: b.clientId, bookingId: b.id },
+        now,
+      );
+      await this.notice(t, b, 'charge_waived', now);
+      return b;
+    });
+  }
+
   async get(actor: Actor, id: string): Promise<Booking> {
     const b = await inTx(
       this.d.store.db,
@@ -864,6 +914,8 @@ const NOTICE_TEXT: Record<string, (b: Booking) => string> = {
   client_no_show: (b) => `The client did not join the session on ${b.startsAt}; the session credit is used.`,
   provider_no_show: (b) =>
     `The provider did not join the session on ${b.startsAt}. Your credit is back: reschedule with the same credit.`,
+  charge_waived: (b) =>
+    `The provider waived the charge for the session on ${b.startsAt}; the credit is back.`,
   messaging_started: () => 'Messaging session in progress.',
   messaging_ended: () => 'The messaging session has ended.',
 };

@@ -1,6 +1,7 @@
 import { periodAt } from '../domain/periods.ts';
 import type { Actor, Plan } from '../domain/types.ts';
 import { AppError } from '../errors.ts';
+import type { Charge } from '../store/bookings.ts';
 import type { LedgerEntry } from '../store/credits.ts';
 import type { ServiceDeps } from './deps.ts';
 import { inTx, type Tx } from './tx.ts';
@@ -103,6 +104,7 @@ export class CreditService {
     periodEndsAt: string | null;
     ledger: LedgerEntry[];
     hasMore: boolean;
+    charges: Charge[];
   }> {
     if (actor.role !== 'client') throw new AppError('forbidden', 'credits belong to clients');
     const now = this.d.clock.now();
@@ -110,10 +112,11 @@ export class CreditService {
     return this.tx(async (t) => {
       await t.bookings.lockUsers([actor.id]);
       const period = await this.ensurePeriod(t, actor.id, now);
-      const [live, messaging, entries] = await Promise.all([
+      const [live, messaging, entries, charges] = await Promise.all([
         t.credits.available(actor.id, 'live', now),
         t.credits.available(actor.id, 'messaging', now),
         t.credits.entries(actor.id, limit + 1, page.beforeSeq),
+        t.bookings.charges(actor.id, MAX_LEDGER),
       ]);
       // Oldest first: one more than asked means an older one is left out.
       const hasMore = entries.length > limit;
@@ -123,6 +126,33 @@ export class CreditService {
         periodEndsAt: period?.periodEndsAt.toISOString() ?? null,
         ledger: hasMore ? entries.slice(1) : entries,
         hasMore,
+        charges,
+      };
+    });
+  }
+
+  /**
+   * A client's own plan: what it allows each period, the current period, and
+   * how much of this period's allowance is spoken for (reserved, used or lost).
+   */
+  async plan(actor: Actor) {
+    if (actor.role !== 'client') throw new AppError('forbidden', 'plans belong to clients');
+    const now = this.d.clock.now();
+    return this.tx(async (t) => {
+      await t.bookings.lockUsers([actor.id]);
+      const current = await this.ensurePeriod(t, actor.id, now);
+      const [plan, client] = await Promise.all([t.users.getPlan(actor.id), t.users.get(actor.id)]);
+      if (!current || !plan || !client) throw new AppError('not_found', 'no plan is set for this client');
+      const period = periodAt(plan.periodStart, client.timezone, now);
+      const used = await t.credits.usedOfPeriod(actor.id, period.end);
+      return {
+        plan,
+        period: { startsAt: period.start.toISOString(), endsAt: period.end.toISOString() },
+        allowance: {
+          live: plan.liveSessionsPerPeriod,
+          messaging: hasMessagingSessions(plan) ? (plan.messagingSessionsPerPeriod ?? 0) : 0,
+        },
+        used,
       };
     });
   }

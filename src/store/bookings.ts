@@ -249,6 +249,43 @@ export class BookingStore {
     );
     return rows.length > 0;
   }
+
+  /** Marks a booking's charges waived; answers whether any was (a second waiver changes nothing). */
+  async waiveCharges(bookingId: string, by: string, now: Date): Promise<boolean> {
+    const rows = await this.q.query(
+      `UPDATE charge_events SET waived_at = $2, waived_by = $3 WHERE booking_id = $1 AND waived_at IS NULL RETURNING id`,
+      [bookingId, now, by],
+    );
+    return rows.length > 0;
+  }
+
+  /** A client's charges, newest first. */
+  async charges(clientId: string, limit: number): Promise<Charge[]> {
+    const rows = await this.q.query<{
+      booking_id: string;
+      created_at: Date;
+      reason: string;
+      waived_at: Date | null;
+    }>(
+      `SELECT booking_id, created_at, reason, waived_at FROM charge_events WHERE client_id = $1
+        ORDER BY created_at DESC, id LIMIT $2`,
+      [clientId, limit],
+    );
+    return rows.map((r) => ({
+      bookingId: r.booking_id,
+      at: r.created_at.toISOString(),
+      reason: r.reason,
+      waived: r.waived_at !== null,
+    }));
+  }
+}
+
+/** A lost credit that costs the client the session (PROTOCOL.md, "Fair bookings"). */
+export interface Charge {
+  bookingId: string;
+  at: string;
+  reason: string;
+  waived: boolean;
 }
 
 export interface LiveParticipant {

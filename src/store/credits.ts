@@ -154,6 +154,20 @@ export class CreditLedger {
     return toEntry(row);
   }
 
+  /** Of the allowance granted for the period ending at `periodEnd`: how many credits are reserved, used or lost. */
+  async usedOfPeriod(clientId: string, periodEnd: Date): Promise<{ live: number; messaging: number }> {
+    const rows = await this.q.query<{ credit_type: CreditType; n: number }>(
+      `SELECT latest.credit_type, count(*)::int AS n FROM (${LATEST}) latest
+        WHERE latest.kind IN ('reserve', 'consume', 'forfeit')
+          AND latest.credit_id IN (SELECT credit_id FROM credit_ledger
+                                    WHERE client_id = $1 AND kind = 'grant' AND expires_at = $2)
+        GROUP BY latest.credit_type`,
+      [clientId, periodEnd],
+    );
+    const n = (type: CreditType) => rows.find((r) => r.credit_type === type)?.n ?? 0;
+    return { live: n('live'), messaging: n('messaging') };
+  }
+
   /** The newest `limit` entries (before `beforeSeq`, if given), oldest first. */
   async entries(clientId: string, limit = 500, beforeSeq?: number): Promise<LedgerEntry[]> {
     const rows = await this.q.query<LedgerRow>(

@@ -108,6 +108,61 @@ describe.each(backends)('fair bookings on the $name store', (backend) => {
     expect(moved.status).toBe(201);
   });
 
+  it('a client reads their plan and every charge, and the provider may waive a charge', async () => {
+    const r = await pair();
+    expect((await api(r.clientToken, 'GET', '/v1/plan')).body).toEqual({
+      plan: {
+        kind: 'out_of_pocket',
+        includesMessaging: true,
+        liveSessionsPerPeriod: 4,
+        messagingSessionsPerPeriod: 0,
+        periodStart: '2026-11-01',
+      },
+      period: { startsAt: '2026-10-31T23:00:00.000Z', endsAt: '2026-11-30T23:00:00.000Z' }, // months in Berlin
+      allowance: { live: 4, messaging: 0 },
+      used: { live: 0, messaging: 0 },
+    });
+    expect((await api(r.providerToken, 'GET', '/v1/plan')).status).toBe(403);
+    const before = await available(r.clientToken);
+
+    const b = await api(r.clientToken, 'POST', '/v1/bookings', {
+      roomId: r.roomId,
+      modality: 'video',
+      startsAt: WED_11AM,
+    });
+    clock.set('2026-11-18T14:30:00Z');
+    expect(
+      (await api(r.clientToken, 'POST', `/v1/bookings/${b.body.booking.id}/cancel`, {})).body.booking.status,
+    ).toBe('late_cancelled');
+    expect((await api(r.clientToken, 'GET', '/v1/plan')).body.used).toEqual({ live: 1, messaging: 0 });
+    const charged = (await api(r.clientToken, 'GET', '/v1/credits')).body;
+    expect(charged.charges).toEqual([
+      {
+        bookingId: b.body.booking.id,
+        at: '2026-11-18T14:30:00.000Z',
+        reason: 'late_cancellation',
+        waived: false,
+      },
+    ]);
+    expect(charged.available).toBe(before - 1);
+
+    expect((await api(r.clientToken, 'POST', `/v1/bookings/${b.body.booking.id}/waive`, {})).status).toBe(
+      403,
+    );
+    const waived = await api(r.providerToken, 'POST', `/v1/bookings/${b.body.booking.id}/waive`, {});
+    expect(waived).toMatchObject({
+      status: 200,
+      body: { booking: { id: b.body.booking.id, status: 'late_cancelled' } },
+    });
+    const after = (await api(r.clientToken, 'GET', '/v1/credits')).body;
+    expect(after.charges).toEqual([{ ...charged.charges[0], waived: true }]);
+    expect(after.available).toBe(before);
+    expect(await api(r.providerToken, 'POST', `/v1/bookings/${b.body.booking.id}/waive`, {})).toMatchObject({
+      status: 409,
+      body: { error: { code: 'conflict' } },
+    });
+  });
+
   it('a credit the provider gives back after the client’s period ended stays usable', async () => {
     const r = await pair();
     clock.set('2026-11-20T12:00:00Z');
