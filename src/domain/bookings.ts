@@ -87,11 +87,17 @@ export function restoredExpiry(current: Date | null, now: Date, p: Policy): Date
   return new Date(Math.max(current.getTime(), floor));
 }
 
-/** When the reminders go out: each configured offset before the start that is still ahead. */
+/**
+ * When the reminders go out: each configured offset before the start that is
+ * still ahead. A session confirmed after its last offset gets its reminder at
+ * once (there is always a reminder with the join link, if reminders are on).
+ */
 export function reminderTimes(b: BookingTimes, now: Date, p: Policy): Array<{ offsetMs: number; at: Date }> {
-  return p.remindersMs
+  const ahead = p.remindersMs
     .map((offsetMs) => ({ offsetMs, at: new Date(b.startsAt.getTime() - offsetMs) }))
     .filter((r) => r.at.getTime() > now.getTime());
+  if (ahead.length > 0 || p.remindersMs.length === 0 || b.startsAt.getTime() <= now.getTime()) return ahead;
+  return [{ offsetMs: b.startsAt.getTime() - now.getTime(), at: now }];
 }
 
 /** A join link works from POLICY_JOIN_OPENS before the start until the session's end. */

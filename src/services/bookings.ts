@@ -21,6 +21,7 @@ import { DEFAULT_WORKING_HOURS } from '../domain/working-hours.ts';
 import { AppError } from '../errors.ts';
 import type { Booking, LiveParticipant, NewBooking } from '../store/bookings.ts';
 import type { Job } from '../store/jobs.ts';
+import { type Reader, reminderText, whenFor } from './booking-texts.ts';
 import type { CreditService } from './credits.ts';
 import { readCursor, writeCursor } from './cursor.ts';
 import type { ServiceDeps } from './deps.ts';
@@ -583,13 +584,22 @@ export class BookingService {
           [b.clientId]: this.joinUrl(b, b.clientId),
           [b.providerId]: this.joinUrl(b, b.providerId),
         };
+        const { client, provider } = await this.readers(t, b);
+        const text = reminderText({
+          modality: b.modality,
+          startsAt: b.startsAt,
+          opensAt: joinWindow(times(b), this.d.policy).opensAt,
+          now,
+          client: { ...client, joinUrl: joinUrls[b.clientId]! },
+          provider: { ...provider, joinUrl: joinUrls[b.providerId]! },
+        });
         const { message, duplicate } = await t.messages.append({
           id: randomUUID(),
           roomId: b.roomId,
           senderId: 'talkroom',
           senderRole: 'bot',
           kind: 'system',
-          text: `Reminder: your ${b.modality} session starts at ${b.startsAt}. Join with the link.`,
+          text,
           bookingId: b.id,
           meta: {
             event: 'reminder',
@@ -863,15 +873,26 @@ export class BookingService {
     t.scheduled = true;
   }
 
+  /** The booking's two participants as the room's texts address them. */
+  private async readers(t: Tx, b: Booking): Promise<{ client: Reader; provider: Reader }> {
+    const [c, p] = await Promise.all([t.users.get(b.clientId), t.users.get(b.providerId)]);
+    return {
+      client: { name: c?.displayName ?? 'the client', timezone: c?.timezone ?? 'UTC' },
+      provider: { name: p?.displayName ?? 'the provider', timezone: p?.timezone ?? 'UTC' },
+    };
+  }
+
   /** Tells the room, as a system message stored in the same transaction. */
   private async notice(t: Tx, b: Booking, event: string, now: Date, extra: Record<string, unknown> = {}) {
+    const { client, provider } = await this.readers(t, b);
+    const when = (iso: string) => whenFor(iso, client, provider);
     const { message, duplicate } = await t.messages.append({
       id: randomUUID(),
       roomId: b.roomId,
       senderId: 'talkroom',
       senderRole: 'bot',
       kind: 'system',
-      text: NOTICE_TEXT[event]?.(b) ?? `Session ${event.replace(/_/g, ' ')}.`,
+      text: NOTICE_TEXT[event]?.(b, when) ?? `Session ${event.replace(/_/g, ' ')}.`,
       bookingId: b.id,
       meta: {
         event,
@@ -901,21 +922,24 @@ export class BookingService {
   }
 }
 
-const NOTICE_TEXT: Record<string, (b: Booking) => string> = {
-  booked: (b) => `A ${b.modality} session was booked for ${b.startsAt}.`,
-  confirmed: (b) => `The ${b.modality} session on ${b.startsAt} is confirmed.`,
-  declined: (b) => `The provider declined the session on ${b.startsAt}; the credit is back.`,
-  expired: (b) => `The session on ${b.startsAt} was not confirmed in time and expired; the credit is back.`,
-  cancelled: (b) => `The session on ${b.startsAt} was cancelled; the credit is back.`,
-  late_cancelled: (b) => `The session on ${b.startsAt} was cancelled late; the credit is used.`,
-  rescheduled: (b) => `The session moved to ${b.startsAt}.`,
+/** Each notice's text; `when` gives a time in each reader's zone. */
+const NOTICE_TEXT: Record<string, (b: Booking, when: (iso: string) => string) => string> = {
+  booked: (b, when) => `A ${b.modality} session was booked for ${when(b.startsAt)}.`,
+  confirmed: (b, when) => `The ${b.modality} session on ${when(b.startsAt)} is confirmed.`,
+  declined: (b, when) => `The provider declined the session on ${when(b.startsAt)}; the credit is back.`,
+  expired: (b, when) =>
+    `The session on ${when(b.startsAt)} was not confirmed in time and expired; the credit is back.`,
+  cancelled: (b, when) => `The session on ${when(b.startsAt)} was cancelled; the credit is back.`,
+  late_cancelled: (b, when) => `The session on ${when(b.startsAt)} was cancelled late; the credit is used.`,
+  rescheduled: (b, when) => `The session moved to ${when(b.startsAt)}.`,
   session_started: (b) => `The ${b.modality} session has started.`,
   session_ended: () => 'The session has ended.',
-  client_no_show: (b) => `The client did not join the session on ${b.startsAt}; the session credit is used.`,
-  provider_no_show: (b) =>
-    `The provider did not join the session on ${b.startsAt}. Your credit is back: reschedule with the same credit.`,
-  charge_waived: (b) =>
-    `The provider waived the charge for the session on ${b.startsAt}; the credit is back.`,
+  client_no_show: (b, when) =>
+    `The client did not join the session on ${when(b.startsAt)}; the session credit is used.`,
+  provider_no_show: (b, when) =>
+    `The provider did not join the session on ${when(b.startsAt)}. Your credit is back: reschedule with the same credit.`,
+  charge_waived: (b, when) =>
+    `The provider waived the charge for the session on ${when(b.startsAt)}; the credit is back.`,
   messaging_started: () => 'Messaging session in progress.',
   messaging_ended: () => 'The messaging session has ended.',
 };

@@ -163,6 +163,45 @@ describe.each(backends)('fair bookings on the $name store', (backend) => {
     });
   });
 
+  it('a session confirmed after its last reminder offset gets its reminder at once, in each reader’s time and with each link', async () => {
+    const r = await pair();
+    clock.set('2026-11-18T14:55:00Z');
+    const b = await api(r.providerToken, 'POST', '/v1/bookings', {
+      roomId: r.roomId,
+      modality: 'video',
+      startsAt: WED_10AM,
+    });
+    expect(b.body.booking.status).toBe('confirmed');
+    await s.scheduler.runDue();
+    const { messages } = (await api(r.clientToken, 'GET', `/v1/rooms/${r.roomId}/messages`)).body;
+    const reminder = messages.find((m: any) => m.meta?.event === 'reminder');
+    expect(reminder, JSON.stringify(messages.map((m: any) => m.text))).toBeDefined();
+    const { joinUrls } = reminder.meta;
+    expect(reminder.text).toContain('Wednesday 18 November at 16:00 (Europe/Berlin) for Client');
+    expect(reminder.text).toContain('Wednesday 18 November at 10:00 (America/New_York) for Provider');
+    expect(reminder.text).toContain(`Client, join here: ${joinUrls[r.client]}`);
+    expect(reminder.text).toContain(`Provider, join here: ${joinUrls[r.provider]}`);
+    for (const m of messages) expect(m.text).not.toMatch(/\d{4}-\d{2}-\d{2}T/); // no raw ISO anywhere
+  });
+
+  it('the day-ahead reminder says from when the links work', async () => {
+    const r = await pair();
+    clock.set('2026-11-16T12:00:00Z');
+    const b = await api(r.providerToken, 'POST', '/v1/bookings', {
+      roomId: r.roomId,
+      modality: 'video',
+      startsAt: WED_10AM,
+    });
+    expect(b.body.booking.status).toBe('confirmed');
+    clock.set('2026-11-17T15:00:00Z');
+    await s.scheduler.runDue();
+    const { messages } = (await api(r.clientToken, 'GET', `/v1/rooms/${r.roomId}/messages`)).body;
+    const reminder = messages.find((m: any) => m.meta?.event === 'reminder');
+    expect(reminder.text).toContain(
+      'The links work from Wednesday 18 November at 15:50 (Europe/Berlin) for Client',
+    );
+  });
+
   it('a credit the provider gives back after the client’s period ended stays usable', async () => {
     const r = await pair();
     clock.set('2026-11-20T12:00:00Z');

@@ -86,6 +86,14 @@ describe('session rules, by the clock', () => {
     ]);
   });
 
+  it('a session confirmed after its last reminder offset gets its reminder at once; none once it started', () => {
+    expect(reminderTimes(session, at('2026-12-10T14:55:00Z'), policy)).toEqual([
+      { offsetMs: 300_000, at: at('2026-12-10T14:55:00Z') },
+    ]);
+    expect(reminderTimes(session, at('2026-12-10T15:00:00Z'), policy)).toEqual([]);
+    expect(reminderTimes(session, at('2026-12-10T14:55:00Z'), { ...policy, remindersMs: [] })).toEqual([]);
+  });
+
   it('a join link works from 10 minutes before the start to the end', () => {
     expect(joinWindow(session, policy)).toEqual({
       opensAt: at('2026-12-10T14:50:00Z'),
