@@ -1,7 +1,8 @@
 import { randomUUID } from 'node:crypto';
 import { setImmediate as nextTurn } from 'node:timers/promises';
 import { canPost } from '../domain/access.ts';
-import type { Actor } from '../domain/types.ts';
+import { assertMayPost } from '../domain/messaging-rules.ts';
+import type { Actor, Room } from '../domain/types.ts';
 import { AppError, isAppError } from '../errors.ts';
 import type { AttachmentMeta } from '../store/attachments.ts';
 import type { ServiceDeps } from './deps.ts';
@@ -51,6 +52,21 @@ export class AttachmentService {
    * first chunk must look like the claimed container; the size limit holds
    * while the body arrives. Whatever fails, no part of the recording remains.
    */
+  /**
+   * A recording is uploaded to be sent: one the uploader may not send now (an
+   * eap client outside a messaging session, a psychiatry room) is refused
+   * before a byte is stored, by the same rules as the message.
+   */
+  private async assertMaySend(actor: Actor, room: Room, kind: 'voice' | 'video'): Promise<void> {
+    if (room.kind !== 'therapy') return;
+    const plan = actor.role === 'client' ? await this.d.store.users.getPlan(actor.id) : null;
+    const gated = plan?.kind === 'eap' || plan?.kind === 'bh_insurance';
+    const messagingSessionOpen = gated
+      ? await this.d.gate.isOpen(room.id, actor.id, this.d.clock.now())
+      : false;
+    assertMayPost({ actor, room, kind, hasMeta: false, plan, messagingSessionOpen });
+  }
+
   async upload(actor: Actor, roomId: string, contentType: string, body: UploadBody): Promise<AttachmentMeta> {
     const { config, store, clock, log } = this.d;
     const room = await store.rooms.get(roomId);
@@ -58,6 +74,7 @@ export class AttachmentService {
     if (actor.role === 'bot' || !canPost(actor, room))
       throw new AppError('forbidden', `may not upload to room ${roomId}`);
     const type = contentType.toLowerCase();
+    await this.assertMaySend(actor, room, type.startsWith('video/') ? 'video' : 'voice');
     if (!config.attachmentTypes.includes(type)) {
       throw new AppError(
         'invalid_input',

@@ -202,6 +202,29 @@ describe.each(backends)('fair bookings on the $name store', (backend) => {
     );
   });
 
+  it('a plan change: a higher allowance applies at once, a lower one from the next period', async () => {
+    const r = await pair();
+    const admin = s.token('platform', 'admin');
+    const setPlan = (live: number) =>
+      s.api('PUT', `/v1/users/${r.client}/plan`, {
+        token: admin,
+        body: {
+          kind: 'out_of_pocket',
+          includesMessaging: true,
+          liveSessionsPerPeriod: live,
+          periodStart: '2026-11-01',
+        },
+      });
+    expect(await available(r.clientToken)).toBe(4);
+    await setPlan(6);
+    expect(await available(r.clientToken)).toBe(6);
+    await setPlan(1);
+    expect(await available(r.clientToken)).toBe(6); // what this period granted stays granted
+    clock.set('2026-12-01T12:00:00Z');
+    expect(await available(r.clientToken)).toBe(1);
+    expect((await api(r.clientToken, 'GET', '/v1/plan')).body.allowance.live).toBe(1);
+  });
+
   it('a credit the provider gives back after the client’s period ended stays usable', async () => {
     const r = await pair();
     clock.set('2026-11-20T12:00:00Z');

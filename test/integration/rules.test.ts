@@ -68,6 +68,22 @@ describe.each(backends)('plans, roles and rooms on the $name store', (backend) =
     expect(availability).toMatchObject({ ok: true, data: { message: { kind: 'availability' } } });
   });
 
+  it('a recording is refused at upload when its sender could not send it now', async () => {
+    const r = await therapyRoom(s, { client: 'eap-up', provider: 'eap-up-p', plan: plan('eap') });
+    const ogg = Buffer.concat([Buffer.from('OggS'), Buffer.alloc(60)]);
+    const upload = (token: string) =>
+      s.api('POST', `/v1/rooms/${r.roomId}/attachments`, { token, raw: ogg, type: 'audio/ogg' });
+    expect(await upload(r.clientToken)).toMatchObject({
+      status: 403,
+      body: { error: { code: 'messaging_session_required' } },
+    });
+    expect(await s.store.db.query('SELECT id FROM attachments WHERE room_id = $1', [r.roomId])).toEqual([]);
+    openSessions.add(r.roomId);
+    expect((await upload(r.clientToken)).status).toBe(201);
+    openSessions.delete(r.roomId);
+    expect((await upload(r.providerToken)).status).toBe(201); // providers may always reply
+  });
+
   it('a bh_insurance client is held to the same rule', async () => {
     const r = await therapyRoom(s, { client: 'bh-c', provider: 'bh-p', plan: plan('bh_insurance') });
     const res = await s.api('POST', `/v1/rooms/${r.roomId}/messages`, {
