@@ -69,7 +69,8 @@ export async function fuzz<T>(
   const example = short(fc.stringify(details.counterexample), 2_000);
   throw new Error(
     `${name} failed after ${details.numRuns} runs: ${cause}\n` +
-      `Replay: FUZZ_SEED=${details.seed} FUZZ_RUNS=${details.numRuns} (the file again up to this failure: the server reaches the same state), ` +
+      `Replay: FUZZ_SEED=${details.seed}${FUZZ.runs ? ` FUZZ_RUNS=${FUZZ.runs}` : ''} on the whole file (the server reaches the same state; ` +
+      `concurrent properties replay their batches, not their interleaving), ` +
       `or FUZZ_SEED=${details.seed} FUZZ_PATH=${details.counterexamplePath ?? ''} with -t for this test (this case alone)\n` +
       `Counterexample: ${example}`,
   );

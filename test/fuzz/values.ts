@@ -284,6 +284,66 @@ function mutate(valid: unknown, mutations: Mutation[]): unknown {
   return own(o);
 }
 
+/** Text no database column holds: NUL, unpaired surrogate halves; and over-long ids. */
+export const unstorable = fc.oneof(
+  fc.constantFrom(
+    `${MARK}\u0000`,
+    `${MARK} \uD800`,
+    '\uDFFF',
+    `${MARK} \uDC00\uD800`,
+    '\u0000',
+    'x'.repeat(129),
+  ),
+  fc.string({ unit: 'binary', minLength: 1, maxLength: 12 }).map((s) => `${MARK} ${s}\u0000`),
+);
+
+/** Free text: readable, then text the store cannot hold, then anything odd. */
+export const freeText = fc.oneof(
+  { weight: 6, arbitrary: fc.string({ minLength: 1, maxLength: 30 }).map((s) => `${MARK} ${s}`) },
+  { weight: 1, arbitrary: unstorable },
+  { weight: 1, arbitrary: strings },
+);
+
+/**
+ * The valid payload with one of its strings (at any depth, or a key) replaced
+ * by text no store holds: every free-text field and id meets NUL and lone
+ * surrogates with everything around it valid.
+ */
+export function withUnstorable(valid: fc.Arbitrary<unknown>): fc.Arbitrary<unknown> {
+  return fc.tuple(valid, fc.nat(), unstorable, fc.boolean()).map(([v, i, bad, asKey]) => {
+    const spots: Array<{ parent: Record<string, unknown> | unknown[]; key: string | number }> = [];
+    const walk = (x: unknown, depth: number) => {
+      if (depth > 6 || typeof x !== 'object' || x === null || x instanceof Raw || x instanceof Huge) return;
+      for (const [k, child] of Object.entries(x)) {
+        const key = Array.isArray(x) ? Number(k) : k;
+        if (typeof child === 'string' || !Array.isArray(x))
+          spots.push({ parent: x as Record<string, unknown>, key });
+        walk(child, depth + 1);
+      }
+    };
+    const copy = clone(v);
+    walk(copy, 0);
+    const spot = spots[i % Math.max(1, spots.length)];
+    if (!spot) return bad;
+    const { parent, key } = spot;
+    if (asKey && !Array.isArray(parent)) {
+      const value = parent[key as string];
+      delete parent[key as string];
+      Object.defineProperty(parent, bad, { value, enumerable: true, writable: true, configurable: true });
+    } else (parent as Record<string | number, unknown>)[key] = bad;
+    return copy;
+  });
+}
+
+/** A deep copy of plain objects and arrays; Huge, Raw and the rest are kept as they are. */
+function clone(v: unknown): unknown {
+  if (Array.isArray(v)) return v.map(clone);
+  if (typeof v !== 'object' || v === null) return v;
+  const proto = Object.getPrototypeOf(v);
+  if (proto !== Object.prototype && proto !== null) return v;
+  return own(Object.entries(v).map(([k, x]) => [k, clone(x)]));
+}
+
 /** Mostly near-valid: a valid payload as it is, with one or two fields broken, or something else entirely. */
 export function payloads(valid: fc.Arbitrary<unknown>): fc.Arbitrary<unknown> {
   return fc.oneof(
@@ -294,6 +354,7 @@ export function payloads(valid: fc.Arbitrary<unknown>): fc.Arbitrary<unknown> {
         .tuple(valid, fc.array(mutation, { minLength: 1, maxLength: 2 }))
         .map(([v, m]) => mutate(v, m)),
     },
+    { weight: 2, arbitrary: withUnstorable(valid) },
     { weight: 1, arbitrary: values },
   );
 }
