@@ -8,7 +8,7 @@ import {
   LiveResumeBody,
   LiveSessionBody,
   LiveTransportBody,
-} from '../src/api/schemas.ts';
+} from '../protocol/inputs.ts';
 import { AppError } from '../src/errors.ts';
 import type { Logger } from '../src/log.ts';
 import type { LiveEvents, LiveService } from '../src/services/live.ts';

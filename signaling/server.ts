@@ -5,13 +5,12 @@ import { Server, type Socket } from 'socket.io';
 import { z } from 'zod';
 import {
   HistoryQuery,
-  parse,
   ReadBody,
   RefreshBody,
   SyncBody,
   sendMessageSchema,
   TypingBody,
-} from '../src/api/schemas.ts';
+} from '../protocol/inputs.ts';
 import type { AddressLimiter } from '../src/auth/address-limiter.ts';
 import { bearerToken, type Identity, type TokenVerifier } from '../src/auth/tokens.ts';
 import type { Clock } from '../src/clock.ts';
@@ -19,6 +18,7 @@ import { AppError, toPublicError } from '../src/errors.ts';
 import type { InFlight } from '../src/inflight.ts';
 import type { Logger } from '../src/log.ts';
 import type { Metrics } from '../src/metrics.ts';
+import { parse } from '../src/parse.ts';
 import type { LiveService } from '../src/services/live.ts';
 import type { MessageService } from '../src/services/messages.ts';
 import type { PresenceStore } from '../src/services/presence.ts';

@@ -16,12 +16,11 @@ import {
   PurchaseBody,
   PutPlanBody,
   PutUserBody,
-  parse,
   RescheduleBody,
   RoomsQuery,
   SlotsQuery,
   sendMessageSchema,
-} from '../api/schemas.ts';
+} from '../../protocol/inputs.ts';
 import type { AddressLimiter } from '../auth/address-limiter.ts';
 import { bearerToken, type Identity, type TokenVerifier } from '../auth/tokens.ts';
 import type { Clock } from '../clock.ts';
@@ -31,6 +30,7 @@ import { AppError, toPublicError } from '../errors.ts';
 import type { InFlight } from '../inflight.ts';
 import type { Logger } from '../log.ts';
 import type { Metrics } from '../metrics.ts';
+import { parse } from '../parse.ts';
 import type { AttachmentService } from '../services/attachments.ts';
 import type { BookingService } from '../services/bookings.ts';
 import type { CreditService } from '../services/credits.ts';
