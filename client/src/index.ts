@@ -15,3 +15,13 @@ export type {
 } from '../../protocol/events.ts';
 export { type ClientEvents, type SendInput, TalkroomClient, type TalkroomClientOptions } from './client.ts';
 export { isTalkroomError, TalkroomError } from './errors.ts';
+export {
+  type Kind,
+  type LiveEvents,
+  type LiveOptions,
+  type LiveRef,
+  LiveSession,
+  type LiveStatus,
+  type RemoteTrack,
+  type Source,
+} from './live.ts';
