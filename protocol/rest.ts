@@ -43,7 +43,7 @@ const Readiness = z.object({
   status: z.enum(['ok', 'degraded', 'down']),
   checks: z.record(z.string(), z.enum(['ok', 'degraded', 'down'])),
 });
-const JoinInfo = z.object({ booking: A.Booking, opensAt: Instant, closesAt: Instant });
+export const JoinInfo = z.object({ booking: A.Booking, opensAt: Instant, closesAt: Instant });
 const JoinLinks = z.object({
   joinUrls: z.record(z.string(), z.string()),
   opensAt: Instant,
