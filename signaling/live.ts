@@ -1,18 +1,7 @@
-import {
-  LiveConnectBody,
-  LiveConsumeBody,
-  LiveJoinBody,
-  LiveMuteBody,
-  LiveProduceBody,
-  LiveRestartIceBody,
-  LiveResumeBody,
-  LiveSessionBody,
-  LiveTransportBody,
-} from '../src/api/schemas.ts';
+import type { Booking } from '../protocol/answers.ts';
 import { AppError } from '../src/errors.ts';
 import type { Logger } from '../src/log.ts';
 import type { LiveEvents, LiveService } from '../src/services/live.ts';
-import type { Booking } from '../src/store/bookings.ts';
 import { channel } from './events.ts';
 import type { IoServer } from './room-events.ts';
 import type { Handle, IoSocket } from './server.ts';
@@ -27,7 +16,7 @@ export function attachLiveHandlers(socket: IoSocket, handle: Handle, live: LiveS
     return b;
   };
 
-  handle('live:join', LiveJoinBody, async (ref) => {
+  handle('live:join', async (ref) => {
     let admittedTo: string | undefined;
     const { answer, booking } = await live
       .join(me, ref, (bookingId) => {
@@ -58,36 +47,34 @@ export function attachLiveHandlers(socket: IoSocket, handle: Handle, live: LiveS
     });
     return answer;
   });
-  handle('live:transport', LiveTransportBody, (i) => live.transport(me, joined(i.bookingId), i.direction));
-  handle('live:connect', LiveConnectBody, async (i) => {
+  handle('live:transport', (i) => live.transport(me, joined(i.bookingId), i.direction));
+  handle('live:connect', async (i) => {
     await live.connect(me, joined(i.bookingId), i.transportId, i.dtlsParameters);
     return {};
   });
-  handle('live:restartIce', LiveRestartIceBody, (i) =>
-    live.restartIce(me, joined(i.bookingId), i.transportId),
-  );
-  handle('live:produce', LiveProduceBody, (i) =>
+  handle('live:restartIce', (i) => live.restartIce(me, joined(i.bookingId), i.transportId));
+  handle('live:produce', (i) =>
     live.produce(me, joined(i.bookingId), i.transportId, i.kind, i.rtpParameters, i.appData),
   );
-  handle('live:consume', LiveConsumeBody, (i) =>
+  handle('live:consume', (i) =>
     live.consume(me, joined(i.bookingId), i.transportId, i.producerId, i.rtpCapabilities),
   );
-  handle('live:resume', LiveResumeBody, async (i) => {
+  handle('live:resume', async (i) => {
     await live.resume(me, joined(i.bookingId), i.consumerId);
     return {};
   });
-  handle('live:mute', LiveMuteBody, async (i) => {
+  handle('live:mute', async (i) => {
     await live.mute(me, joined(i.bookingId), i.producerId, i.paused);
     return {};
   });
-  handle('live:leave', LiveSessionBody, async (i) => {
+  handle('live:leave', async (i) => {
     const b = joined(i.bookingId);
     socket.data.live.delete(b.id);
     socket.leave(channel.live(b.id));
     await live.leave(me, b);
     return {};
   });
-  handle('live:end', LiveSessionBody, async (i) => {
+  handle('live:end', async (i) => {
     await live.end(me, joined(i.bookingId).id);
     return {};
   });

@@ -2,16 +2,9 @@ import type { Server as HttpServer } from 'node:http';
 import { createAdapter } from '@socket.io/redis-adapter';
 import { RateLimiterMemory } from 'rate-limiter-flexible';
 import { Server, type Socket } from 'socket.io';
-import { z } from 'zod';
-import {
-  HistoryQuery,
-  parse,
-  ReadBody,
-  RefreshBody,
-  SyncBody,
-  sendMessageSchema,
-  TypingBody,
-} from '../src/api/schemas.ts';
+import type { z } from 'zod';
+import { requests } from '../protocol/events.ts';
+import { sendMessageSchema } from '../protocol/inputs.ts';
 import type { AddressLimiter } from '../src/auth/address-limiter.ts';
 import { bearerToken, type Identity, type TokenVerifier } from '../src/auth/tokens.ts';
 import type { Clock } from '../src/clock.ts';
@@ -19,6 +12,7 @@ import { AppError, toPublicError } from '../src/errors.ts';
 import type { InFlight } from '../src/inflight.ts';
 import type { Logger } from '../src/log.ts';
 import type { Metrics } from '../src/metrics.ts';
+import { parse } from '../src/parse.ts';
 import type { LiveService } from '../src/services/live.ts';
 import type { MessageService } from '../src/services/messages.ts';
 import type { PresenceStore } from '../src/services/presence.ts';
@@ -28,6 +22,9 @@ import {
   type ClientToServerEvents,
   channel,
   type InterServerEvents,
+  type RequestAnswer,
+  type RequestEvent,
+  type RequestInput,
   type ServerToClientEvents,
   type SocketData,
 } from './events.ts';
@@ -35,11 +32,14 @@ import { attachLiveHandlers } from './live.ts';
 import type { IoServer } from './room-events.ts';
 
 export type IoSocket = Socket<ClientToServerEvents, ServerToClientEvents, InterServerEvents, SocketData>;
-/** Registers a request event: rate-limited, validated, answered with the one ack shape, counted in flight. */
-export type Handle = <S extends z.ZodType, R>(
-  event: keyof ClientToServerEvents,
-  schema: S,
-  fn: (input: z.infer<S>) => Promise<R>,
+/**
+ * Registers a request event: rate-limited, validated with the contract's input
+ * schema for that event, answered with the one ack shape, counted in flight.
+ * The handler's input and answer types are the contract's for that event.
+ */
+export type Handle = <E extends RequestEvent>(
+  event: E,
+  fn: (input: RequestInput<E>) => Promise<RequestAnswer<E>>,
 ) => void;
 
 export interface RedisPair {
@@ -116,6 +116,9 @@ const MAX_TIMER_MS = 2_147_483_647;
 export function attachSignaling(d: SignalingDeps): void {
   const { io } = d;
   const sendSchema = sendMessageSchema(d.messageMaxChars);
+  // The contract's schema per event; the message text limit is a setting.
+  const inputSchema = (event: RequestEvent): z.ZodType =>
+    event === 'message:send' ? sendSchema : requests[event].input;
   const limiter = new RateLimiterMemory({ points: d.rateLimit, duration: 1 });
 
   io.use(async (socket, next) => {
@@ -198,9 +201,11 @@ export function attachSignaling(d: SignalingDeps): void {
       next();
     });
 
-    const handle: Handle = (event, schema, fn) => {
+    const handle: Handle = (event, fn) => {
       handled.add(event);
-      socket.on(event, async (...args: unknown[]) => {
+      const schema = inputSchema(event);
+      // Registered untyped: the payload is untrusted until the schema has parsed it.
+      (socket as unknown as Socket).on(event as string, async (...args: unknown[]) => {
         // The ack is always the last argument; a request without a payload sends only the ack.
         const ack = args.length > 1 ? args.at(-1) : typeof args[0] === 'function' ? args[0] : undefined;
         const payload = typeof args[0] === 'function' ? undefined : args[0];
@@ -226,7 +231,9 @@ export function attachSignaling(d: SignalingDeps): void {
           let outcome = 'ok';
           try {
             await consume(limiter, me.id);
-            reply({ ok: true, data: await fn(parse(schema, payload, 'payload')) });
+            // Parsed by the contract's schema for this very event, so it is that event's input.
+            const input = parse(schema, payload, 'payload') as RequestInput<typeof event>;
+            reply({ ok: true, data: await fn(input) });
           } catch (e) {
             const error = toPublicError(e);
             outcome = error.code;
@@ -241,16 +248,16 @@ export function attachSignaling(d: SignalingDeps): void {
     };
 
     attachLiveHandlers(socket, handle, d.live, d.log);
-    handle('message:send', sendSchema, async (input) => ({ message: await d.messages.send(me, input) }));
-    handle('message:history', HistoryQuery, (input) => d.messages.history(me, input));
-    handle('rooms:sync', SyncBody, (input) => d.messages.sync(me, input.cursors));
-    handle('rooms:list', emptyPayload, async () => ({ rooms: await d.rooms.list(me) }));
-    handle('message:read', ReadBody, (input) => d.messages.markRead(me, input.roomId, input.seq));
-    handle('typing', TypingBody, async (input) => {
+    handle('message:send', async (input) => ({ message: await d.messages.send(me, input) }));
+    handle('message:history', (input) => d.messages.history(me, input));
+    handle('rooms:sync', (input) => d.messages.sync(me, input.cursors));
+    handle('rooms:list', async () => ({ rooms: await d.rooms.list(me) }));
+    handle('message:read', (input) => d.messages.markRead(me, input.roomId, input.seq));
+    handle('typing', async (input) => {
       await d.messages.typing(me, input.roomId, input.typing, socket.id);
       return {};
     });
-    handle('auth:refresh', RefreshBody, async ({ token }) => {
+    handle('auth:refresh', async ({ token }) => {
       const next = await d.verifier.verify(token, d.clock.now().getTime());
       if (next.id !== me.id || next.role !== me.role) {
         throw new AppError('forbidden', 'a refreshed token must be for the same user and role');
@@ -296,11 +303,6 @@ async function announceOffline(userId: string, rooms: string[], d: SignalingDeps
     d.log.warn({ err: (e as Error).message, userId }, 'presence not recorded');
   }
 }
-
-const emptyPayload = z
-  .strictObject({})
-  .optional()
-  .transform((v) => v ?? {});
 
 /** Tells the socket its token ran out, then closes it (not to be reconnected with the same token). */
 function expire(socket: IoSocket): void {

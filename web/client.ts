@@ -23,8 +23,13 @@
  */
 import { Device, type types } from 'mediasoup-client';
 import { io, type Socket } from 'socket.io-client';
+import type { z } from 'zod';
+import type { Message } from '../protocol/answers.ts';
+import type { Ack, ErrorBody, ErrorCode } from '../protocol/errors.ts';
+import type { BroadcastPayload, RequestAnswer, RequestEvent, RequestInput } from '../protocol/events.ts';
+import type { JoinInfo as JoinInfoAnswer } from '../protocol/rest.ts';
+import type { Modality } from '../protocol/vocabulary.ts';
 
-type Modality = 'video' | 'audio' | 'chat' | 'messaging';
 type Kind = 'audio' | 'video';
 export type Phase =
   | 'starting' // the script is reading its inputs
@@ -36,66 +41,14 @@ export type Phase =
   | 'left' // this user pressed Leave
   | 'error'; // could not join (state.error says why)
 
-interface PublicError {
-  code: string;
-  message: string;
-}
-type Ack<T> = { ok: true; data: T } | { ok: false; error: PublicError };
-
-interface Participant {
-  userId: string;
-  role: string;
-}
-interface JoinAnswer {
-  bookingId: string;
-  modality: Modality;
-  status: 'waiting' | 'in_progress';
-  participants: Participant[];
-  routerRtpCapabilities?: types.RtpCapabilities;
-  iceServers?: RTCIceServer[];
-  transports?: { send?: TransportAnswer; recv?: TransportAnswer };
-}
-interface JoinInfo {
-  booking: {
-    id: string;
-    roomId: string;
-    modality: Modality;
-    startsAt: string;
-    endsAt: string;
-    status: string;
-  };
-  opensAt: string;
-  closesAt: string;
-}
-interface TransportAnswer {
-  id: string;
-  iceParameters: types.IceParameters;
-  iceCandidates: types.IceCandidate[];
-  dtlsParameters: types.DtlsParameters;
-}
-interface ProducerEvent {
-  bookingId: string;
-  producerId: string;
-  userId: string;
-  kind: Kind;
-}
-interface ConsumeAnswer {
-  consumerId: string;
-  producerId: string;
-  kind: Kind;
-  rtpParameters: types.RtpParameters;
-}
-interface ChatMessage {
-  id: string;
-  roomId: string;
-  seq: number;
-  senderId: string;
-  senderRole: string;
-  kind: string;
-  text?: string;
-  bookingId?: string;
-  createdAt: string;
-}
+// The shapes are the contract's (protocol/): nothing the server sends is re-declared here.
+type PublicError = ErrorBody;
+type JoinAnswer = RequestAnswer<'live:join'>;
+type Participant = JoinAnswer['participants'][number];
+type JoinInfo = z.infer<typeof JoinInfoAnswer>;
+type TransportAnswer = RequestAnswer<'live:transport'>;
+type ProducerEvent = BroadcastPayload<'live:producer'>;
+type ChatMessage = Message;
 
 /** What the page knows; read by tests through `window.talkroom.state`. */
 export interface TalkroomState {
@@ -357,8 +310,8 @@ function notify(notice: string | null): void {
 }
 
 class ClientError extends Error {
-  readonly code: string;
-  constructor(code: string, message: string) {
+  readonly code: ErrorCode;
+  constructor(code: ErrorCode, message: string) {
     super(message);
     this.code = code;
   }
@@ -418,17 +371,24 @@ let token: string | null = null;
 
 let socket: Socket | null = null;
 
-/** A request event with its acknowledgement (PROTOCOL.md, Errors); rejects with the error's code. */
-function request<T>(event: string, payload: unknown, timeoutMs = 15_000): Promise<T> {
+/** A request event with its acknowledgement (PROTOCOL.md, Errors), typed from the contract; rejects with the error's code. */
+function request<E extends RequestEvent>(
+  event: E,
+  payload: RequestInput<E>,
+  timeoutMs = 15_000,
+): Promise<RequestAnswer<E>> {
   const s = socket;
   if (!s) return Promise.reject(new ClientError('unavailable', 'not connected'));
   return new Promise((resolve, reject) => {
-    s.timeout(timeoutMs).emit(event, payload, (err: Error | null, ack: Ack<T> | undefined) => {
+    s.timeout(timeoutMs).emit(event, payload, (err: Error | null, ack: Ack<RequestAnswer<E>> | undefined) => {
       if (err) reject(new ClientError('unavailable', `no answer to ${event}`));
       else if (ack?.ok) resolve(ack.data);
       else
         reject(
-          new ClientError(ack?.error?.code ?? 'internal', ack?.error?.message ?? `bad answer to ${event}`),
+          new ClientError(
+            ack?.ok === false ? ack.error.code : 'internal',
+            ack?.ok === false ? ack.error.message : `bad answer to ${event}`,
+          ),
         );
     });
   });
@@ -572,8 +532,8 @@ async function join(): Promise<void> {
   let answer: JoinAnswer;
   try {
     // Media sessions ask for both transports in the join answer: two round trips fewer before media flows.
-    answer = await request<JoinAnswer>('live:join', {
-      joinToken: state.joinToken,
+    answer = await request('live:join', {
+      joinToken: state.joinToken!,
       ...(hasMedia() ? { transports: ['recv', 'send'] } : {}),
     });
   } catch (e) {
@@ -625,26 +585,24 @@ async function setupMedia(
     state.handlerName = device.handlerName;
     media = { device, send: null, recv: null, producers: new Map(), consumers: new Map() };
     const m = media;
-    const iceServers = answer.iceServers;
+    const iceServers = answer.iceServers as RTCIceServer[] | undefined;
 
     // Receive first: the other party may already be sending.
     const recvInfo =
-      answer.transports?.recv ??
-      (await request<TransportAnswer>('live:transport', { bookingId, direction: 'recv' }));
+      answer.transports?.recv ?? (await request('live:transport', { bookingId, direction: 'recv' }));
     if (stale()) return;
     m.recv = device.createRecvTransport({ ...pick(recvInfo), ...iceOptions(iceServers) });
     wireTransport(m.recv, bookingId);
     for (const p of pendingProducers.splice(0)) void consume(p);
 
     const sendInfo =
-      answer.transports?.send ??
-      (await request<TransportAnswer>('live:transport', { bookingId, direction: 'send' }));
+      answer.transports?.send ?? (await request('live:transport', { bookingId, direction: 'send' }));
     if (stale()) return;
     const send = device.createSendTransport({ ...pick(sendInfo), ...iceOptions(iceServers) });
     m.send = send;
     wireTransport(send, bookingId);
     send.on('produce', ({ kind, rtpParameters, appData }, done, failed) => {
-      request<{ producerId: string }>('live:produce', {
+      request('live:produce', {
         bookingId,
         transportId: send.id,
         kind,
@@ -694,9 +652,9 @@ function iceOptions(iceServers: RTCIceServer[] | undefined): {
 function pick(t: TransportAnswer) {
   return {
     id: t.id,
-    iceParameters: t.iceParameters,
-    iceCandidates: t.iceCandidates,
-    dtlsParameters: t.dtlsParameters,
+    iceParameters: t.iceParameters as types.IceParameters,
+    iceCandidates: t.iceCandidates as types.IceCandidate[],
+    dtlsParameters: t.dtlsParameters as types.DtlsParameters,
   };
 }
 
@@ -721,8 +679,8 @@ function wireTransport(t: types.Transport, bookingId: string): void {
     } else if (s === 'failed' || s === 'disconnected') {
       notify('The media connection is unstable. Trying to recover…');
       // Beyond the brief: live:restartIce answers new ICE parameters where the server supports it.
-      request<{ iceParameters: types.IceParameters }>('live:restartIce', { bookingId, transportId: t.id })
-        .then(({ iceParameters }) => t.restartIce({ iceParameters }))
+      request('live:restartIce', { bookingId, transportId: t.id })
+        .then(({ iceParameters }) => t.restartIce({ iceParameters: iceParameters as types.IceParameters }))
         .catch(() => {});
     }
   });
@@ -771,8 +729,8 @@ async function consume(p: ProducerEvent): Promise<void> {
   consumedProducers.add(p.producerId);
   const recv = m.recv;
   try {
-    const c = await request<ConsumeAnswer>('live:consume', {
-      bookingId: state.bookingId,
+    const c = await request('live:consume', {
+      bookingId: state.bookingId!,
       transportId: recv.id,
       producerId: p.producerId,
       rtpCapabilities: m.device.recvRtpCapabilities,
@@ -782,7 +740,7 @@ async function consume(p: ProducerEvent): Promise<void> {
       id: c.consumerId,
       producerId: c.producerId,
       kind: c.kind,
-      rtpParameters: c.rtpParameters,
+      rtpParameters: c.rtpParameters as types.RtpParameters,
     });
     const mediaEl = attach(p.userId, consumer.track, c.kind);
     m.consumers.set(consumer.id, { consumer, userId: p.userId, el: mediaEl });
@@ -797,7 +755,7 @@ async function consume(p: ProducerEvent): Promise<void> {
     consumer.on('transportclose', gone);
     render();
     // Created paused on the server: resume once the track has somewhere to go.
-    await request('live:resume', { bookingId: state.bookingId, consumerId: consumer.id });
+    await request('live:resume', { bookingId: state.bookingId!, consumerId: consumer.id });
   } catch (e) {
     consumedProducers.delete(p.producerId);
     if (media === m) {
@@ -888,7 +846,9 @@ function setPaused(kind: Kind, paused: boolean): void {
   else state.videoPaused = paused;
   render();
   // Tells the other side (and lets the server pause forwarding); optional on the server: errors are ignored.
-  request('live:mute', { bookingId: state.bookingId, producerId: producer.id, paused }, 5000).catch(() => {});
+  request('live:mute', { bookingId: state.bookingId!, producerId: producer.id, paused }, 5000).catch(
+    () => {},
+  );
 }
 
 async function stats(): Promise<TalkroomStats> {
@@ -954,8 +914,8 @@ let pendingSend: { text: string; clientMsgId: string } | null = null;
 
 async function loadChat(gen: number): Promise<void> {
   try {
-    const { messages } = await request<{ messages: ChatMessage[] }>('message:history', {
-      roomId: state.roomId,
+    const { messages } = await request('message:history', {
+      roomId: state.roomId!,
       limit: 100,
     });
     if (gen !== generation) return;
@@ -1003,12 +963,12 @@ async function sendChat(): Promise<void> {
   if (pendingSend?.text !== text) pendingSend = { text, clientMsgId: newId() };
   const { clientMsgId } = pendingSend;
   try {
-    const { message } = await request<{ message: ChatMessage }>('message:send', {
-      roomId: state.roomId,
+    const { message } = await request('message:send', {
+      roomId: state.roomId!,
       clientMsgId,
       kind: 'text',
       text,
-      bookingId: state.bookingId,
+      bookingId: state.bookingId!,
     });
     if (pendingSend?.clientMsgId === clientMsgId) pendingSend = null;
     if (ui.chatInput.value.trim() === text) ui.chatInput.value = '';
@@ -1049,7 +1009,7 @@ ui.leave.addEventListener('click', async () => {
   const bookingId = state.bookingId;
   teardown(true);
   setPhase('left');
-  await request('live:leave', { bookingId }, 3000).catch(() => {});
+  await request('live:leave', { bookingId: bookingId! }, 3000).catch(() => {});
   socket?.disconnect();
   ui.rejoin.focus();
 });
@@ -1071,7 +1031,7 @@ ui.end.addEventListener('click', async () => {
   endArmed = null;
   ui.end.textContent = 'End session';
   try {
-    await request('live:end', { bookingId: state.bookingId });
+    await request('live:end', { bookingId: state.bookingId! });
     // live:ended follows and closes the page's session.
   } catch (e) {
     state.error = toPublicError(e);

@@ -10,7 +10,7 @@ import {
 } from 'jose';
 import jwt from 'jsonwebtoken';
 import { z } from 'zod';
-import { Text } from '../api/schemas.ts';
+import { Text } from '../../protocol/inputs.ts';
 import { type Actor, ROLES } from '../domain/types.ts';
 import { AppError } from '../errors.ts';
 

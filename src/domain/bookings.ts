@@ -3,24 +3,15 @@
  * and the time. No I/O: the services apply what these decide.
  */
 
-export const LIVE_MODALITIES = ['video', 'audio', 'chat'] as const;
-export const MODALITIES = [...LIVE_MODALITIES, 'messaging'] as const;
-export type Modality = (typeof MODALITIES)[number];
+import { type BookingStatus, LIVE_MODALITIES, type Modality } from '../../protocol/vocabulary.ts';
 
-export const BOOKING_STATUSES = [
-  'pending_confirmation',
-  'confirmed',
-  'in_progress',
-  'completed',
-  'cancelled',
-  'late_cancelled',
-  'declined',
-  'expired',
-  'rescheduled',
-  'client_no_show',
-  'provider_no_show',
-] as const;
-export type BookingStatus = (typeof BOOKING_STATUSES)[number];
+export {
+  BOOKING_STATUSES,
+  type BookingStatus,
+  LIVE_MODALITIES,
+  MODALITIES,
+  type Modality,
+} from '../../protocol/vocabulary.ts';
 
 /** Statuses in which a booking still holds its slot and credit. */
 export const ACTIVE_STATUSES: readonly BookingStatus[] = ['pending_confirmation', 'confirmed', 'in_progress'];

@@ -1,7 +1,19 @@
 /** The vocabulary of talkroom (DOMAIN.md). Pure types, no behaviour. */
 
-export const ROLES = ['client', 'provider', 'support', 'clinical', 'bot', 'admin'] as const;
-export type Role = (typeof ROLES)[number];
+import type { MessageKind, PlanKind, Role, WorkingHours } from '../../protocol/vocabulary.ts';
+
+// The closed lists are the contract's; the domain speaks them.
+export {
+  MESSAGE_KINDS,
+  type MessageKind,
+  PLAN_KINDS,
+  type PlanKind,
+  ROLES,
+  type Role,
+  WEEKDAYS,
+  type Weekday,
+  type WorkingHours,
+} from '../../protocol/vocabulary.ts';
 
 /** Who is acting: taken from a verified token. */
 export interface Actor {
@@ -11,9 +23,6 @@ export interface Actor {
   rooms?: string[];
 }
 
-export const PLAN_KINDS = ['out_of_pocket', 'organization', 'eap', 'bh_insurance'] as const;
-export type PlanKind = (typeof PLAN_KINDS)[number];
-
 export interface Plan {
   kind: PlanKind;
   includesMessaging: boolean;
@@ -21,11 +30,6 @@ export interface Plan {
   messagingSessionsPerPeriod: number;
   periodStart: string; // YYYY-MM-DD
 }
-
-export const WEEKDAYS = ['mon', 'tue', 'wed', 'thu', 'fri', 'sat', 'sun'] as const;
-export type Weekday = (typeof WEEKDAYS)[number];
-/** Per weekday, a list of [start, end] wall-clock times ("09:00") in the user's time zone. */
-export type WorkingHours = Partial<Record<Weekday, Array<[string, string]>>>;
 
 export interface User {
   id: string;
@@ -53,9 +57,6 @@ export interface Room {
   awaitingReplySince: Date | null;
   createdAt: Date;
 }
-
-export const MESSAGE_KINDS = ['text', 'voice', 'video', 'availability', 'system'] as const;
-export type MessageKind = (typeof MESSAGE_KINDS)[number];
 
 export interface AttachmentRef {
   id: string;

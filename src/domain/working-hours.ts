@@ -1,4 +1,5 @@
-import { type DateTime, IANAZone } from 'luxon';
+import type { DateTime } from 'luxon';
+import { minutesOf } from '../../protocol/vocabulary.ts';
 import { WEEKDAYS, type Weekday, type WorkingHours } from './types.ts';
 
 /** Five days a week, nine to five: what a provider works unless told otherwise. */
@@ -10,29 +11,8 @@ export const DEFAULT_WORKING_HOURS: WorkingHours = {
   fri: [['09:00', '17:00']],
 };
 
-export const isValidTimezone = (tz: string): boolean => IANAZone.isValidZone(tz);
-
-const HHMM = /^([01]\d|2[0-3]):([0-5]\d)$|^24:00$/;
-export const minutesOf = (hhmm: string): number => {
-  const [h, m] = hhmm.split(':').map(Number) as [number, number];
-  return h * 60 + m;
-};
-
-/** Returns a problem with the hours, or null if they are well formed. */
-export function workingHoursProblem(hours: WorkingHours): string | null {
-  for (const day of Object.keys(hours)) {
-    if (!(WEEKDAYS as readonly string[]).includes(day)) return `${day}: not a weekday (use mon..sun)`;
-    const ranges = [...(hours[day as Weekday] ?? [])].sort((a, b) => minutesOf(a[0]) - minutesOf(b[0]));
-    let lastEnd = -1;
-    for (const [start, end] of ranges) {
-      if (!HHMM.test(start) || !HHMM.test(end)) return `${day}: times are HH:MM`;
-      if (minutesOf(start) >= minutesOf(end)) return `${day}: ${start} is not before ${end}`;
-      if (minutesOf(start) < lastEnd) return `${day}: ranges overlap`;
-      lastEnd = minutesOf(end);
-    }
-  }
-  return null;
-}
+// Whether hours and a zone are well formed is part of the contract's input checks.
+export { isValidTimezone, minutesOf, workingHoursProblem } from '../../protocol/vocabulary.ts';
 
 /** The working intervals of one local calendar day, as absolute instants. */
 export function intervalsOnDay(day: DateTime, hours: WorkingHours): Array<[DateTime, DateTime]> {

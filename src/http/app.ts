@@ -2,6 +2,7 @@ import { createHash, timingSafeEqual } from 'node:crypto';
 import cors from 'cors';
 import express, { type NextFunction, type Request, type Response } from 'express';
 import { RateLimiterMemory, type RateLimiterRes } from 'rate-limiter-flexible';
+import { API_VERSION, asyncApiDocument, openApiDocument } from '../../protocol/documents.ts';
 import {
   BookingsQuery,
   CancelBody,
@@ -16,12 +17,11 @@ import {
   PurchaseBody,
   PutPlanBody,
   PutUserBody,
-  parse,
   RescheduleBody,
   RoomsQuery,
   SlotsQuery,
   sendMessageSchema,
-} from '../api/schemas.ts';
+} from '../../protocol/inputs.ts';
 import type { AddressLimiter } from '../auth/address-limiter.ts';
 import { bearerToken, type Identity, type TokenVerifier } from '../auth/tokens.ts';
 import type { Clock } from '../clock.ts';
@@ -31,6 +31,7 @@ import { AppError, toPublicError } from '../errors.ts';
 import type { InFlight } from '../inflight.ts';
 import type { Logger } from '../log.ts';
 import type { Metrics } from '../metrics.ts';
+import { parse } from '../parse.ts';
 import type { AttachmentService } from '../services/attachments.ts';
 import type { BookingService } from '../services/bookings.ts';
 import type { CreditService } from '../services/credits.ts';
@@ -377,6 +378,29 @@ export function createHttpApp(d: HttpDeps): express.Express {
       res.json(await d.failedJobs.retry(param(req, 'id')));
     }),
   );
+
+  // The API descriptions, generated from the contract's schemas once per app. No token needed: they
+  // describe the API and grant nothing (served before the /v1 router's sign-in).
+  let documents: { openapi: object; asyncapi: object } | undefined;
+  const described = () => {
+    documents ??= {
+      openapi: openApiDocument({
+        version: API_VERSION,
+        ...(d.config.publicUrl ? { serverUrl: d.config.publicUrl } : {}),
+      }),
+      asyncapi: asyncApiDocument({
+        version: API_VERSION,
+        ...(d.config.publicUrl ? { host: new URL(d.config.publicUrl).host } : {}),
+      }),
+    };
+    return documents;
+  };
+  app.get('/v1/openapi.json', (_req, res) => {
+    res.json(described().openapi);
+  });
+  app.get('/v1/asyncapi.json', (_req, res) => {
+    res.json(described().asyncapi);
+  });
 
   app.use('/v1', v1);
 

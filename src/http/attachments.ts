@@ -1,9 +1,10 @@
 import express, { type Request, type Response } from 'express';
-import { Id, parse } from '../api/schemas.ts';
+import { Id } from '../../protocol/inputs.ts';
 import type { Config } from '../config.ts';
 import { AppError } from '../errors.ts';
 import type { InFlight } from '../inflight.ts';
 import type { Logger } from '../log.ts';
+import { parse } from '../parse.ts';
 import {
   type AttachmentService,
   RECORDING_CHUNK_BYTES,

@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import type { HistoryInput, SendMessageInput } from '../api/schemas.ts';
+import type { HistoryInput, SendMessageInput } from '../../protocol/inputs.ts';
 import { canPost } from '../domain/access.ts';
 import { assertMayPost } from '../domain/messaging-rules.ts';
 import type { Actor, Message, Plan, Room } from '../domain/types.ts';

@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import type { CreateRoomInput, PutPlanInput, PutUserInput } from '../api/schemas.ts';
+import type { CreateRoomInput, PutPlanInput, PutUserInput } from '../../protocol/inputs.ts';
 import type { Plan, Room, User } from '../domain/types.ts';
 import { AppError } from '../errors.ts';
 import { isUniqueViolation } from '../store/db.ts';

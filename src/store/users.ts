@@ -1,4 +1,4 @@
-import type { PutPlanInput, PutUserInput } from '../api/schemas.ts';
+import type { PutPlanInput, PutUserInput } from '../../protocol/inputs.ts';
 import type { Plan, Role, User, WorkingHours } from '../domain/types.ts';
 import type { Queryable } from './db.ts';
 

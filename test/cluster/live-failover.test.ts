@@ -4,7 +4,7 @@ import type { Socket } from 'socket.io-client';
 import { afterAll, beforeAll, describe, expect, it, onTestFailed } from 'vitest';
 import { TEST_REDIS_URL } from '../helpers/backends.ts';
 import { type Cluster, type ServerProcess, startCluster } from '../helpers/processes.ts';
-import { collect, request } from '../helpers/server.ts';
+import { collect, rawRequest } from '../helpers/server.ts';
 import { freePortBase } from '../media/helpers.ts';
 
 /**
@@ -36,7 +36,7 @@ async function until(what: string, check: () => boolean | Promise<boolean>, time
 async function data(socket: Socket, event: string, payload: unknown, timeoutMs = 10_000): Promise<any> {
   let timer: NodeJS.Timeout | undefined;
   const ack: any = await Promise.race([
-    request(socket, event, payload),
+    rawRequest(socket, event, payload),
     new Promise((_, reject) => {
       timer = setTimeout(() => reject(new Error(`no answer to ${event} within ${timeoutMs} ms`)), timeoutMs);
     }),

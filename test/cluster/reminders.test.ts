@@ -307,7 +307,7 @@ describe('a booking from slot to reminder on two server processes', () => {
       `booking:${bookingId}:session-end`,
     ]);
     expect(left[0]).toMatchObject({ attempts: 0, locked_by: null, dead_at: null });
-    const markers = ['marker-via-a', 'marker-via-b'];
+    const markers = ['marker-via-a', 'marker-via-b'] as const;
     for (const [socket, clientMsgId] of [
       [providerSocketA, markers[0]],
       [clientSocketB, markers[1]],
@@ -320,7 +320,7 @@ describe('a booking from slot to reminder on two server processes', () => {
       });
       expect(sent.ok, JSON.stringify(sent)).toBe(true);
     }
-    await Promise.all(inboxes.map((i) => i.until(markers, 5000)));
+    await Promise.all(inboxes.map((i) => i.until([...markers], 5000)));
 
     const lifecycle = [...noticeIds, ...reminderIds];
     for (const inbox of inboxes) {

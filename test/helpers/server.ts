@@ -2,7 +2,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { io as connectSocket, type Socket } from 'socket.io-client';
-import type { Ack } from '../../signaling/events.ts';
+import type { Ack, RequestAnswer, RequestEvent, RequestInput } from '../../protocol/index.ts';
 import { mintToken } from '../../src/auth/tokens.ts';
 import type { Clock } from '../../src/clock.ts';
 import { loadConfig } from '../../src/config.ts';
@@ -134,11 +134,26 @@ export async function startTestServer(o: TestServerOptions): Promise<TestServer>
   };
 }
 
-/** Sends a request event and resolves with its acknowledgement (a missing one fails the test, bounded). */
-export function request<T = any>(socket: Socket, event: string, payload?: unknown): Promise<Ack<T>> {
+/**
+ * Sends a request event and resolves with its acknowledgement (a missing one fails the test, bounded).
+ * Typed from the contract: the payload is the event's input and the answer its acknowledgement.
+ */
+export function request<E extends RequestEvent>(
+  socket: Socket,
+  event: E,
+  payload?: RequestInput<E>,
+): Promise<Ack<RequestAnswer<E>>> {
+  return rawRequest(socket, event, payload) as Promise<Ack<RequestAnswer<E>>>;
+}
+
+/**
+ * The same without the contract's types: for tests that send what the contract refuses (a wrong
+ * payload, an unknown event) and check the server's answer to it.
+ */
+export function rawRequest(socket: Socket, event: string, payload?: unknown): Promise<Ack<unknown>> {
   return new Promise((resolve, reject) => {
     const timer = setTimeout(() => reject(new Error(`no answer to ${event} within 60 s`)), 60_000);
-    const done = (ack: Ack<T>) => {
+    const done = (ack: Ack<unknown>) => {
       clearTimeout(timer);
       resolve(ack);
     };

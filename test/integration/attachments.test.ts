@@ -458,7 +458,7 @@ describe.each(backends)('recording rules on the $name store', (backend) => {
       },
     });
     if (!sent.ok) return;
-    const url = sent.data.message.attachment.url as string;
+    const url = sent.data.message.attachment!.url as string;
     const got = await fetch(s.url + url, { headers: { authorization: `Bearer ${r.providerToken}` } });
     expect(got.status).toBe(200);
     expect(got.headers.get('content-type')).toBe('audio/ogg');

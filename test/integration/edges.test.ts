@@ -7,7 +7,14 @@ import { createLogger } from '../../src/log.ts';
 import type { MessagingSessionGate } from '../../src/services/ports.ts';
 import { embedded } from '../helpers/backends.ts';
 import { therapyRoom } from '../helpers/fixtures.ts';
-import { nextEvent, request, startTestServer, TEST_SECRET, type TestServer } from '../helpers/server.ts';
+import {
+  nextEvent,
+  rawRequest,
+  request,
+  startTestServer,
+  TEST_SECRET,
+  type TestServer,
+} from '../helpers/server.ts';
 
 describe('bad input at the edge', () => {
   let s: TestServer;
@@ -47,7 +54,7 @@ describe('bad input at the edge', () => {
       [null, /payload: /],
     ];
     for (const [payload, message] of cases) {
-      const ack = await request(sock, 'message:send', payload);
+      const ack = await rawRequest(sock, 'message:send', payload);
       expect(ack).toMatchObject({ ok: false, error: { code: 'invalid_input' } });
       if (!ack.ok) expect(ack.error.message).toMatch(message);
     }

@@ -6,7 +6,7 @@ import { ManualClock } from '../../src/clock.ts';
 import { createLogger } from '../../src/log.ts';
 import { backends } from '../helpers/backends.ts';
 import { therapyRoom } from '../helpers/fixtures.ts';
-import { request, startTestServer, TEST_SECRET, type TestServer } from '../helpers/server.ts';
+import { rawRequest, request, startTestServer, TEST_SECRET, type TestServer } from '../helpers/server.ts';
 
 // Monday 2026-11-16 07:00 in New York, where the provider works 09:00-17:00.
 const MONDAY = '2026-11-16T12:00:00Z';
@@ -65,7 +65,7 @@ describe.each(backends)('input the store cannot hold, on the $name store', (back
       [{ clientMsgId: LONE }, 'clientMsgId', LONE],
     ];
     for (const [over, field, value] of cases) {
-      const ack = await request(sock, 'message:send', { ...base, ...over });
+      const ack = await rawRequest(sock, 'message:send', { ...base, ...over });
       expect(ack.ok, `${field} ${JSON.stringify(value)}`).toBe(false);
       if (!ack.ok) refused(ack.error, field, value);
     }
@@ -77,7 +77,7 @@ describe.each(backends)('input the store cannot hold, on the $name store', (back
       [{ [NUL]: 'value' }, 'meta', NUL],
     ];
     for (const [meta, field, value] of metaCases) {
-      const ack = await request(bot, 'message:send', { ...base, kind: 'system', clientMsgId: 'm', meta });
+      const ack = await rawRequest(bot, 'message:send', { ...base, kind: 'system', clientMsgId: 'm', meta });
       expect(ack.ok).toBe(false);
       if (!ack.ok) refused(ack.error, field, value);
     }

@@ -2,7 +2,7 @@ import type { Socket } from 'socket.io-client';
 import { afterEach, describe, expect, it } from 'vitest';
 import { embedded } from '../helpers/backends.ts';
 import { therapyRoom } from '../helpers/fixtures.ts';
-import { request, startTestServer, type TestServer, transports } from '../helpers/server.ts';
+import { rawRequest, request, startTestServer, type TestServer, transports } from '../helpers/server.ts';
 
 /** The limits that keep one client, or one address, from taking more than its share. */
 describe.each(transports)('limits over $transport transports', ({ transport }) => {
@@ -69,11 +69,11 @@ describe.each(transports)('limits over $transport transports', ({ transport }) =
   it('answers an unknown event that asks for an answer, and ignores one that does not', async () => {
     const srv = await start({});
     const sock = await srv.connect(srv.token('curious', 'client'));
-    expect(await request(sock, 'room:delete', { roomId: 'x' })).toEqual({
+    expect(await rawRequest(sock, 'room:delete', { roomId: 'x' })).toEqual({
       ok: false,
       error: { code: 'not_found', message: 'no such event: "room:delete"' },
     });
-    expect(await request(sock, `x${'\u0000'.repeat(3)}${'y'.repeat(5000)}`)).toMatchObject({
+    expect(await rawRequest(sock, `x${'\u0000'.repeat(3)}${'y'.repeat(5000)}`)).toMatchObject({
       ok: false,
       error: { code: 'not_found', message: expect.stringMatching(/^no such event: "x\?\?\?y{60}/) },
     });

@@ -6,6 +6,7 @@ import { therapyRoom } from '../helpers/fixtures.ts';
 import {
   collect,
   nextEvent,
+  rawRequest,
   request,
   startTestServer,
   type TestServer,
@@ -347,7 +348,7 @@ describe.each(transports)(
         ['live:transport', { bookingId: x.bookingId, direction: 'sideways' }, 'invalid_input'],
       ];
       for (const [event, payload, code] of cases) {
-        const ack = await request(x.cs, event, payload);
+        const ack = await rawRequest(x.cs, event, payload);
         expect(ack, `${event} ${JSON.stringify(payload)}`).toMatchObject({ ok: false, error: { code } });
       }
       // Still a working session.

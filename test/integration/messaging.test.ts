@@ -57,7 +57,7 @@ describe.each(cases)(
       const client = await s.connect(room.clientToken);
       const provider = await s.connect(room.providerToken);
       const seen = collect(provider, 'message:new');
-      const body = { roomId: room.roomId, clientMsgId: 'dup-1', kind: 'text', text: 'once' };
+      const body = { roomId: room.roomId, clientMsgId: 'dup-1', kind: 'text' as const, text: 'once' };
       const first = await request(client, 'message:send', body);
       const second = await request(client, 'message:send', body);
       expect(first.ok && second.ok).toBe(true);
@@ -94,7 +94,7 @@ describe.each(cases)(
       const client = await s.connect(room.clientToken);
       const first = await request(client, 'message:history', { roomId: room.roomId, limit: 200 });
       if (!first.ok) throw new Error(JSON.stringify(first));
-      const lastSeen = first.data.messages.at(-1).seq as number;
+      const lastSeen = first.data.messages.at(-1)!.seq as number;
       client.disconnect();
 
       const provider = await s.connect(room.providerToken);
@@ -110,7 +110,7 @@ describe.each(cases)(
       const sync = await request(back, 'rooms:sync', { cursors: { [room.roomId]: lastSeen } });
       expect(sync.ok).toBe(true);
       if (!sync.ok) return;
-      const missed = sync.data.messages[room.roomId];
+      const missed = sync.data.messages[room.roomId]!;
       expect(missed.map((m: any) => m.seq)).toEqual([lastSeen + 1, lastSeen + 2, lastSeen + 3]);
       expect(missed.map((m: any) => m.text)).toEqual(['while away 0', 'while away 1', 'while away 2']);
 

@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
 import type { Socket } from 'socket.io-client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { RequestAnswer, RequestEvent, RequestInput } from '../../protocol/index.ts';
 import { ManualClock } from '../../src/clock.ts';
 import { embedded } from '../helpers/backends.ts';
 import { therapyRoom } from '../helpers/fixtures.ts';
@@ -13,8 +14,12 @@ const MONDAY = '2026-11-16T12:00:00Z';
 const WED_10AM = '2026-11-18T15:00:00.000Z';
 const IN_WINDOW = '2026-11-18T14:55:00Z';
 
-async function ack<T = any>(socket: Socket, event: string, payload?: unknown): Promise<T> {
-  const a = await request<T>(socket, event, payload);
+async function ack<E extends RequestEvent>(
+  socket: Socket,
+  event: E,
+  payload?: RequestInput<E>,
+): Promise<RequestAnswer<E>> {
+  const a = await request(socket, event, payload);
   if (!a.ok) throw new Error(`${event}: ${JSON.stringify(a.error)}`);
   return a.data;
 }
@@ -98,7 +103,7 @@ describe('operations: metrics and the access log, on a server with a real media 
       bookingId,
       transportId: recv.id,
       producerId,
-      rtpCapabilities: joined.routerRtpCapabilities,
+      rtpCapabilities: joined.routerRtpCapabilities as Record<string, unknown>,
     });
     expect(metricValue(await scrape(), 'talkroom_media_consumers')).toBe(1);
 

@@ -14,7 +14,7 @@ const plan = (kind: string, includesMessaging = true) => ({
 const text = (roomId: string, clientMsgId: string, extra: object = {}) => ({
   roomId,
   clientMsgId,
-  kind: 'text',
+  kind: 'text' as const,
   text: 'hi',
   ...extra,
 });

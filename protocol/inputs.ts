@@ -1,12 +1,20 @@
 import { z } from 'zod';
-import { BOOKING_STATUSES, MODALITIES } from '../domain/bookings.ts';
-import { MESSAGE_KINDS, PLAN_KINDS, ROLES, WEEKDAYS } from '../domain/types.ts';
-import { isValidTimezone, workingHoursProblem } from '../domain/working-hours.ts';
-import { AppError } from '../errors.ts';
+import {
+  BOOKING_STATUSES,
+  ESCALATION_TARGETS,
+  isValidTimezone,
+  MESSAGE_KINDS,
+  MODALITIES,
+  PLAN_KINDS,
+  ROLES,
+  SERVICES,
+  WEEKDAYS,
+  workingHoursProblem,
+} from './vocabulary.ts';
 
 /**
- * Every input from outside passes one of these schemas at the edge (REST body,
- * socket payload). Objects are strict: an unknown field is an error that names
+ * The contract's inputs: every input from outside passes one of these schemas
+ * at the edge (REST body, query, socket payload). Objects are strict: an unknown field is an error that names
  * it, not something silently dropped. The service types come from here.
  *
  * Error messages name the field and never quote the value: it may be therapy text.
@@ -38,7 +46,7 @@ export const Id = Text.min(1)
   .regex(/^[A-Za-z0-9_.:@-]+$/, 'may contain letters, digits and _ . : @ - only');
 
 /** Message seq and read cursors are stored as 32-bit integers. */
-const MAX_SEQ = 2_147_483_647;
+export const MAX_SEQ = 2_147_483_647;
 
 /** How deep client-supplied JSON (meta, media parameters) may nest; real ones need 5 levels. */
 export const MAX_JSON_DEPTH = 10;
@@ -114,7 +122,7 @@ export const PutUserBody = z.strictObject({
   role: z.enum(ROLES),
   displayName: Text.trim().min(1).max(200),
   timezone: Text.max(100).refine(isValidTimezone, 'must be an IANA time zone such as Europe/Berlin'),
-  specialty: z.enum(['therapy', 'psychiatry']).optional(),
+  specialty: z.enum(SERVICES).optional(),
   workingHours: WorkingHoursSchema.optional(),
   supervisor: z.boolean().optional(),
 });
@@ -134,13 +142,13 @@ export const CreateRoomBody = z.discriminatedUnion('kind', [
     kind: z.literal('therapy'),
     clientId: Id,
     providerId: Id,
-    service: z.enum(['therapy', 'psychiatry']),
+    service: z.enum(SERVICES),
   }),
   z.strictObject({ kind: z.literal('support'), requesterId: Id }),
 ]);
 export type CreateRoomInput = z.infer<typeof CreateRoomBody>;
 
-export const EscalationBody = z.strictObject({ to: z.enum(['supervisor', 'clinical']) });
+export const EscalationBody = z.strictObject({ to: z.enum(ESCALATION_TARGETS) });
 
 const TimeRangeSchema = z
   .strictObject({ startsAt: isoInstant, endsAt: isoInstant })
@@ -211,13 +219,6 @@ export const SyncBody = z.strictObject({
 export const ReadBody = z.strictObject({ roomId: Id, seq: z.number().int().min(0).max(MAX_SEQ) });
 export const TypingBody = z.strictObject({ roomId: Id, typing: z.boolean() });
 export const RefreshBody = z.strictObject({ token: Text.min(1).max(8192) });
-
-/** Parses input or throws invalid_input with a message that names each bad field. */
-export function parse<S extends z.ZodType>(schema: S, input: unknown, where = 'body'): z.infer<S> {
-  const r = schema.safeParse(input);
-  if (r.success) return r.data;
-  throw new AppError('invalid_input', describeIssues(r.error, where));
-}
 
 export function describeIssues(err: z.ZodError, where = 'body'): string {
   return err.issues
