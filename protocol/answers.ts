@@ -141,6 +141,14 @@ export const LedgerEntry = z.object({
   createdAt: Instant,
 });
 
+/** A lost credit that costs the client the session; `waived` once the provider waived it. */
+export const Charge = z.object({
+  bookingId: z.string(),
+  at: Instant,
+  reason: z.enum(['late_cancellation', 'late_reschedule', 'client_no_show']),
+  waived: z.boolean(),
+});
+
 export const Credits = z.object({
   available: z.number().int(),
   availableByType: z.object({ live: z.number().int(), messaging: z.number().int() }),
@@ -148,6 +156,17 @@ export const Credits = z.object({
   /** Oldest first; `hasMore` says older entries were left out (ask with `beforeSeq`). */
   ledger: z.array(LedgerEntry),
   hasMore: z.boolean(),
+  /** Every charge, newest first (at most 500). */
+  charges: z.array(Charge),
+});
+
+const PerType = z.object({ live: z.number().int(), messaging: z.number().int() });
+/** A client's own plan: what it allows each period, the current period, and how much of it is spoken for. */
+export const PlanView = z.object({
+  plan: Plan,
+  period: z.object({ startsAt: Instant, endsAt: Instant }),
+  allowance: PerType,
+  used: PerType,
 });
 
 /** A list answer cut at its limit: `hasMore`, and `next` to pass as `cursor` for the rest. */

@@ -248,6 +248,16 @@ export const routes: readonly Route[] = [
   },
   {
     method: 'post',
+    path: '/v1/bookings/{id}/waive',
+    summary:
+      'Waive the charge of a late cancel or client no-show (the booking’s provider): the credit comes back',
+    auth: ['provider'],
+    params: IdParam,
+    body: I.EmptyBody,
+    answers: { 200: BookingAnswer },
+  },
+  {
+    method: 'post',
     path: '/v1/bookings/{id}/cancel',
     summary: 'Cancel a booking',
     auth: 'token',
@@ -271,6 +281,13 @@ export const routes: readonly Route[] = [
     auth: ['bot', 'admin'],
     params: IdParam,
     answers: { 200: JoinLinks },
+  },
+  {
+    method: 'get',
+    path: '/v1/plan',
+    summary: 'A client’s own plan, period, allowance and what of it is used',
+    auth: ['client'],
+    answers: { 200: A.PlanView },
   },
   {
     method: 'get',
