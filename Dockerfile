@@ -27,6 +27,8 @@ RUN npm ci --omit=dev --no-audit --no-fund \
  && npm cache clean --force
 
 COPY protocol ./protocol
+# The SDK's sources: the web client bundles them at start.
+COPY client/src ./client/src
 COPY src ./src
 COPY signaling ./signaling
 COPY media ./media

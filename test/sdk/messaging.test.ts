@@ -157,6 +157,18 @@ describe.each(transports)('the SDK over $transport transports', ({ transport }) 
     expect(m.seq).toBe(1);
   });
 
+  it('takes a token the application pushes (setToken) with auth:refresh on the open socket', async () => {
+    const client = sdk(s.url, transport, { token: room.clientToken }, opened);
+    await once(client, 'connected');
+    const socketId = client.socket.id;
+    const refreshed = once(client, 'tokenRefreshed');
+    await client.setToken(s.token(room.client, 'client', { expiresInSec: 7200 }));
+    await refreshed;
+    expect(client.socket.id).toBe(socketId);
+    const refused = await client.setToken(s.token('someone-else', 'client')).catch((e) => e);
+    expect((refused as TalkroomError).code).toBe('forbidden');
+  });
+
   it('connects with a fresh token when the one it holds has expired', async () => {
     const expired = mintToken(TEST_SECRET, { sub: room.client, role: 'client' }, { expiresInSec: -10 });
     const client = sdk(
