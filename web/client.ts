@@ -21,11 +21,12 @@
  *
  * For tests, `window.talkroom` exposes the page's state and its RTP packet counts.
  */
+
+import { TalkroomClient, TalkroomError } from '@talkroom/client';
 import { Device, type types } from 'mediasoup-client';
-import { io, type Socket } from 'socket.io-client';
 import type { z } from 'zod';
 import type { Message } from '../protocol/answers.ts';
-import type { Ack, ErrorBody, ErrorCode } from '../protocol/errors.ts';
+import type { ErrorBody, ErrorCode } from '../protocol/errors.ts';
 import type { BroadcastPayload, RequestAnswer, RequestEvent, RequestInput } from '../protocol/events.ts';
 import type { JoinInfo as JoinInfoAnswer } from '../protocol/rest.ts';
 import type { Modality } from '../protocol/vocabulary.ts';
@@ -300,7 +301,7 @@ function setPhase(phase: Phase): void {
 function fail(e: unknown): void {
   state.error = toPublicError(e);
   teardown(true);
-  socket?.disconnect();
+  client?.close();
   setPhase('error');
 }
 
@@ -318,7 +319,7 @@ class ClientError extends Error {
 }
 
 function toPublicError(e: unknown): PublicError {
-  if (e instanceof ClientError) return { code: e.code, message: e.message };
+  if (e instanceof ClientError || e instanceof TalkroomError) return { code: e.code, message: e.message };
   return { code: 'internal', message: e instanceof Error ? e.message : String(e) };
 }
 
@@ -369,28 +370,20 @@ let token: string | null = null;
 
 // ---------------------------------------------------------------- the server
 
-let socket: Socket | null = null;
+/** The page's connection: the SDK's client (typed requests and events, token refresh). */
+let client: TalkroomClient | null = null;
 
-/** A request event with its acknowledgement (PROTOCOL.md, Errors), typed from the contract; rejects with the error's code. */
+/** A request event with its acknowledgement (PROTOCOL.md, Errors), through the SDK; rejects with the error's code. */
 function request<E extends RequestEvent>(
   event: E,
   payload: RequestInput<E>,
   timeoutMs = 15_000,
 ): Promise<RequestAnswer<E>> {
-  const s = socket;
-  if (!s) return Promise.reject(new ClientError('unavailable', 'not connected'));
-  return new Promise((resolve, reject) => {
-    s.timeout(timeoutMs).emit(event, payload, (err: Error | null, ack: Ack<RequestAnswer<E>> | undefined) => {
-      if (err) reject(new ClientError('unavailable', `no answer to ${event}`));
-      else if (ack?.ok) resolve(ack.data);
-      else
-        reject(
-          new ClientError(
-            ack?.ok === false ? ack.error.code : 'internal',
-            ack?.ok === false ? ack.error.message : `bad answer to ${event}`,
-          ),
-        );
-    });
+  if (!client) return Promise.reject(new ClientError('unavailable', 'not connected'));
+  return client.request(event, payload, { timeoutMs }).catch((e: unknown) => {
+    throw e instanceof TalkroomError && e.timedOut
+      ? new ClientError('unavailable', `no answer to ${event}`)
+      : e;
   });
 }
 
@@ -443,8 +436,13 @@ function askForToken(why?: PublicError): void {
 
 function connect(): void {
   // websocket first (no sticky sessions needed behind a load balancer), polling if it is blocked.
-  const s = io(location.origin, { auth: { token }, transports: ['websocket', 'polling'] });
-  socket = s;
+  client?.close();
+  client = new TalkroomClient({
+    url: location.origin,
+    token: token!,
+    socket: { transports: ['websocket', 'polling'] },
+  });
+  const s = client.socket;
 
   s.on('connect', () => {
     state.connected = true;
@@ -902,8 +900,7 @@ function selectedPair(report: RTCStatsReport, direction: 'send' | 'recv'): Selec
 async function refreshToken(jwt: string): Promise<void> {
   token = jwt;
   saveToken(jwt);
-  if (socket) socket.auth = { token: jwt };
-  if (socket?.connected) await request('auth:refresh', { token: jwt });
+  await client?.setToken(jwt);
 }
 
 // ---------------------------------------------------------------- chat
@@ -1010,7 +1007,7 @@ ui.leave.addEventListener('click', async () => {
   teardown(true);
   setPhase('left');
   await request('live:leave', { bookingId: bookingId! }, 3000).catch(() => {});
-  socket?.disconnect();
+  client?.close();
   ui.rejoin.focus();
 });
 
@@ -1041,7 +1038,7 @@ ui.end.addEventListener('click', async () => {
 
 window.addEventListener('pagehide', () => {
   // Best effort: the server also treats a dropped socket as leaving.
-  if (live() && state.bookingId) socket?.emit('live:leave', { bookingId: state.bookingId }, () => {});
+  if (live() && state.bookingId) client?.socket.emit('live:leave', { bookingId: state.bookingId }, () => {});
 });
 
 // ---------------------------------------------------------------- go

@@ -439,6 +439,22 @@ export class TalkroomClient extends Emitter<ClientEvents> {
     }
   }
 
+  /**
+   * A new platform token from the application (a platform that pushes tokens instead of being asked
+   * through `getToken`): used for the next handshake, and sent now as `auth:refresh` when connected.
+   */
+  async setToken(token: string): Promise<void> {
+    if (!this.socket.connected) {
+      this.#token = token;
+      return;
+    }
+    const { expiresAt } = await this.request('auth:refresh', { token });
+    // Kept only once the server took it: a refused token is not the next handshake's.
+    this.#token = token;
+    this.emit('tokenRefreshed', expiresAt);
+    this.#armRefresh();
+  }
+
   /** Closes the connection for good; unsent messages are rejected (`pending()` still lists them). */
   close(): void {
     this.#closed = true;

@@ -1,7 +1,6 @@
 import type { Socket } from 'socket.io-client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { Ack } from '../../signaling/events.ts';
-import type { Message } from '../../src/domain/types.ts';
+import type { Ack, Message, RequestAnswer } from '../../protocol/index.ts';
 import { type Cluster, type ServerProcess, startCluster } from '../helpers/processes.ts';
 
 /**
@@ -17,7 +16,7 @@ const WINDOW = 20;
 const KILL_AFTER_ACKS = 100;
 const ACK_TIMEOUT_MS = 10_000;
 
-type Outcome = { kind: 'ack'; ack: Ack<{ message: Message }> } | { kind: 'lost'; reason: string };
+type Outcome = { kind: 'ack'; ack: Ack<RequestAnswer<'message:send'>> } | { kind: 'lost'; reason: string };
 
 /**
  * Sends a request and resolves with its acknowledgement, or with `lost` when
@@ -28,7 +27,7 @@ function send(socket: Socket, event: string, payload: unknown): Promise<Outcome>
   return new Promise((resolve) => {
     socket
       .timeout(ACK_TIMEOUT_MS)
-      .emit(event, payload, (err: Error | null, ack: Ack<{ message: Message }>) =>
+      .emit(event, payload, (err: Error | null, ack: Ack<RequestAnswer<'message:send'>>) =>
         resolve(err ? { kind: 'lost', reason: err.message } : { kind: 'ack', ack }),
       );
   });

@@ -1,5 +1,5 @@
 import { io, type Socket } from 'socket.io-client';
-import type { Ack } from '../../signaling/events.ts';
+import type { Ack, RequestAnswer } from '../../protocol/index.ts';
 
 /**
  * A messaging client as an app behind a load balancer is: socket.io-client
@@ -27,7 +27,7 @@ export class RotatingClient {
   /** The live session it takes part in, rejoined on every connection and on live:rejoin. */
   #live: { bookingId: string; transports: string[] } | undefined;
   /** Every live:join answer, in order (failures included). */
-  readonly joins: Ack<any>[] = [];
+  readonly joins: Ack<RequestAnswer<'live:join'>>[] = [];
   /** The session's state as this client last heard it: its join answer, then live:started / live:ended. */
   liveStatus: 'waiting' | 'in_progress' | 'ended' | undefined;
 
@@ -69,7 +69,7 @@ export class RotatingClient {
   #join(): void {
     const live = this.#live;
     if (!live || !this.socket.connected) return;
-    this.socket.emit('live:join', live, (ack: Ack<any>) => {
+    this.socket.emit('live:join', live, (ack: Ack<RequestAnswer<'live:join'>>) => {
       this.joins.push(ack);
       if (ack.ok) this.liveStatus = ack.data.status;
       this.#notify();
@@ -104,7 +104,7 @@ export class RotatingClient {
     const cursors = Object.fromEntries(
       [...this.seen].map(([roomId, msgs]) => [roomId, contiguousTop(msgs)] as const),
     );
-    this.socket.emit('rooms:sync', { cursors }, (ack: Ack<{ messages: Record<string, any[]> }>) => {
+    this.socket.emit('rooms:sync', { cursors }, (ack: Ack<RequestAnswer<'rooms:sync'>>) => {
       if (!ack.ok) return; // a draining node: the next connection asks again
       for (const msgs of Object.values(ack.data.messages)) for (const m of msgs) this.#see(m);
     });
@@ -112,7 +112,7 @@ export class RotatingClient {
 
   #emit(clientMsgId: string, payload: Record<string, unknown>): void {
     if (!this.socket.connected) return; // sent on the next connection
-    this.socket.emit('message:send', payload, (ack: Ack<{ message: any }>) => {
+    this.socket.emit('message:send', payload, (ack: Ack<RequestAnswer<'message:send'>>) => {
       const p = this.#pending.get(clientMsgId);
       if (!p) return; // acknowledged already (an earlier copy)
       // `unavailable` (a draining node) and the like: resent on the next connection.

@@ -1,6 +1,7 @@
 import { isTalkroomError, type TalkroomClient, TalkroomError } from '@talkroom/client';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { mintToken } from '../../src/auth/tokens.ts';
+import { SYNC_LIMIT_PER_ROOM } from '../../src/services/messages.ts';
 import { embedded } from '../helpers/backends.ts';
 import { therapyRoom } from '../helpers/fixtures.ts';
 import { startTestServer, TEST_SECRET, type TestServer, transports } from '../helpers/server.ts';
@@ -90,6 +91,28 @@ describe.each(transports)('the SDK over $transport transports', ({ transport }) 
     expect(seqsOf(seen, room.roomId)).toEqual(oneTo(14));
   });
 
+  it('catches up more than one rooms:sync page (hasMore) in order, in every followed room', async () => {
+    const other = await therapyRoom(s, { client: 'client-2', provider: 'provider-1' });
+    const client = sdk(s.url, transport, { token: room.clientToken }, opened);
+    const client2 = sdk(s.url, transport, { token: other.clientToken }, opened);
+    const provider = sdk(s.url, transport, { token: room.providerToken, rooms: 'all' }, opened);
+    const seen = stream(provider);
+    await Promise.all([once(client, 'connected'), once(client2, 'connected'), once(provider, 'caughtUp')]);
+    provider.socket.disconnect();
+    // More than one page (500 per room per call) in one room while the provider is away, a few in the other.
+    const N = SYNC_LIMIT_PER_ROOM + 20;
+    await Promise.all([
+      Promise.all(oneTo(N).map((i) => client.send({ roomId: room.roomId, kind: 'text', text: `m ${i}` }))),
+      Promise.all(oneTo(3).map((i) => client2.send({ roomId: other.roomId, kind: 'text', text: `o ${i}` }))),
+    ]);
+    const caughtUp = once(provider, 'caughtUp');
+    provider.socket.connect();
+    await caughtUp;
+    expect(seqsOf(seen, room.roomId)).toEqual(oneTo(N));
+    expect(seqsOf(seen, other.roomId)).toEqual(oneTo(3));
+    expect(provider.lastSeq(room.roomId)).toBe(N);
+  });
+
   it('recovers on its own from a dropped transport, and sees everything exactly once', async () => {
     const client = sdk(s.url, transport, { token: room.clientToken }, opened);
     const provider = sdk(
@@ -132,6 +155,18 @@ describe.each(transports)('the SDK over $transport transports', ({ transport }) 
     expect(minted).toBeGreaterThanOrEqual(3);
     const m = await client.send({ roomId: room.roomId, kind: 'text', text: 'still here' });
     expect(m.seq).toBe(1);
+  });
+
+  it('takes a token the application pushes (setToken) with auth:refresh on the open socket', async () => {
+    const client = sdk(s.url, transport, { token: room.clientToken }, opened);
+    await once(client, 'connected');
+    const socketId = client.socket.id;
+    const refreshed = once(client, 'tokenRefreshed');
+    await client.setToken(s.token(room.client, 'client', { expiresInSec: 7200 }));
+    await refreshed;
+    expect(client.socket.id).toBe(socketId);
+    const refused = await client.setToken(s.token('someone-else', 'client')).catch((e) => e);
+    expect((refused as TalkroomError).code).toBe('forbidden');
   });
 
   it('connects with a fresh token when the one it holds has expired', async () => {
