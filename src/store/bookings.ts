@@ -1,3 +1,5 @@
+import type { z } from 'zod';
+import type { Charge as ChargeSchema } from '../../protocol/answers.ts';
 import type { BookingStatus, Modality } from '../domain/bookings.ts';
 import type { Queryable } from './db.ts';
 
@@ -274,19 +276,14 @@ export class BookingStore {
     return rows.map((r) => ({
       bookingId: r.booking_id,
       at: r.created_at.toISOString(),
-      reason: r.reason,
+      reason: r.reason as Charge['reason'],
       waived: r.waived_at !== null,
     }));
   }
 }
 
 /** A lost credit that costs the client the session (PROTOCOL.md, "Fair bookings"). */
-export interface Charge {
-  bookingId: string;
-  at: string;
-  reason: string;
-  waived: boolean;
-}
+export type Charge = z.infer<typeof ChargeSchema>;
 
 export interface LiveParticipant {
   userId: string;
