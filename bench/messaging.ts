@@ -992,6 +992,7 @@ async function runTarget(target: TargetName): Promise<TargetResult> {
       dbName = db.name;
       local.push(db.drop);
       env.DATABASE_URL = db.url;
+      env.ENCRYPTION_KEYS = `bench:${Buffer.alloc(32, 1).toString('base64')}`;
     }
     if (profDir) local.push(() => rmSync(profDir, { recursive: true, force: true }));
     cleanups.push(...local);

@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import type { Policy } from './domain/bookings.ts';
+import { type DataKey, parseKeys } from './privacy/keyring.ts';
 
 /**
  * Configuration is built once: defaults, then the environment, then
@@ -157,6 +158,18 @@ const EnvSchema = z.object({
     .regex(/^postgres(ql)?:\/\//, 'must be a postgres:// URL')
     .optional(),
   DB_POOL_SIZE: int(1, 200).default(20),
+  /** `kid:base64key,…`: the first seals, all open. */
+  ENCRYPTION_KEYS: z
+    .string()
+    .transform((v, ctx) => {
+      const keys = parseKeys(v);
+      if (typeof keys === 'string') {
+        ctx.addIssue({ code: 'custom', message: keys });
+        return z.NEVER;
+      }
+      return keys;
+    })
+    .optional(),
   REDIS_URL: z
     .string()
     .regex(/^rediss?:\/\//, 'must be a redis:// URL')
@@ -300,6 +313,8 @@ export interface Config {
   dataDir: string;
   databaseUrl: string | undefined;
   dbPoolSize: number;
+  /** Keys for message text, meta and recordings at rest; unset on the embedded store: one generated under DATA_DIR. */
+  encryptionKeys: DataKey[] | undefined;
   redisUrl: string | undefined;
   redisPrefix: string;
   auth: {
@@ -361,6 +376,12 @@ function contradictions(e: z.output<typeof EnvSchema>): string[] {
       'DATABASE_URL: AUTH_JWKS_URL, AUTH_JWT_SECRET or AUTH_JWT_PUBLIC_KEY is required with DATABASE_URL',
     );
   }
+  if (e.DATABASE_URL && !e.ENCRYPTION_KEYS) {
+    // A generated key lives on one node's disk; every node must open what the others sealed.
+    out.push(
+      'ENCRYPTION_KEYS: is required with DATABASE_URL (kid:base64key,…; e.g. k1:$(openssl rand -base64 32))',
+    );
+  }
   if (e.WEBHOOK_URL && !e.WEBHOOK_SECRET) {
     out.push('WEBHOOK_SECRET: is required with WEBHOOK_URL (deliveries are signed)');
   }
@@ -394,6 +415,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     dataDir: e.DATA_DIR,
     databaseUrl: e.DATABASE_URL,
     dbPoolSize: e.DB_POOL_SIZE,
+    encryptionKeys: e.ENCRYPTION_KEYS,
     redisUrl: e.REDIS_URL,
     redisPrefix: e.REDIS_PREFIX,
     auth: {

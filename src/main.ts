@@ -27,6 +27,7 @@ import { InFlight } from './inflight.ts';
 import { Scheduler } from './jobs/scheduler.ts';
 import { createLogger, type Logger } from './log.ts';
 import { createMetrics } from './metrics.ts';
+import { embeddedKeys, Keyring } from './privacy/keyring.ts';
 import { AttachmentService } from './services/attachments.ts';
 import { BookingService } from './services/bookings.ts';
 import { CreditService } from './services/credits.ts';
@@ -83,10 +84,17 @@ export async function startServer(config: Config, opts: StartOptions = {}): Prom
   const metrics = createMetrics();
   const inflight = new InFlight();
 
+  // ENCRYPTION_KEYS, else (embedded only) a key generated under DATA_DIR; an in-memory store's dies with it.
+  const keyring = config.encryptionKeys
+    ? new Keyring(config.encryptionKeys)
+    : opts.memoryStore
+      ? Keyring.ephemeral()
+      : new Keyring(embeddedKeys(config.dataDir));
   const store = await openStore({
     databaseUrl: config.databaseUrl,
     dataDir: opts.memoryStore ? undefined : config.dataDir,
     poolSize: config.dbPoolSize,
+    keyring,
   });
 
   // With AUTH_JWKS_URL alone, tokens must name a key of the set: nothing is generated.
