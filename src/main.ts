@@ -40,6 +40,7 @@ import { MessageService } from './services/messages.ts';
 import { type MessagingSessionGate, noMessagingSessions } from './services/ports.ts';
 import { localPresence, type PresenceStore } from './services/presence.ts';
 import { ProvisioningService } from './services/provisioning.ts';
+import { REKEY_JOB, RekeyService } from './services/rekey.ts';
 import { RoomService } from './services/rooms.ts';
 import { turnIceServers } from './services/turn.ts';
 import { Webhooks } from './services/webhooks.ts';
@@ -203,6 +204,7 @@ export async function startServer(config: Config, opts: StartOptions = {}): Prom
   const messages = new MessageService(deps);
   const provisioning = new ProvisioningService(deps, credits);
   const attachments = new AttachmentService(deps);
+  const rekey = new RekeyService({ db: store.db, clock, log, wakeScheduler });
   scheduler = new Scheduler({
     db: store.db,
     clock,
@@ -213,6 +215,7 @@ export async function startServer(config: Config, opts: StartOptions = {}): Prom
       ...bookings.jobHandlers,
       'billing.rollover': (job) => credits.rollover(String(job.payload.clientId)),
       'webhook.deliver': webhooks.deliver,
+      [REKEY_JOB]: rekey.run,
     },
     maxAttempts: (kind) => (kind === 'webhook.deliver' ? 12 : 5),
     onOutcome: (job, outcome) => {
@@ -278,6 +281,7 @@ export async function startServer(config: Config, opts: StartOptions = {}): Prom
     bookings,
     credits,
     failedJobs: new FailedJobs({ db: store.db, clock, wakeScheduler }),
+    rekey,
     joinLinks: new JoinLinks({ db: store.db, bookings, policy: config.policy }),
     webClient: buildWebClient,
     readiness: async () => {

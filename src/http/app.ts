@@ -38,9 +38,11 @@ import type { FailedJobs } from '../services/failed-jobs.ts';
 import type { JoinLinks } from '../services/join-links.ts';
 import type { MessageService } from '../services/messages.ts';
 import type { ProvisioningService } from '../services/provisioning.ts';
+import type { RekeyService } from '../services/rekey.ts';
 import type { RoomService } from '../services/rooms.ts';
 import { accessLog } from './access-log.ts';
 import { attachmentRoutes } from './attachments.ts';
+import { privacyRoutes } from './privacy.ts';
 
 export interface HttpDeps {
   config: Config;
@@ -59,6 +61,7 @@ export interface HttpDeps {
   credits: CreditService;
   failedJobs: FailedJobs;
   joinLinks: JoinLinks;
+  rekey: RekeyService;
   /** The reference web client (bundled once, in memory): what a join link opens. */
   webClient: () => Promise<{ js: string; html: string }>;
   /** Readiness of each dependency: name → healthy. */
@@ -364,6 +367,7 @@ export function createHttpApp(d: HttpDeps): express.Express {
     }),
   );
 
+  v1.use(privacyRoutes(d));
   app.use('/v1', v1);
 
   app.use((_req, _res, next) => next(new AppError('not_found', 'no such route')));
