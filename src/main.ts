@@ -29,6 +29,7 @@ import { createLogger, type Logger } from './log.ts';
 import { createMetrics } from './metrics.ts';
 import { embeddedKeys, Keyring } from './privacy/keyring.ts';
 import { AttachmentService } from './services/attachments.ts';
+import { AuditLog } from './services/audit.ts';
 import { BookingService } from './services/bookings.ts';
 import { CreditService } from './services/credits.ts';
 import type { ServiceDeps } from './services/deps.ts';
@@ -282,6 +283,7 @@ export async function startServer(config: Config, opts: StartOptions = {}): Prom
     credits,
     failedJobs: new FailedJobs({ db: store.db, clock, wakeScheduler }),
     rekey,
+    audit: new AuditLog(store.db),
     joinLinks: new JoinLinks({ db: store.db, bookings, policy: config.policy }),
     webClient: buildWebClient,
     readiness: async () => {

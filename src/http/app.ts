@@ -32,6 +32,7 @@ import type { InFlight } from '../inflight.ts';
 import type { Logger } from '../log.ts';
 import type { Metrics } from '../metrics.ts';
 import type { AttachmentService } from '../services/attachments.ts';
+import type { AuditLog } from '../services/audit.ts';
 import type { BookingService } from '../services/bookings.ts';
 import type { CreditService } from '../services/credits.ts';
 import type { FailedJobs } from '../services/failed-jobs.ts';
@@ -62,6 +63,7 @@ export interface HttpDeps {
   failedJobs: FailedJobs;
   joinLinks: JoinLinks;
   rekey: RekeyService;
+  audit: AuditLog;
   /** The reference web client (bundled once, in memory): what a join link opens. */
   webClient: () => Promise<{ js: string; html: string }>;
   /** Readiness of each dependency: name → healthy. */
@@ -198,7 +200,11 @@ export function createHttpApp(d: HttpDeps): express.Express {
     '/users/:id',
     only('admin'),
     tracked(async (req, res) => {
-      const { user, created } = await d.provisioning.putUser(param(req, 'id'), parse(PutUserBody, req.body));
+      const { user, created } = await d.provisioning.putUser(
+        actor(req),
+        param(req, 'id'),
+        parse(PutUserBody, req.body),
+      );
       res.status(created ? 201 : 200).json({ user });
     }),
   );
@@ -206,7 +212,9 @@ export function createHttpApp(d: HttpDeps): express.Express {
     '/users/:id/plan',
     only('admin'),
     tracked(async (req, res) => {
-      res.json({ plan: await d.provisioning.putPlan(param(req, 'id'), parse(PutPlanBody, req.body)) });
+      res.json({
+        plan: await d.provisioning.putPlan(actor(req), param(req, 'id'), parse(PutPlanBody, req.body)),
+      });
     }),
   );
 
@@ -215,7 +223,7 @@ export function createHttpApp(d: HttpDeps): express.Express {
     '/rooms',
     only('admin'),
     tracked(async (req, res) => {
-      const { room, created } = await d.provisioning.createRoom(parse(CreateRoomBody, req.body));
+      const { room, created } = await d.provisioning.createRoom(actor(req), parse(CreateRoomBody, req.body));
       res.status(created ? 201 : 200).json({ room: publicRoom(room) });
     }),
   );

@@ -1,10 +1,12 @@
 import { randomUUID } from 'node:crypto';
 import type { Clock } from '../clock.ts';
+import type { Actor } from '../domain/types.ts';
 import type { Logger } from '../log.ts';
-import type { Db } from '../store/db.ts';
+import type { Db, Queryable } from '../store/db.ts';
 import type { Job } from '../store/jobs.ts';
 import { JobStore } from '../store/jobs.ts';
 import { type RekeyCursor, RekeyStore } from '../store/rekey.ts';
+import { audit } from './audit.ts';
 
 export const REKEY_JOB = 'privacy.rekey';
 export interface RekeyBatches {
@@ -39,24 +41,23 @@ export class RekeyService {
   }
 
   /** Starts a pass; what is left to re-seal when it starts. */
-  async start(): Promise<{ key: string; remaining: { messages: number; chunks: number } }> {
+  async start(actor: Actor): Promise<{ key: string; remaining: { messages: number; chunks: number } }> {
     const store = this.#store();
     const remaining = await store.remaining();
-    await this.#next(randomUUID(), 0, {});
+    const now = this.#d.clock.now();
+    // The pass and its audit entry start together.
+    await this.#d.db.tx(async (q) => {
+      await this.#next(q, randomUUID(), 0, {});
+      await audit(q, actor, 'keys.rekey', now);
+    });
+    this.#d.wakeScheduler();
     return { key: this.#d.db.keyring!.current, remaining };
   }
 
   /** Step ids are the pass's and the step's number: a step run twice hands on to the same next step. */
-  async #next(pass: string, step: number, cursor: RekeyCursor): Promise<void> {
+  async #next(q: Queryable, pass: string, step: number, cursor: RekeyCursor): Promise<void> {
     const now = this.#d.clock.now();
-    await new JobStore(this.#d.db).schedule(
-      `rekey:${pass}:${step}`,
-      REKEY_JOB,
-      now,
-      { pass, step, cursor },
-      now,
-    );
-    this.#d.wakeScheduler();
+    await new JobStore(q).schedule(`rekey:${pass}:${step}`, REKEY_JOB, now, { pass, step, cursor }, now);
   }
 
   /** One step of a pass: up to `perRun` batches from the job's cursor, then the next step. */
@@ -77,6 +78,9 @@ export class RekeyService {
       }
     }
     if (done) this.#d.log.info({ key: this.#d.db.keyring!.current }, 'rekey pass finished');
-    else await this.#next(pass, step + 1, cursor);
+    else {
+      await this.#next(this.#d.db, pass, step + 1, cursor);
+      this.#d.wakeScheduler();
+    }
   };
 }

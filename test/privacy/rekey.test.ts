@@ -181,7 +181,7 @@ describe('a rekey pass in steps', () => {
         { db, clock, log: createLogger('silent'), wakeScheduler: () => {} },
         { messages: 2, chunks: 1, perRun: 2 },
       );
-      await rekey.start();
+      await rekey.start({ id: 'platform', role: 'admin' });
       const jobs = new JobStore(db);
       const steps: string[] = [];
       let crashed = false;
