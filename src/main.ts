@@ -23,6 +23,7 @@ import { connectRedis } from './cluster/redis.ts';
 import { type Config, ConfigError, loadConfig } from './config.ts';
 import { logSocketConnections } from './http/access-log.ts';
 import { createHttpApp } from './http/app.ts';
+import { extension } from './http/attachments.ts';
 import { InFlight } from './inflight.ts';
 import { Scheduler } from './jobs/scheduler.ts';
 import { createLogger, type Logger } from './log.ts';
@@ -33,6 +34,7 @@ import { AuditLog } from './services/audit.ts';
 import { BookingService } from './services/bookings.ts';
 import { CreditService } from './services/credits.ts';
 import type { ServiceDeps } from './services/deps.ts';
+import { UserExport } from './services/export.ts';
 import { FailedJobs } from './services/failed-jobs.ts';
 import { JoinLinks } from './services/join-links.ts';
 import { LiveService } from './services/live.ts';
@@ -284,6 +286,7 @@ export async function startServer(config: Config, opts: StartOptions = {}): Prom
     failedJobs: new FailedJobs({ db: store.db, clock, wakeScheduler }),
     rekey,
     audit: new AuditLog(store.db),
+    exports: new UserExport({ store, clock, extension }),
     joinLinks: new JoinLinks({ db: store.db, bookings, policy: config.policy }),
     webClient: buildWebClient,
     readiness: async () => {

@@ -35,6 +35,7 @@ import type { AttachmentService } from '../services/attachments.ts';
 import type { AuditLog } from '../services/audit.ts';
 import type { BookingService } from '../services/bookings.ts';
 import type { CreditService } from '../services/credits.ts';
+import type { UserExport } from '../services/export.ts';
 import type { FailedJobs } from '../services/failed-jobs.ts';
 import type { JoinLinks } from '../services/join-links.ts';
 import type { MessageService } from '../services/messages.ts';
@@ -64,6 +65,7 @@ export interface HttpDeps {
   joinLinks: JoinLinks;
   rekey: RekeyService;
   audit: AuditLog;
+  exports: UserExport;
   /** The reference web client (bundled once, in memory): what a join link opens. */
   webClient: () => Promise<{ js: string; html: string }>;
   /** Readiness of each dependency: name → healthy. */

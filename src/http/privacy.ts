@@ -1,15 +1,18 @@
+import { pipeline } from 'node:stream/promises';
 import express, { type Request, type Response } from 'express';
-import { EmptyBody, parse } from '../api/schemas.ts';
+import { EmptyBody, Id, parse } from '../api/schemas.ts';
 import { AppError } from '../errors.ts';
 import type { InFlight } from '../inflight.ts';
 import { AuditQuery } from '../privacy/schemas.ts';
 import type { AuditLog } from '../services/audit.ts';
+import type { UserExport } from '../services/export.ts';
 import type { RekeyService } from '../services/rekey.ts';
 
 export interface PrivacyRouteDeps {
   inflight: InFlight;
   rekey: RekeyService;
   audit: AuditLog;
+  exports: UserExport;
 }
 
 /** Privacy routes (rekey; audit, export, erasure and hold as they land). Mounted on /v1 behind authentication. */
@@ -29,6 +32,23 @@ export function privacyRoutes(d: PrivacyRouteDeps): express.Router {
       admin(req);
       parse(EmptyBody, req.body ?? {});
       res.status(202).json(await d.rekey.start(req.identity!));
+    }),
+  );
+
+  r.get(
+    '/users/:id/export',
+    tracked(async (req, res) => {
+      const userId = parse(Id, req.params.id, 'id');
+      const zip = await d.exports.open(req.identity!, userId);
+      res.status(200);
+      res.setHeader('Content-Type', 'application/zip');
+      res.setHeader(
+        'Content-Disposition',
+        `attachment; filename="talkroom-export-${encodeURIComponent(userId)}.zip"`,
+      );
+      res.setHeader('Cache-Control', 'no-store');
+      // A failure part-way cannot change the status any more: the connection is cut, so the zip is visibly broken.
+      await pipeline(zip, res).catch(() => res.destroy());
     }),
   );
 

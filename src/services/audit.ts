@@ -21,7 +21,10 @@ export type AuditAction =
   | 'booking.decline'
   | 'booking.cancel'
   | 'booking.reschedule'
-  | 'keys.rekey';
+  | 'keys.rekey'
+  | 'user.export'
+  | 'user.erase'
+  | 'user.hold';
 
 export interface AuditTarget {
   roomId?: string | undefined;

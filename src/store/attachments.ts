@@ -116,6 +116,24 @@ export class AttachmentsRepo {
       : null;
   }
 
+  /** The finished recordings a user uploaded, oldest first. */
+  async byUploader(userId: string): Promise<AttachmentMeta[]> {
+    const rows = await this.q.query<AttachmentRow>(
+      `SELECT id, room_id, uploader_id, mime_type, size_bytes, chunk_bytes, created_at
+       FROM attachments WHERE uploader_id = $1 AND completed_at IS NOT NULL ORDER BY created_at, id`,
+      [userId],
+    );
+    return rows.map((r) => ({
+      id: r.id,
+      roomId: r.room_id,
+      uploaderId: r.uploader_id,
+      mimeType: r.mime_type,
+      sizeBytes: r.size_bytes,
+      chunkBytes: r.chunk_bytes,
+      createdAt: r.created_at,
+    }));
+  }
+
   /** Chunk `idx` of a recording, as written (opened); null if there is none. */
   async readChunk(attachmentId: string, idx: number): Promise<Buffer | null> {
     const [r] = await this.q.query<{ data: string; kid: string | null }>(
