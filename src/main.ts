@@ -34,6 +34,7 @@ import { AuditLog } from './services/audit.ts';
 import { BookingService } from './services/bookings.ts';
 import { CreditService } from './services/credits.ts';
 import type { ServiceDeps } from './services/deps.ts';
+import { Erasure } from './services/erasure.ts';
 import { UserExport } from './services/export.ts';
 import { FailedJobs } from './services/failed-jobs.ts';
 import { JoinLinks } from './services/join-links.ts';
@@ -287,6 +288,7 @@ export async function startServer(config: Config, opts: StartOptions = {}): Prom
     rekey,
     audit: new AuditLog(store.db),
     exports: new UserExport({ store, clock, extension }),
+    erasure: new Erasure({ db: store.db, clock }),
     joinLinks: new JoinLinks({ db: store.db, bookings, policy: config.policy }),
     webClient: buildWebClient,
     readiness: async () => {

@@ -35,6 +35,7 @@ import type { AttachmentService } from '../services/attachments.ts';
 import type { AuditLog } from '../services/audit.ts';
 import type { BookingService } from '../services/bookings.ts';
 import type { CreditService } from '../services/credits.ts';
+import type { Erasure } from '../services/erasure.ts';
 import type { UserExport } from '../services/export.ts';
 import type { FailedJobs } from '../services/failed-jobs.ts';
 import type { JoinLinks } from '../services/join-links.ts';
@@ -66,6 +67,7 @@ export interface HttpDeps {
   rekey: RekeyService;
   audit: AuditLog;
   exports: UserExport;
+  erasure: Erasure;
   /** The reference web client (bundled once, in memory): what a join link opens. */
   webClient: () => Promise<{ js: string; html: string }>;
   /** Readiness of each dependency: name → healthy. */

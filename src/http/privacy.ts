@@ -3,8 +3,9 @@ import express, { type Request, type Response } from 'express';
 import { EmptyBody, Id, parse } from '../api/schemas.ts';
 import { AppError } from '../errors.ts';
 import type { InFlight } from '../inflight.ts';
-import { AuditQuery } from '../privacy/schemas.ts';
+import { AuditQuery, HoldBody } from '../privacy/schemas.ts';
 import type { AuditLog } from '../services/audit.ts';
+import type { Erasure } from '../services/erasure.ts';
 import type { UserExport } from '../services/export.ts';
 import type { RekeyService } from '../services/rekey.ts';
 
@@ -13,6 +14,7 @@ export interface PrivacyRouteDeps {
   rekey: RekeyService;
   audit: AuditLog;
   exports: UserExport;
+  erasure: Erasure;
 }
 
 /** Privacy routes (rekey; audit, export, erasure and hold as they land). Mounted on /v1 behind authentication. */
@@ -49,6 +51,23 @@ export function privacyRoutes(d: PrivacyRouteDeps): express.Router {
       res.setHeader('Cache-Control', 'no-store');
       // A failure part-way cannot change the status any more: the connection is cut, so the zip is visibly broken.
       await pipeline(zip, res).catch(() => res.destroy());
+    }),
+  );
+
+  r.post(
+    '/users/:id/erase',
+    tracked(async (req, res) => {
+      const userId = parse(Id, req.params.id, 'id');
+      parse(EmptyBody, req.body ?? {});
+      res.json(await d.erasure.erase(req.identity!, userId));
+    }),
+  );
+  r.put(
+    '/users/:id/hold',
+    tracked(async (req, res) => {
+      const userId = parse(Id, req.params.id, 'id');
+      const { hold } = parse(HoldBody, req.body);
+      res.json(await d.erasure.hold(req.identity!, userId, hold));
     }),
   );
 

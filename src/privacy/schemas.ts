@@ -16,3 +16,6 @@ export const AuditQuery = z.strictObject({
   cursor: z.string().min(1).max(200).optional(),
   limit: z.coerce.number().int().min(1).max(500).optional(),
 });
+
+/** `PUT /v1/users/:id/hold` body. */
+export const HoldBody = z.strictObject({ hold: z.boolean() });

@@ -19,6 +19,8 @@ interface MessageRow {
   created_at: Date;
   /** The key that sealed text and meta; null: both in clear. */
   kid: string | null;
+  /** A tombstone: content erased. */
+  erased: boolean;
 }
 
 export const attachmentUrl = (roomId: string, attachmentId: string) =>
@@ -30,7 +32,7 @@ export const metaAad = (messageId: string) => `message:${messageId}:meta`;
 
 /** A stored row with its text and meta opened. */
 function opened(r: MessageRow, keys: Keyring | undefined): MessageRow {
-  if (r.kid === null) return r;
+  if (r.kid === null || r.erased) return r;
   if (!keys) throw new Error(`message ${r.id} is sealed and this store has no keys`);
   return {
     ...r,
@@ -42,6 +44,19 @@ function opened(r: MessageRow, keys: Keyring | undefined): MessageRow {
 
 /** The public shape: absent fields are left out rather than null. */
 function toMessage(r: MessageRow): Message {
+  if (r.erased) {
+    const { id, room_id: roomId, seq, sender_id: senderId, sender_role: senderRole, kind } = r;
+    return {
+      id,
+      roomId,
+      seq,
+      senderId,
+      senderRole,
+      kind,
+      createdAt: r.created_at.toISOString(),
+      erased: true,
+    };
+  }
   const m: Message = {
     id: r.id,
     roomId: r.room_id,
