@@ -79,6 +79,20 @@ const duration = (fallback: string, b: Bounds) =>
     })
     .prefault(fallback);
 
+/** A duration setting with no default: unset means "never". */
+const optionalDuration = (b: Bounds) =>
+  z
+    .string()
+    .transform((v, ctx) => {
+      const problem = durationProblem(v, b);
+      if (problem) {
+        ctx.addIssue({ code: 'custom', message: problem });
+        return z.NEVER;
+      }
+      return parseDuration(v)!;
+    })
+    .optional();
+
 /** A comma-separated list of durations, longest first; each checked like a single one. */
 const durationList = (fallback: string, b: Bounds & { maxEntries: number }) =>
   z
@@ -288,6 +302,17 @@ const EnvSchema = z.object({
     max: 7 * DAY,
     maxWhy: 'a leaked credential relays for this long',
   }),
+  // Unset: kept for ever.
+  RETENTION_THERAPY: optionalDuration({
+    min: HOUR,
+    minWhy: 'messages younger than this are never removed',
+    max: 100 * YEAR,
+  }),
+  RETENTION_SUPPORT: optionalDuration({
+    min: HOUR,
+    minWhy: 'messages younger than this are never removed',
+    max: 100 * YEAR,
+  }),
   METRICS_TOKEN: z.string().min(16, 'must be at least 16 characters').optional(),
   CORS_ORIGINS: originList(
     /^https?:\/\/[a-z0-9.-]+(:\d{1,5})?$/i,
@@ -336,6 +361,8 @@ export interface Config {
   /** Per network address and minute: failed sign-ins, and new Socket.IO connections. */
   addressLimits: { authFailures: number; connects: number };
   shutdownGraceMs: number;
+  /** How long messages and recordings are kept, by room kind; undefined: for ever. */
+  retention: { therapyMs: number | undefined; supportMs: number | undefined };
   /** When set, GET /metrics needs `Authorization: Bearer <it>`. */
   metricsToken: string | undefined;
   /** Origins that may call REST and Socket.IO from a browser (CORS). */
@@ -436,6 +463,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     socketsPerUser: e.SOCKETS_PER_USER,
     addressLimits: { authFailures: e.AUTH_FAILURE_LIMIT, connects: e.CONNECT_RATE_LIMIT },
     shutdownGraceMs: e.SHUTDOWN_GRACE,
+    retention: { therapyMs: e.RETENTION_THERAPY, supportMs: e.RETENTION_SUPPORT },
     metricsToken: e.METRICS_TOKEN,
     corsOrigins: e.CORS_ORIGINS,
     frameAncestors: e.FRAME_ANCESTORS,

@@ -45,6 +45,7 @@ import { type MessagingSessionGate, noMessagingSessions } from './services/ports
 import { localPresence, type PresenceStore } from './services/presence.ts';
 import { ProvisioningService } from './services/provisioning.ts';
 import { REKEY_JOB, RekeyService } from './services/rekey.ts';
+import { RETENTION_JOB, Retention } from './services/retention.ts';
 import { RoomService } from './services/rooms.ts';
 import { turnIceServers } from './services/turn.ts';
 import { Webhooks } from './services/webhooks.ts';
@@ -209,6 +210,8 @@ export async function startServer(config: Config, opts: StartOptions = {}): Prom
   const provisioning = new ProvisioningService(deps, credits);
   const attachments = new AttachmentService(deps);
   const rekey = new RekeyService({ db: store.db, clock, log, wakeScheduler });
+  const retention = new Retention({ db: store.db, clock, log, metrics, retention: config.retention });
+  await retention.schedule();
   scheduler = new Scheduler({
     db: store.db,
     clock,
@@ -220,6 +223,7 @@ export async function startServer(config: Config, opts: StartOptions = {}): Prom
       'billing.rollover': (job) => credits.rollover(String(job.payload.clientId)),
       'webhook.deliver': webhooks.deliver,
       [REKEY_JOB]: rekey.run,
+      [RETENTION_JOB]: retention.run,
     },
     maxAttempts: (kind) => (kind === 'webhook.deliver' ? 12 : 5),
     onOutcome: (job, outcome) => {

@@ -35,6 +35,16 @@ describe('configuration', () => {
     expect(() => loadConfig({ AUTH_JWT_SECRET: 'short' })).toThrow(/AUTH_JWT_SECRET: must be at least 32/);
   });
 
+  it('RETENTION_THERAPY, RETENTION_SUPPORT: unset keeps everything; durations of at least an hour', () => {
+    expect(loadConfig({}).retention).toEqual({ therapyMs: undefined, supportMs: undefined });
+    expect(loadConfig({ RETENTION_THERAPY: '3650d', RETENTION_SUPPORT: '365d' }).retention).toEqual({
+      therapyMs: 3650 * 86_400_000,
+      supportMs: 365 * 86_400_000,
+    });
+    expect(() => loadConfig({ RETENTION_SUPPORT: '10m' })).toThrow(/RETENTION_SUPPORT: must be at least 1h/);
+    expect(() => loadConfig({ RETENTION_THERAPY: '7' })).toThrow(/RETENTION_THERAPY: "7" has no unit/);
+  });
+
   it('ENCRYPTION_KEYS: required with DATABASE_URL, kid:base64 of 32 bytes each, first first', () => {
     const secret = { AUTH_JWT_SECRET: 'x'.repeat(32) };
     const key = (b: number) => Buffer.alloc(32, b).toString('base64');
