@@ -122,6 +122,10 @@ describe.each(backends)('encryption at rest, on the $name store', (backend) => {
       }
       const found = stored.filter((f) => f.bytes.includes(Buffer.from(marker))).map((f) => f.name);
       expect(found).toEqual([]);
+      // Nor in anything the process wrote (its log at info, and stderr).
+      const output = server.output();
+      expect(output).toContain('talkroom listening');
+      expect([marker, r.clientToken, r.providerToken, bot].filter((x) => output.includes(x))).toEqual([]);
     } finally {
       await server.stop();
       rmSync(dataDir, { recursive: true, force: true });
