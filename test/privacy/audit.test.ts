@@ -97,6 +97,10 @@ describe.each(backends)('the audit log, on the $name store', (backend) => {
     expect((await all(`&subjectId=support-1`)).map((e) => e.action)).toEqual(['user.put']);
     const everything = await all();
     expect(JSON.stringify(everything)).not.toContain(secret);
+    // from is inclusive, to exclusive (the server's clock stands still at 10:00).
+    expect(await all('&from=2026-12-01T10:00:00Z&to=2026-12-01T10:00:00.001Z')).toEqual(everything);
+    expect(await all('&to=2026-12-01T10:00:00Z')).toEqual([]);
+    expect((await s.api('GET', '/v1/audit?from=yesterday', { token: admin })).status).toBe(400);
     // Only admins list it.
     expect((await s.api('GET', '/v1/audit', { token: r.providerToken })).status).toBe(403);
     expect((await s.api('GET', '/v1/audit/verify', { token: agent })).status).toBe(403);
