@@ -11,6 +11,7 @@ const AUDITED_READERS = new Set(['support', 'clinical', 'admin']);
 /** Audited actions: what `action` says in an entry. */
 export type AuditAction =
   | 'room.read'
+  | 'rooms.list'
   | 'messages.read'
   | 'recording.read'
   | 'user.put'

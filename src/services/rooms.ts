@@ -92,6 +92,8 @@ export class RoomService {
   }
 
   private async views(actor: Actor, rooms: Room[]): Promise<RoomView[]> {
+    // A support or clinical list of rooms is a read of them: one entry per list.
+    if (rooms.length) await auditRead(this.d.store.db, actor, 'rooms.list', this.d.clock.now(), {});
     const ids = rooms.map((r) => r.id);
     const people = new Set<string>();
     for (const r of rooms) for (const id of [r.clientId, r.providerId, r.requesterId]) if (id) people.add(id);

@@ -128,6 +128,10 @@ describe.each(backends)('the audit log, on the $name store', (backend) => {
     const agent = s.token('support-1', 'support');
     const rooms = await ok(s.api('GET', '/v1/rooms', { token: agent }));
     const support = rooms.rooms[0].id;
+    expect((await all('&actorId=support-1')).at(-1)).toMatchObject({
+      action: 'rooms.list',
+      actorRole: 'support',
+    });
     const reads = await Promise.all(
       Array.from({ length: 12 }, () => s.api('GET', `/v1/rooms/${support}/messages`, { token: agent })),
     );
