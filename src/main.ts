@@ -65,6 +65,8 @@ export interface StartOptions {
   logger?: Logger;
   /** Use an in-memory embedded store instead of DATA_DIR (tests). */
   memoryStore?: boolean;
+  /** false: store message text, meta and recordings in clear (the messaging benchmark's comparison run only; no setting reaches it). */
+  encryption?: false;
 }
 
 export interface RunningServer {
@@ -91,11 +93,14 @@ export async function startServer(config: Config, opts: StartOptions = {}): Prom
   const inflight = new InFlight();
 
   // ENCRYPTION_KEYS, else (embedded only) a key generated under DATA_DIR; an in-memory store's dies with it.
-  const keyring = config.encryptionKeys
-    ? new Keyring(config.encryptionKeys)
-    : opts.memoryStore
-      ? Keyring.ephemeral()
-      : new Keyring(embeddedKeys(config.dataDir));
+  const keyring =
+    opts.encryption === false
+      ? undefined
+      : config.encryptionKeys
+        ? new Keyring(config.encryptionKeys)
+        : opts.memoryStore
+          ? Keyring.ephemeral()
+          : new Keyring(embeddedKeys(config.dataDir));
   const store = await openStore({
     databaseUrl: config.databaseUrl,
     dataDir: opts.memoryStore ? undefined : config.dataDir,
