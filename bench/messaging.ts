@@ -1311,7 +1311,7 @@ function report(results: TargetResult[], startedAt: Date, seconds: number) {
     '  CPU % server / postgres',
     (r) =>
       r.latency &&
-      `${r.latency.cpu.serverPct} / ${r.target === 'postgres' ? r.latency.cpu.postgresPct : '–'}`,
+      `${r.latency.cpu.serverPct} / ${r.target.startsWith('postgres') ? r.latency.cpu.postgresPct : '–'}`,
   );
   row('  CPU % other processes', (r) => r.latency?.cpu.otherPct);
   row('  server event-loop delay p99 (ms)', (r) => fmtLag(r.latency?.eventLoopDelayMs));
