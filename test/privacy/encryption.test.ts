@@ -119,6 +119,9 @@ describe.each(backends)('encryption at rest, on the $name store', (backend) => {
         stored = filesUnder(dataDir).map((f) => ({ name: f, bytes: readFileSync(f) }));
         // The embedded store is there, with its rows: the room's id is on disk.
         expect(stored.some((f) => f.bytes.includes(Buffer.from(r.roomId)))).toBe(true);
+        // Its key was generated beside it, readable by the server's user only.
+        expect(statSync(join(dataDir, 'encryption-key')).mode & 0o777).toBe(0o600);
+        expect(readFileSync(join(dataDir, 'encryption-key'), 'utf8')).toMatch(/^local:[A-Za-z0-9+/]{43}=\n$/);
       }
       const found = stored.filter((f) => f.bytes.includes(Buffer.from(marker))).map((f) => f.name);
       expect(found).toEqual([]);
@@ -131,5 +134,27 @@ describe.each(backends)('encryption at rest, on the $name store', (backend) => {
       rmSync(dataDir, { recursive: true, force: true });
       await db.drop();
     }
+  });
+});
+
+describe('the encryption setting', () => {
+  it('with DATABASE_URL and no ENCRYPTION_KEYS the start stops (exit 78) with a message naming the setting', async () => {
+    const err: Error | null = await spawnServer({
+      name: 'no-encryption-keys',
+      env: {
+        PORT: '0',
+        DATABASE_URL: 'postgres://postgres@127.0.0.1:5432/test',
+        AUTH_JWT_SECRET: TEST_SECRET,
+        MEDIA_WORKERS: '0',
+      },
+    }).then(
+      async (s) => {
+        await s.stop();
+        return null;
+      },
+      (e: Error) => e,
+    );
+    expect(err?.message).toMatch(/code 78/);
+    expect(err?.message).toMatch(/ENCRYPTION_KEYS: is required with DATABASE_URL/);
   });
 });
