@@ -669,6 +669,7 @@ async function runNodes(
       CONNECT_RATE_LIMIT: '1000000',
       SOCKETS_PER_USER: '10000',
       DATABASE_URL: dbUrl,
+      ENCRYPTION_KEYS: `bench:${Buffer.alloc(32, 1).toString('base64')}`,
       REDIS_URL,
       REDIS_PREFIX,
       MEDIA_WORKERS: '1',

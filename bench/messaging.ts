@@ -34,7 +34,11 @@
  * the CPU of the server, PostgreSQL, the load generator and everything else
  * during each window, warning when other processes disturbed the figures.
  *
- * Usage: node bench/messaging.ts [--only echo,embedded,postgres]
+ * The cost of encryption at rest: `--only postgres,postgres-plain` runs talkroom
+ * on PostgreSQL as configured (text and meta sealed under ENCRYPTION_KEYS) and
+ * then the same server with encryption off (bench/plain-server.ts), in one run.
+ *
+ * Usage: node bench/messaging.ts [--only echo,embedded,postgres,postgres-plain]
  * Env: BENCH_SECONDS (10: latency and throughput windows), BENCH_WARMUP_SECONDS (3),
  *      BENCH_RATE (1000 msg/s), BENCH_LIGHT_RATE (100 msg/s for 5 s; 0 skips it),
  *      BENCH_INFLIGHT (2 per room), BENCH_ROOMS (1000), BENCH_QUIET_WAIT_SECONDS (120),
@@ -111,8 +115,10 @@ const P50_FACTOR_TARGET = 2;
 /** Throughput target on PostgreSQL, stored messages/s. */
 const PG_THROUGHPUT_TARGET = 3000;
 
-type TargetName = 'echo' | 'embedded' | 'postgres';
+/** postgres-plain: talkroom on PostgreSQL with encryption at rest off (bench/plain-server.ts), to show what sealing costs. */
+type TargetName = 'echo' | 'embedded' | 'postgres' | 'postgres-plain';
 const ALL_TARGETS: TargetName[] = ['echo', 'embedded', 'postgres'];
+const KNOWN_TARGETS: TargetName[] = [...ALL_TARGETS, 'postgres-plain'];
 
 function parseTargets(argv: string[]): TargetName[] {
   const wanted: string[] = [];
@@ -122,14 +128,14 @@ function parseTargets(argv: string[]): TargetName[] {
     else if (a.startsWith('--only=')) wanted.push(...a.slice('--only='.length).split(','));
     else
       throw new Error(
-        `unknown argument ${a}; usage: node bench/messaging.ts [--only echo,embedded,postgres]`,
+        `unknown argument ${a}; usage: node bench/messaging.ts [--only echo,embedded,postgres,postgres-plain]`,
       );
   }
   if (wanted.length === 0) return ALL_TARGETS;
   for (const w of wanted) {
-    if (!ALL_TARGETS.includes(w as TargetName)) throw new Error(`--only: unknown target ${w}`);
+    if (!KNOWN_TARGETS.includes(w as TargetName)) throw new Error(`--only: unknown target ${w}`);
   }
-  return ALL_TARGETS.filter((t) => wanted.includes(t));
+  return KNOWN_TARGETS.filter((t) => wanted.includes(t));
 }
 
 // ---------------------------------------------------------------- cleanup
@@ -997,15 +1003,21 @@ async function runTarget(target: TargetName): Promise<TargetResult> {
     const dataDir = mkdtempSync(join(tmpdir(), 'talkroom-bench-'));
     local.push(() => rmSync(dataDir, { recursive: true, force: true }));
     env.DATA_DIR = dataDir;
-    if (target === 'postgres') {
+    if (target === 'postgres' || target === 'postgres-plain') {
       const db = await createDatabase();
       dbName = db.name;
       local.push(db.drop);
       env.DATABASE_URL = db.url;
+      env.ENCRYPTION_KEYS = `bench:${Buffer.alloc(32, 1).toString('base64')}`;
     }
     if (profDir) local.push(() => rmSync(profDir, { recursive: true, force: true }));
     cleanups.push(...local);
-    const script = isTalkroom ? 'src/main.ts' : 'bench/echo-server.ts';
+    const script =
+      target === 'echo'
+        ? 'bench/echo-server.ts'
+        : target === 'postgres-plain'
+          ? 'bench/plain-server.ts'
+          : 'src/main.ts';
     const nodeArgs = profDir ? ['--cpu-prof', `--cpu-prof-dir=${profDir}`] : [];
     server = await spawnServer(script, env, nodeArgs);
     const srv = server;
@@ -1031,7 +1043,7 @@ async function runTarget(target: TargetName): Promise<TargetResult> {
     log(`[${target}] connected ${gen.pairs.length * 2} sockets in ${connectSeconds} s`);
     alive();
 
-    if (target === 'postgres' && dbName) {
+    if ((target === 'postgres' || target === 'postgres-plain') && dbName) {
       sampler = new PgSampler(dbName);
       await sampler.start();
     }
@@ -1226,6 +1238,18 @@ function report(results: TargetResult[], startedAt: Date, seconds: number) {
   }
   const pg = by.get('postgres');
   const pgStored = pg?.throughput?.storedPerSecond;
+  // What sealing text and meta costs: the same server and database without it, in this run.
+  const plain = by.get('postgres-plain');
+  if (pg && plain) {
+    comparisons.encryption = {
+      p50Ms: { sealed: pg.latency?.roundTripMs.p50, plain: plain.latency?.roundTripMs.p50 },
+      p99Ms: { sealed: pg.latency?.roundTripMs.p99, plain: plain.latency?.roundTripMs.p99 },
+      storedPerSecond: { sealed: pgStored, plain: plain.throughput?.storedPerSecond },
+      p50Ratio: ratio(pg.latency?.roundTripMs.p50, plain.latency?.roundTripMs.p50),
+      throughputRatio: ratio(pgStored, plain.throughput?.storedPerSecond),
+    };
+    log(`encryption at rest: ${JSON.stringify(comparisons.encryption)}`);
+  }
   const json = {
     benchmark: 'messaging',
     startedAt: startedAt.toISOString(),
@@ -1297,7 +1321,7 @@ function report(results: TargetResult[], startedAt: Date, seconds: number) {
     '  CPU % server / postgres',
     (r) =>
       r.latency &&
-      `${r.latency.cpu.serverPct} / ${r.target === 'postgres' ? r.latency.cpu.postgresPct : '–'}`,
+      `${r.latency.cpu.serverPct} / ${r.target.startsWith('postgres') ? r.latency.cpu.postgresPct : '–'}`,
   );
   row('  CPU % other processes', (r) => r.latency?.cpu.otherPct);
   row('  server event-loop delay p99 (ms)', (r) => fmtLag(r.latency?.eventLoopDelayMs));
@@ -1320,7 +1344,9 @@ function report(results: TargetResult[], startedAt: Date, seconds: number) {
   row('  errors', (r) => r.throughput && errs(r.throughput.ackErrors, r.throughput.timeouts));
   row('  vs echo', (r) => ratio(r.throughput?.storedPerSecond, echo?.throughput?.storedPerSecond));
   row('  CPU % server', (r) => r.throughput?.cpu.serverPct);
-  row('  CPU % postgres', (r) => (r.target === 'postgres' ? r.throughput?.cpu.postgresPct : undefined));
+  row('  CPU % postgres', (r) =>
+    r.target.startsWith('postgres') ? r.throughput?.cpu.postgresPct : undefined,
+  );
   row('  CPU % load generator', (r) => r.throughput?.cpu.loadGeneratorPct);
   row(`  CPU % machine (of ${cpus().length * 100})`, (r) => r.throughput?.cpu.machinePct);
   row('  CPU % other processes', (r) => r.throughput?.cpu.otherPct);

@@ -71,6 +71,7 @@ const kindOf = (sql: string): string => {
 function counting(db: Db): Db {
   return {
     kind: db.kind,
+    keyring: db.keyring,
     query: async <T>(sql: string, params?: readonly unknown[]): Promise<T[]> => {
       const t0 = performance.now();
       const rows = await db.query<T>(sql, params);

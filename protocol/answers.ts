@@ -48,8 +48,23 @@ export const Message = z.object({
   meta: z.record(z.string(), z.unknown()).optional(),
   clientMsgId: z.string().optional(),
   createdAt: Instant,
+  /** A tombstone: the sender's data was erased (text, attachment and meta are gone; seq stays). */
+  erased: z.literal(true).optional(),
 });
 export type Message = z.infer<typeof Message>;
+
+export const AuditEntry = z.object({
+  id: z.string(),
+  at: Instant,
+  actorId: z.string(),
+  actorRole: z.string(),
+  action: z.string(),
+  roomId: z.string().optional(),
+  subjectId: z.string().optional(),
+  requestId: z.string().optional(),
+  hash: z.string().describe('hex SHA-256 of prevHash and the entry as canonical JSON'),
+  prevHash: z.string(),
+});
 
 export const RoomMember = z.object({
   userId: z.string(),

@@ -21,6 +21,7 @@ export const ERROR_CODES = {
   modality_mismatch: 400,
   support_cannot_manage_sessions: 403,
   media_unavailable: 503,
+  legal_hold: 409,
   unavailable: 503,
   internal: 500,
 } as const;

@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import type { Policy } from './domain/bookings.ts';
+import { type DataKey, parseKeys } from './privacy/keyring.ts';
 
 /**
  * Configuration is built once: defaults, then the environment, then
@@ -77,6 +78,20 @@ const duration = (fallback: string, b: Bounds) =>
       return parseDuration(v)!;
     })
     .prefault(fallback);
+
+/** A duration setting with no default: unset means "never". */
+const optionalDuration = (b: Bounds) =>
+  z
+    .string()
+    .transform((v, ctx) => {
+      const problem = durationProblem(v, b);
+      if (problem) {
+        ctx.addIssue({ code: 'custom', message: problem });
+        return z.NEVER;
+      }
+      return parseDuration(v)!;
+    })
+    .optional();
 
 /** A comma-separated list of durations, longest first; each checked like a single one. */
 const durationList = (fallback: string, b: Bounds & { maxEntries: number }) =>
@@ -157,6 +172,18 @@ const EnvSchema = z.object({
     .regex(/^postgres(ql)?:\/\//, 'must be a postgres:// URL')
     .optional(),
   DB_POOL_SIZE: int(1, 200).default(20),
+  /** `kid:base64key,…`: the first seals, all open. */
+  ENCRYPTION_KEYS: z
+    .string()
+    .transform((v, ctx) => {
+      const keys = parseKeys(v);
+      if (typeof keys === 'string') {
+        ctx.addIssue({ code: 'custom', message: keys });
+        return z.NEVER;
+      }
+      return keys;
+    })
+    .optional(),
   REDIS_URL: z
     .string()
     .regex(/^rediss?:\/\//, 'must be a redis:// URL')
@@ -279,6 +306,17 @@ const EnvSchema = z.object({
     max: 7 * DAY,
     maxWhy: 'a leaked credential relays for this long',
   }),
+  // Unset: kept for ever.
+  RETENTION_THERAPY: optionalDuration({
+    min: HOUR,
+    minWhy: 'messages younger than this are never removed',
+    max: 100 * YEAR,
+  }),
+  RETENTION_SUPPORT: optionalDuration({
+    min: HOUR,
+    minWhy: 'messages younger than this are never removed',
+    max: 100 * YEAR,
+  }),
   METRICS_TOKEN: z.string().min(16, 'must be at least 16 characters').optional(),
   CORS_ORIGINS: originList(
     /^https?:\/\/[a-z0-9.-]+(:\d{1,5})?$/i,
@@ -304,6 +342,8 @@ export interface Config {
   dataDir: string;
   databaseUrl: string | undefined;
   dbPoolSize: number;
+  /** Keys for message text, meta and recordings at rest; unset on the embedded store: one generated under DATA_DIR. */
+  encryptionKeys: DataKey[] | undefined;
   redisUrl: string | undefined;
   redisPrefix: string;
   auth: {
@@ -325,6 +365,8 @@ export interface Config {
   /** Per network address and minute: failed sign-ins, and new Socket.IO connections. */
   addressLimits: { authFailures: number; connects: number };
   shutdownGraceMs: number;
+  /** How long messages and recordings are kept, by room kind; undefined: for ever. */
+  retention: { therapyMs: number | undefined; supportMs: number | undefined };
   /** When set, GET /metrics needs `Authorization: Bearer <it>`. */
   metricsToken: string | undefined;
   /** Origins that may call REST and Socket.IO from a browser (CORS). */
@@ -365,6 +407,12 @@ function contradictions(e: z.output<typeof EnvSchema>): string[] {
       'DATABASE_URL: AUTH_JWKS_URL, AUTH_JWT_SECRET or AUTH_JWT_PUBLIC_KEY is required with DATABASE_URL',
     );
   }
+  if (e.DATABASE_URL && !e.ENCRYPTION_KEYS) {
+    // A generated key lives on one node's disk; every node must open what the others sealed.
+    out.push(
+      'ENCRYPTION_KEYS: is required with DATABASE_URL (kid:base64key,…; e.g. k1:$(openssl rand -base64 32))',
+    );
+  }
   if (e.WEBHOOK_URL && !e.WEBHOOK_SECRET) {
     out.push('WEBHOOK_SECRET: is required with WEBHOOK_URL (deliveries are signed)');
   }
@@ -398,6 +446,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     dataDir: e.DATA_DIR,
     databaseUrl: e.DATABASE_URL,
     dbPoolSize: e.DB_POOL_SIZE,
+    encryptionKeys: e.ENCRYPTION_KEYS,
     redisUrl: e.REDIS_URL,
     redisPrefix: e.REDIS_PREFIX,
     auth: {
@@ -418,6 +467,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     socketsPerUser: e.SOCKETS_PER_USER,
     addressLimits: { authFailures: e.AUTH_FAILURE_LIMIT, connects: e.CONNECT_RATE_LIMIT },
     shutdownGraceMs: e.SHUTDOWN_GRACE,
+    retention: { therapyMs: e.RETENTION_THERAPY, supportMs: e.RETENTION_SUPPORT },
     metricsToken: e.METRICS_TOKEN,
     corsOrigins: e.CORS_ORIGINS,
     frameAncestors: e.FRAME_ANCESTORS,

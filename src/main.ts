@@ -23,14 +23,19 @@ import { connectRedis } from './cluster/redis.ts';
 import { type Config, ConfigError, loadConfig } from './config.ts';
 import { logSocketConnections } from './http/access-log.ts';
 import { createHttpApp } from './http/app.ts';
+import { extension } from './http/attachments.ts';
 import { InFlight } from './inflight.ts';
 import { Scheduler } from './jobs/scheduler.ts';
 import { createLogger, type Logger } from './log.ts';
 import { createMetrics } from './metrics.ts';
+import { embeddedKeys, Keyring } from './privacy/keyring.ts';
 import { AttachmentService } from './services/attachments.ts';
+import { AuditLog } from './services/audit.ts';
 import { BookingService } from './services/bookings.ts';
 import { CreditService } from './services/credits.ts';
 import type { ServiceDeps } from './services/deps.ts';
+import { Erasure } from './services/erasure.ts';
+import { UserExport } from './services/export.ts';
 import { FailedJobs } from './services/failed-jobs.ts';
 import { JoinLinks } from './services/join-links.ts';
 import { LiveService } from './services/live.ts';
@@ -39,6 +44,8 @@ import { MessageService } from './services/messages.ts';
 import { type MessagingSessionGate, noMessagingSessions } from './services/ports.ts';
 import { localPresence, type PresenceStore } from './services/presence.ts';
 import { ProvisioningService } from './services/provisioning.ts';
+import { REKEY_JOB, RekeyService } from './services/rekey.ts';
+import { RETENTION_JOB, Retention } from './services/retention.ts';
 import { RoomService } from './services/rooms.ts';
 import { turnIceServers } from './services/turn.ts';
 import { Webhooks } from './services/webhooks.ts';
@@ -58,6 +65,8 @@ export interface StartOptions {
   logger?: Logger;
   /** Use an in-memory embedded store instead of DATA_DIR (tests). */
   memoryStore?: boolean;
+  /** false: store message text, meta and recordings in clear (the messaging benchmark's comparison run only; no setting reaches it). */
+  encryption?: false;
 }
 
 export interface RunningServer {
@@ -83,10 +92,20 @@ export async function startServer(config: Config, opts: StartOptions = {}): Prom
   const metrics = createMetrics();
   const inflight = new InFlight();
 
+  // ENCRYPTION_KEYS, else (embedded only) a key generated under DATA_DIR; an in-memory store's dies with it.
+  const keyring =
+    opts.encryption === false
+      ? undefined
+      : config.encryptionKeys
+        ? new Keyring(config.encryptionKeys)
+        : opts.memoryStore
+          ? Keyring.ephemeral()
+          : new Keyring(embeddedKeys(config.dataDir));
   const store = await openStore({
     databaseUrl: config.databaseUrl,
     dataDir: opts.memoryStore ? undefined : config.dataDir,
     poolSize: config.dbPoolSize,
+    keyring,
   });
 
   // With AUTH_JWKS_URL alone, tokens must name a key of the set: nothing is generated.
@@ -195,6 +214,9 @@ export async function startServer(config: Config, opts: StartOptions = {}): Prom
   const messages = new MessageService(deps);
   const provisioning = new ProvisioningService(deps, credits);
   const attachments = new AttachmentService(deps);
+  const rekey = new RekeyService({ db: store.db, clock, log, wakeScheduler });
+  const retention = new Retention({ db: store.db, clock, log, metrics, retention: config.retention });
+  await retention.schedule();
   scheduler = new Scheduler({
     db: store.db,
     clock,
@@ -205,6 +227,8 @@ export async function startServer(config: Config, opts: StartOptions = {}): Prom
       ...bookings.jobHandlers,
       'billing.rollover': (job) => credits.rollover(String(job.payload.clientId)),
       'webhook.deliver': webhooks.deliver,
+      [REKEY_JOB]: rekey.run,
+      [RETENTION_JOB]: retention.run,
     },
     maxAttempts: (kind) => (kind === 'webhook.deliver' ? 12 : 5),
     onOutcome: (job, outcome) => {
@@ -270,6 +294,10 @@ export async function startServer(config: Config, opts: StartOptions = {}): Prom
     bookings,
     credits,
     failedJobs: new FailedJobs({ db: store.db, clock, wakeScheduler }),
+    rekey,
+    audit: new AuditLog(store.db),
+    exports: new UserExport({ store, clock, extension }),
+    erasure: new Erasure({ db: store.db, clock }),
     joinLinks: new JoinLinks({ db: store.db, bookings, policy: config.policy }),
     webClient: buildWebClient,
     readiness: async () => {

@@ -118,6 +118,12 @@ export function createMetrics() {
       labelNames: ['outcome'] as const,
       registers: [registry],
     }),
+    retentionRemoved: new client.Counter({
+      name: 'talkroom_retention_removed_total',
+      help: 'What retention turned into tombstones (messages) or deleted (recordings) on this node',
+      labelNames: ['what'] as const,
+      registers: [registry],
+    }),
     bookingTransitions: new client.Counter({
       name: 'talkroom_booking_transitions_total',
       help: 'Bookings that entered a status (committed), by the status entered',

@@ -84,4 +84,6 @@ export interface Message {
   meta?: Record<string, unknown>;
   clientMsgId?: string;
   createdAt: string;
+  /** A tombstone: the content was erased (by request or retention); only the fields above seq's gaplessness needs remain. */
+  erased?: true;
 }

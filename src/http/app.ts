@@ -33,15 +33,20 @@ import type { Logger } from '../log.ts';
 import type { Metrics } from '../metrics.ts';
 import { parse } from '../parse.ts';
 import type { AttachmentService } from '../services/attachments.ts';
+import type { AuditLog } from '../services/audit.ts';
 import type { BookingService } from '../services/bookings.ts';
 import type { CreditService } from '../services/credits.ts';
+import type { Erasure } from '../services/erasure.ts';
+import type { UserExport } from '../services/export.ts';
 import type { FailedJobs } from '../services/failed-jobs.ts';
 import type { JoinLinks } from '../services/join-links.ts';
 import type { MessageService } from '../services/messages.ts';
 import type { ProvisioningService } from '../services/provisioning.ts';
+import type { RekeyService } from '../services/rekey.ts';
 import type { RoomService } from '../services/rooms.ts';
 import { accessLog } from './access-log.ts';
 import { attachmentRoutes } from './attachments.ts';
+import { privacyRoutes } from './privacy.ts';
 
 export interface HttpDeps {
   config: Config;
@@ -60,6 +65,10 @@ export interface HttpDeps {
   credits: CreditService;
   failedJobs: FailedJobs;
   joinLinks: JoinLinks;
+  rekey: RekeyService;
+  audit: AuditLog;
+  exports: UserExport;
+  erasure: Erasure;
   /** The reference web client (bundled once, in memory): what a join link opens. */
   webClient: () => Promise<{ js: string; html: string }>;
   /** Readiness of each dependency: name → healthy. */
@@ -196,7 +205,11 @@ export function createHttpApp(d: HttpDeps): express.Express {
     '/users/:id',
     only('admin'),
     tracked(async (req, res) => {
-      const { user, created } = await d.provisioning.putUser(param(req, 'id'), parse(PutUserBody, req.body));
+      const { user, created } = await d.provisioning.putUser(
+        actor(req),
+        param(req, 'id'),
+        parse(PutUserBody, req.body),
+      );
       res.status(created ? 201 : 200).json({ user });
     }),
   );
@@ -204,7 +217,9 @@ export function createHttpApp(d: HttpDeps): express.Express {
     '/users/:id/plan',
     only('admin'),
     tracked(async (req, res) => {
-      res.json({ plan: await d.provisioning.putPlan(param(req, 'id'), parse(PutPlanBody, req.body)) });
+      res.json({
+        plan: await d.provisioning.putPlan(actor(req), param(req, 'id'), parse(PutPlanBody, req.body)),
+      });
     }),
   );
 
@@ -213,7 +228,7 @@ export function createHttpApp(d: HttpDeps): express.Express {
     '/rooms',
     only('admin'),
     tracked(async (req, res) => {
-      const { room, created } = await d.provisioning.createRoom(parse(CreateRoomBody, req.body));
+      const { room, created } = await d.provisioning.createRoom(actor(req), parse(CreateRoomBody, req.body));
       res.status(created ? 201 : 200).json({ room: publicRoom(room) });
     }),
   );
@@ -402,6 +417,7 @@ export function createHttpApp(d: HttpDeps): express.Express {
     res.json(described().asyncapi);
   });
 
+  v1.use(privacyRoutes(d));
   app.use('/v1', v1);
 
   app.use((_req, _res, next) => next(new AppError('not_found', 'no such route')));

@@ -301,4 +301,4 @@ const EXTENSIONS: Record<string, string> = {
   'audio/mpeg': 'mp3',
   'audio/mp3': 'mp3',
 };
-const extension = (type: string) => EXTENSIONS[type] ?? 'bin';
+export const extension = (type: string) => EXTENSIONS[type] ?? 'bin';

@@ -5,6 +5,7 @@ import { assertMayPost } from '../domain/messaging-rules.ts';
 import type { Actor, Room } from '../domain/types.ts';
 import { AppError, isAppError } from '../errors.ts';
 import type { AttachmentMeta } from '../store/attachments.ts';
+import { auditRead } from './audit.ts';
 import type { ServiceDeps } from './deps.ts';
 import { readableRoom } from './rooms.ts';
 
@@ -167,6 +168,10 @@ export class AttachmentService {
     const meta = await this.d.store.attachments.meta(attachmentId);
     if (!meta || meta.roomId !== roomId)
       throw new AppError('not_found', `attachment ${attachmentId} not found`);
+    await auditRead(this.d.store.db, actor, 'recording.read', this.d.clock.now(), {
+      roomId,
+      subjectId: meta.uploaderId,
+    });
     const repo = this.d.store.attachments;
     async function* read(start: number, end: number): AsyncGenerator<Buffer> {
       const size = meta!.chunkBytes;

@@ -21,6 +21,7 @@ import { DEFAULT_WORKING_HOURS } from '../domain/working-hours.ts';
 import { AppError } from '../errors.ts';
 import type { Booking, LiveParticipant, NewBooking } from '../store/bookings.ts';
 import type { Job } from '../store/jobs.ts';
+import { type AuditAction, audit } from './audit.ts';
 import { type Reader, reminderText, whenFor } from './booking-texts.ts';
 import type { CreditService } from './credits.ts';
 import { readCursor, writeCursor } from './cursor.ts';
@@ -138,6 +139,7 @@ export class BookingService {
       await this.notice(t, booking, 'booked', now);
       await this.hook(t, 'booking.created', booking, now);
       if (booking.status === 'confirmed') await this.notice(t, booking, 'confirmed', now);
+      await this.audited(t, actor, 'booking.create', booking, now);
       return booking;
     });
   }
@@ -160,6 +162,7 @@ export class BookingService {
       await this.scheduleFor(t, confirmed, now);
       await this.notice(t, confirmed, 'confirmed', now);
       await this.hook(t, 'booking.confirmed', confirmed, now);
+      await this.audited(t, actor, 'booking.confirm', confirmed, now);
       return confirmed;
     });
   }
@@ -176,6 +179,7 @@ export class BookingService {
       await this.release(t, declined, 'restore', 'declined by provider', now, { providerCaused: true });
       await this.notice(t, declined, 'declined', now);
       await this.hook(t, 'booking.declined', declined, now);
+      await this.audited(t, actor, 'booking.decline', declined, now);
       return declined;
     });
   }
@@ -209,6 +213,7 @@ export class BookingService {
       }
       await this.notice(t, cancelled, late ? 'late_cancelled' : 'cancelled', now);
       await this.hook(t, late ? 'booking.late_cancelled' : 'booking.cancelled', cancelled, now);
+      await this.audited(t, actor, 'booking.cancel', cancelled, now);
       return cancelled;
     });
   }
@@ -285,6 +290,7 @@ export class BookingService {
       await this.scheduleFor(t, fresh, now);
       await this.notice(t, fresh, 'rescheduled', now, { from: old.id, late });
       await this.hook(t, 'booking.rescheduled', fresh, now, { rescheduledFrom: moved?.id, late });
+      await this.audited(t, actor, 'booking.reschedule', fresh, now);
       return fresh;
     });
   }
@@ -335,6 +341,7 @@ export class BookingService {
         now,
       );
       await this.notice(t, b, 'charge_waived', now);
+      await this.audited(t, actor, 'booking.waive', b, now);
       return b;
     });
   }
@@ -906,6 +913,12 @@ export class BookingService {
       createdAt: now,
     });
     if (!duplicate) t.notices.push(message);
+  }
+
+  /** A booking changed by anyone but its client is audited, in the change's transaction. */
+  private async audited(t: Tx, actor: Actor, action: AuditAction, b: Booking, now: Date): Promise<void> {
+    if (actor.id === b.clientId) return;
+    await audit(t.q, actor, action, now, { roomId: b.roomId, subjectId: b.clientId });
   }
 
   private hook(t: Tx, type: string, b: Booking, now: Date, extra: Record<string, unknown> = {}) {

@@ -4,6 +4,7 @@ import { canPost } from '../domain/access.ts';
 import { assertMayPost } from '../domain/messaging-rules.ts';
 import type { Actor, Message, Plan, Room } from '../domain/types.ts';
 import { AppError } from '../errors.ts';
+import { auditRead } from './audit.ts';
 import type { ServiceDeps } from './deps.ts';
 import { readableRoom } from './rooms.ts';
 
@@ -144,6 +145,7 @@ export class MessageService {
 
   async history(actor: Actor, q: HistoryInput): Promise<{ messages: Message[]; hasMore: boolean }> {
     await this.requireReadable(actor, q.roomId);
+    await auditRead(this.d.store.db, actor, 'messages.read', this.d.clock.now(), { roomId: q.roomId });
     return this.d.store.messages.page(q.roomId, q.beforeSeq, q.limit ?? 50);
   }
 
@@ -157,6 +159,9 @@ export class MessageService {
   ): Promise<{ messages: Record<string, Message[]>; hasMore: Record<string, boolean> }> {
     const ids = Object.keys(cursors);
     for (const id of ids) await this.requireReadable(actor, id);
+    for (const roomId of ids) {
+      await auditRead(this.d.store.db, actor, 'messages.read', this.d.clock.now(), { roomId });
+    }
     const found = await this.d.store.messages.since(
       new Map(Object.entries(cursors)),
       SYNC_LIMIT_PER_ROOM + 1,

@@ -1,8 +1,11 @@
 import { randomUUID } from 'node:crypto';
 import type { CreateRoomInput, PutPlanInput, PutUserInput } from '../../protocol/inputs.ts';
-import type { Plan, Room, User } from '../domain/types.ts';
+import type { Actor, Plan, Room, User } from '../domain/types.ts';
 import { AppError } from '../errors.ts';
 import { isUniqueViolation } from '../store/db.ts';
+import { RoomsRepo } from '../store/rooms.ts';
+import { UsersRepo } from '../store/users.ts';
+import { audit } from './audit.ts';
 import type { CreditService } from './credits.ts';
 import type { ServiceDeps } from './deps.ts';
 
@@ -15,29 +18,39 @@ export class ProvisioningService {
     this.credits = credits;
   }
 
-  async putUser(id: string, input: PutUserInput): Promise<{ user: User; created: boolean }> {
+  async putUser(actor: Actor, id: string, input: PutUserInput): Promise<{ user: User; created: boolean }> {
     if (input.specialty && input.role !== 'provider') {
       throw new AppError('invalid_input', 'specialty: only providers have a specialty');
     }
     if (input.supervisor && input.role !== 'support') {
       throw new AppError('invalid_input', 'supervisor: only support users are supervisors');
     }
-    return this.d.store.users.put(id, input, this.d.clock.now());
+    const now = this.d.clock.now();
+    return this.d.store.db.tx(async (q) => {
+      const out = await new UsersRepo(q).put(id, input, now);
+      await audit(q, actor, 'user.put', now, { subjectId: id });
+      return out;
+    });
   }
 
-  async putPlan(userId: string, input: PutPlanInput): Promise<Plan> {
+  async putPlan(actor: Actor, userId: string, input: PutPlanInput): Promise<Plan> {
     const user = await this.d.store.users.get(userId);
     if (!user) throw new AppError('not_found', `user ${userId} not found`);
     if (user.role !== 'client')
       throw new AppError('invalid_input', `user ${userId} is a ${user.role}; plans are for clients`);
-    const plan = await this.d.store.users.putPlan(userId, input, this.d.clock.now());
+    const now = this.d.clock.now();
+    const plan = await this.d.store.db.tx(async (q) => {
+      const out = await new UsersRepo(q).putPlan(userId, input, now);
+      await audit(q, actor, 'plan.put', now, { subjectId: userId });
+      return out;
+    });
     // The period's allowance and its rollover follow the plan at once.
     await this.credits.planChanged(userId);
     return plan;
   }
 
   /** Creates a room. A therapy pair has one room per service; asking again returns it (created: false). */
-  async createRoom(input: CreateRoomInput): Promise<{ room: Room; created: boolean }> {
+  async createRoom(actor: Actor, input: CreateRoomInput): Promise<{ room: Room; created: boolean }> {
     const { store } = this.d;
     const now = this.d.clock.now();
     let room: Room;
@@ -92,7 +105,13 @@ export class ProvisioningService {
       };
     }
     try {
-      await store.rooms.insert(room);
+      await store.db.tx(async (q) => {
+        await new RoomsRepo(q).insert(room);
+        await audit(q, actor, 'room.create', now, {
+          roomId: room.id,
+          subjectId: room.clientId ?? room.requesterId!,
+        });
+      });
     } catch (e) {
       // Two admins creating the same therapy room at once: the second gets the first's.
       if (isUniqueViolation(e) && input.kind === 'therapy') {

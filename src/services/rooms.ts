@@ -5,6 +5,7 @@ import type { Actor, EscalationTarget, Room, User } from '../domain/types.ts';
 import { DEFAULT_WORKING_HOURS } from '../domain/working-hours.ts';
 import { AppError } from '../errors.ts';
 import type { Store } from '../store/index.ts';
+import { auditRead } from './audit.ts';
 import { readCursor, writeCursor } from './cursor.ts';
 import type { ServiceDeps } from './deps.ts';
 import type { PresenceStore } from './presence.ts';
@@ -91,6 +92,8 @@ export class RoomService {
   }
 
   private async views(actor: Actor, rooms: Room[]): Promise<RoomView[]> {
+    // A support or clinical list of rooms is a read of them: one entry per list.
+    if (rooms.length) await auditRead(this.d.store.db, actor, 'rooms.list', this.d.clock.now(), {});
     const ids = rooms.map((r) => r.id);
     const people = new Set<string>();
     for (const r of rooms) for (const id of [r.clientId, r.providerId, r.requesterId]) if (id) people.add(id);
@@ -105,6 +108,7 @@ export class RoomService {
 
   async get(actor: Actor, roomId: string): Promise<RoomView> {
     const room = await this.requireReadable(actor, roomId);
+    await auditRead(this.d.store.db, actor, 'room.read', this.d.clock.now(), { roomId });
     const people = [room.clientId, room.providerId, room.requesterId].filter((x): x is string => !!x);
     const [users, unread, online] = await Promise.all([
       this.d.store.users.getMany(people),

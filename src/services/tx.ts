@@ -64,7 +64,7 @@ export async function inTx<T>(db: Db, fn: (t: Tx) => Promise<T>, after: (t: Tx) 
       live: new LiveParticipants(q),
       credits: new CreditLedger(q),
       jobs: new JobStore(q),
-      messages: new MessagesRepo(q),
+      messages: new MessagesRepo(q, db.keyring),
       notices: [],
       scheduled: false,
       ended: [],

@@ -55,7 +55,7 @@ export class AppendQueue {
   async #write(batch: Pending[]): Promise<void> {
     if (batch.length === 1) {
       const [p] = batch as [Pending];
-      await new MessagesRepo(this.#db).append(p.m).then(p.resolve, p.reject);
+      await new MessagesRepo(this.#db, this.#db.keyring).append(p.m).then(p.resolve, p.reject);
       return;
     }
     let results: Result[];
@@ -65,13 +65,14 @@ export class AppendQueue {
         (a, b) => batch[a]!.m.roomId.localeCompare(batch[b]!.m.roomId) || a - b,
       );
       results = await this.#db.tx(async (q) => {
-        const repo = new MessagesRepo(q);
+        const repo = new MessagesRepo(q, this.#db.keyring);
         const out: Result[] = new Array(batch.length);
         for (const i of ordered) out[i] = await repo.append(batch[i]!.m, { retry: false });
         return out;
       });
     } catch {
-      for (const p of batch) await new MessagesRepo(this.#db).append(p.m).then(p.resolve, p.reject);
+      for (const p of batch)
+        await new MessagesRepo(this.#db, this.#db.keyring).append(p.m).then(p.resolve, p.reject);
       return;
     }
     for (const [i, p] of batch.entries()) p.resolve(results[i]!);

@@ -1,3 +1,4 @@
+import type { Keyring } from '../privacy/keyring.ts';
 import type { Queryable } from './db.ts';
 
 export interface AttachmentMeta {
@@ -35,10 +36,15 @@ interface AttachmentRow {
  * and took ~80 ms of the server's thread per 256 KiB chunk; base64 costs the
  * server a native encode and PostgreSQL a C decode, on both stores alike.
  */
+/** Additional data of a sealed chunk: it opens only as that chunk of that recording. */
+export const chunkAad = (attachmentId: string, idx: number) => `chunk:${attachmentId}:${idx}`;
+
 export class AttachmentsRepo {
   private readonly q: Queryable;
-  constructor(q: Queryable) {
+  readonly #keys: Keyring | undefined;
+  constructor(q: Queryable, keys: Keyring | undefined) {
     this.q = q;
+    this.#keys = keys;
   }
 
   /** An unfinished recording: invisible until `complete`. */
@@ -52,13 +58,17 @@ export class AttachmentsRepo {
 
   /**
    * The one place a recording's bytes are written: chunk `idx` (from 0) of an
-   * unfinished recording. Encryption at rest belongs here and in `readChunk`.
+   * unfinished recording, sealed under the current key when there is one.
    * The caller may reuse `data` once this resolves.
    */
   async writeChunk(attachmentId: string, idx: number, data: Uint8Array): Promise<void> {
+    const keys = this.#keys;
+    const stored = keys
+      ? keys.seal(data, chunkAad(attachmentId, idx))
+      : Buffer.from(data.buffer, data.byteOffset, data.byteLength);
     await this.q.query(
-      `INSERT INTO attachment_chunks (attachment_id, idx, data) VALUES ($1, $2, decode($3, 'base64'))`,
-      [attachmentId, idx, Buffer.from(data.buffer, data.byteOffset, data.byteLength).toString('base64')],
+      `INSERT INTO attachment_chunks (attachment_id, idx, data, kid) VALUES ($1, $2, decode($3, 'base64'), $4)`,
+      [attachmentId, idx, stored.toString('base64'), keys?.current ?? null],
     );
   }
 
@@ -106,13 +116,35 @@ export class AttachmentsRepo {
       : null;
   }
 
-  /** Chunk `idx` of a recording, as written; null if there is none. */
+  /** The finished recordings a user uploaded, oldest first. */
+  async byUploader(userId: string): Promise<AttachmentMeta[]> {
+    const rows = await this.q.query<AttachmentRow>(
+      `SELECT id, room_id, uploader_id, mime_type, size_bytes, chunk_bytes, created_at
+       FROM attachments WHERE uploader_id = $1 AND completed_at IS NOT NULL ORDER BY created_at, id`,
+      [userId],
+    );
+    return rows.map((r) => ({
+      id: r.id,
+      roomId: r.room_id,
+      uploaderId: r.uploader_id,
+      mimeType: r.mime_type,
+      sizeBytes: r.size_bytes,
+      chunkBytes: r.chunk_bytes,
+      createdAt: r.created_at,
+    }));
+  }
+
+  /** Chunk `idx` of a recording, as written (opened); null if there is none. */
   async readChunk(attachmentId: string, idx: number): Promise<Buffer | null> {
-    const [r] = await this.q.query<{ data: string }>(
-      `SELECT encode(data, 'base64') AS data FROM attachment_chunks WHERE attachment_id = $1 AND idx = $2`,
+    const [r] = await this.q.query<{ data: string; kid: string | null }>(
+      `SELECT encode(data, 'base64') AS data, kid FROM attachment_chunks WHERE attachment_id = $1 AND idx = $2`,
       [attachmentId, idx],
     );
+    if (!r) return null;
     // PostgreSQL breaks base64 into lines; Node's decoder skips the line breaks.
-    return r ? Buffer.from(r.data, 'base64') : null;
+    const stored = Buffer.from(r.data, 'base64');
+    if (r.kid === null) return stored;
+    if (!this.#keys) throw new Error(`recording ${attachmentId} is sealed and this store has no keys`);
+    return this.#keys.open(r.kid, stored, chunkAad(attachmentId, idx));
   }
 }

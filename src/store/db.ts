@@ -2,6 +2,7 @@ import { createHash } from 'node:crypto';
 import { mkdirSync } from 'node:fs';
 import { PGlite } from '@electric-sql/pglite';
 import pg from 'pg';
+import type { Keyring } from '../privacy/keyring.ts';
 
 /**
  * One query layer for both backends. The embedded default is PGlite (PostgreSQL
@@ -16,6 +17,8 @@ export interface Queryable {
 
 export interface Db extends Queryable {
   readonly kind: 'embedded' | 'postgres';
+  /** Seals message text, meta and recording chunks at rest; none: stored as they are (store tests, tools). */
+  readonly keyring: Keyring | undefined;
   /** Runs fn in one transaction; rolls back if it throws. */
   tx<T>(fn: (q: Queryable) => Promise<T>): Promise<T>;
   ping(): Promise<void>;
@@ -50,8 +53,10 @@ pg.types.setTypeParser(20, (v) => Number.parseInt(v, 10));
 
 class PostgresDb implements Db {
   readonly kind = 'postgres' as const;
+  readonly keyring: Keyring | undefined;
   readonly #pool: pg.Pool;
-  constructor(url: string, poolSize: number) {
+  constructor(url: string, poolSize: number, keyring: Keyring | undefined) {
+    this.keyring = keyring;
     this.#pool = new pg.Pool({ connectionString: url, max: poolSize });
     // An idle client losing its connection must not crash the process;
     // the pool replaces it and the next query reports any lasting trouble.
@@ -95,8 +100,10 @@ class PostgresDb implements Db {
 
 class EmbeddedDb implements Db {
   readonly kind = 'embedded' as const;
+  readonly keyring: Keyring | undefined;
   readonly #pg: PGlite;
-  constructor(pglite: PGlite) {
+  constructor(pglite: PGlite, keyring: Keyring | undefined) {
+    this.keyring = keyring;
     this.#pg = pglite;
   }
   async query<T>(sql: string, params: readonly unknown[] = []): Promise<T[]> {
@@ -130,11 +137,12 @@ export interface DbOptions {
   /** Directory for the embedded store; omit for an in-memory one (tests). */
   dataDir?: string | undefined;
   poolSize?: number;
+  keyring?: Keyring | undefined;
 }
 
 export async function openDb(opts: DbOptions): Promise<Db> {
-  if (opts.databaseUrl) return new PostgresDb(opts.databaseUrl, opts.poolSize ?? 20);
+  if (opts.databaseUrl) return new PostgresDb(opts.databaseUrl, opts.poolSize ?? 20, opts.keyring);
   if (opts.dataDir) mkdirSync(opts.dataDir, { recursive: true });
   const pglite = await PGlite.create(opts.dataDir ? `${opts.dataDir}/pg` : undefined);
-  return new EmbeddedDb(pglite);
+  return new EmbeddedDb(pglite, opts.keyring);
 }

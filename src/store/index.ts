@@ -22,9 +22,9 @@ export function storeOver(db: Db): Store {
     db,
     users: new UsersRepo(db),
     rooms: new RoomsRepo(db),
-    messages: new MessagesRepo(db),
+    messages: new MessagesRepo(db, db.keyring),
     appender: new AppendQueue(db),
-    attachments: new AttachmentsRepo(db),
+    attachments: new AttachmentsRepo(db, db.keyring),
   };
 }
 

@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import type { AttachmentRef, Message, MessageKind, Role, TimeRange } from '../domain/types.ts';
+import type { Keyring } from '../privacy/keyring.ts';
 import { isUniqueViolation, type Queryable } from './db.ts';
 
 interface MessageRow {
@@ -16,13 +17,46 @@ interface MessageRow {
   meta: Record<string, unknown> | null;
   client_msg_id: string | null;
   created_at: Date;
+  /** The key that sealed text and meta; null: both in clear. */
+  kid: string | null;
+  /** A tombstone: content erased. */
+  erased: boolean;
 }
 
 export const attachmentUrl = (roomId: string, attachmentId: string) =>
   `/v1/rooms/${encodeURIComponent(roomId)}/attachments/${encodeURIComponent(attachmentId)}`;
 
+/** Additional data of a sealed field: the ciphertext opens only in its own message and field. */
+export const textAad = (messageId: string) => `message:${messageId}:text`;
+export const metaAad = (messageId: string) => `message:${messageId}:meta`;
+
+/** A stored row with its text and meta opened. */
+function opened(r: MessageRow, keys: Keyring | undefined): MessageRow {
+  if (r.kid === null || r.erased) return r;
+  if (!keys) throw new Error(`message ${r.id} is sealed and this store has no keys`);
+  return {
+    ...r,
+    text: r.text === null ? null : keys.openText(r.kid, r.text, textAad(r.id)),
+    meta:
+      r.meta === null ? null : JSON.parse(keys.openText(r.kid, r.meta as unknown as string, metaAad(r.id))),
+  };
+}
+
 /** The public shape: absent fields are left out rather than null. */
-export function toMessage(r: MessageRow): Message {
+function toMessage(r: MessageRow): Message {
+  if (r.erased) {
+    const { id, room_id: roomId, seq, sender_id: senderId, sender_role: senderRole, kind } = r;
+    return {
+      id,
+      roomId,
+      seq,
+      senderId,
+      senderRole,
+      kind,
+      createdAt: r.created_at.toISOString(),
+      erased: true,
+    };
+  }
   const m: Message = {
     id: r.id,
     roomId: r.room_id,
@@ -85,8 +119,8 @@ WITH existing AS (
   RETURNING last_seq
 ), ins AS (
   INSERT INTO messages (id, room_id, seq, sender_id, sender_role, kind, text, attachment, availability,
-                        booking_id, meta, client_msg_id, created_at)
-  SELECT $6, $1, bump.last_seq, $2, $4, $5, $7, $8::jsonb, $9::jsonb, $10, $11::jsonb, $3, $12 FROM bump
+                        booking_id, meta, client_msg_id, created_at, kid)
+  SELECT $6, $1, bump.last_seq, $2, $4, $5, $7, $8::jsonb, $9::jsonb, $10, $11::jsonb, $3, $12, $15 FROM bump
   RETURNING *
 ), hook AS (
   INSERT INTO jobs (id, kind, run_at, payload, created_at)
@@ -104,8 +138,14 @@ const json = (v: unknown) => (v === undefined ? null : JSON.stringify(v));
 
 export class MessagesRepo {
   private readonly q: Queryable;
-  constructor(q: Queryable) {
+  readonly #keys: Keyring | undefined;
+  constructor(q: Queryable, keys: Keyring | undefined) {
     this.q = q;
+    this.#keys = keys;
+  }
+
+  #message(r: MessageRow): Message {
+    return toMessage(opened(r, this.#keys));
   }
 
   /**
@@ -118,6 +158,15 @@ export class MessagesRepo {
     m: NewMessage,
     o: { retry?: boolean } = {},
   ): Promise<{ message: Message; duplicate: boolean }> {
+    // Sealed here, before the statement: the database never sees the text.
+    const keys = this.#keys;
+    const text = m.text === undefined ? null : keys ? keys.sealText(m.text, textAad(m.id)) : m.text;
+    const meta =
+      m.meta === undefined
+        ? null
+        : keys
+          ? JSON.stringify(keys.sealText(JSON.stringify(m.meta), metaAad(m.id)))
+          : JSON.stringify(m.meta);
     const params = [
       m.roomId,
       m.senderId,
@@ -125,20 +174,25 @@ export class MessagesRepo {
       m.senderRole,
       m.kind,
       m.id,
-      m.text ?? null,
+      text,
       json(m.attachment),
       json(m.availability),
       m.bookingId ?? null,
-      json(m.meta),
+      meta,
       m.createdAt,
       randomUUID(),
       m.webhook ?? false,
+      keys && (text !== null || meta !== null) ? keys.current : null,
     ];
     for (let attempt = 0; ; attempt++) {
       try {
         const [row] = await this.q.query<MessageRow & { duplicate: boolean }>(APPEND_SQL, params);
         if (!row) throw new Error(`room ${m.roomId} vanished while appending`);
-        return { message: toMessage(row), duplicate: row.duplicate };
+        // A new row holds what was just sealed: no need to open it again.
+        const plain = row.duplicate
+          ? opened(row, this.#keys)
+          : { ...row, text: m.text ?? null, meta: m.meta ?? null };
+        return { message: toMessage(plain), duplicate: row.duplicate };
       } catch (e) {
         if (attempt === 0 && (o.retry ?? true) && isUniqueViolation(e) && m.clientMsgId) continue;
         throw e;
@@ -151,7 +205,7 @@ export class MessagesRepo {
       'SELECT * FROM messages WHERE room_id = $1 AND sender_id = $2 AND client_msg_id = $3',
       [roomId, senderId, clientMsgId],
     );
-    return row ? toMessage(row) : null;
+    return row ? this.#message(row) : null;
   }
 
   /** A page of history, newest last. */
@@ -166,7 +220,13 @@ export class MessagesRepo {
       [roomId, beforeSeq ?? null, limit + 1],
     );
     const hasMore = rows.length > limit;
-    return { messages: rows.slice(0, limit).reverse().map(toMessage), hasMore };
+    return {
+      messages: rows
+        .slice(0, limit)
+        .reverse()
+        .map((r) => this.#message(r)),
+      hasMore,
+    };
   }
 
   /** For each room, the messages after the given seq, oldest first, at most `limit` per room. */
@@ -181,7 +241,7 @@ export class MessagesRepo {
         ORDER BY m.room_id, m.seq`,
       [[...cursors.keys()], [...cursors.values()], limit],
     );
-    for (const r of rows) out.get(r.room_id)?.push(toMessage(r));
+    for (const r of rows) out.get(r.room_id)?.push(this.#message(r));
     return out;
   }
 

@@ -7,7 +7,7 @@ import { join, resolve } from 'node:path';
 import { io as connectSocket, type Socket } from 'socket.io-client';
 import { mintToken } from '../../src/auth/tokens.ts';
 import { postgres, TEST_REDIS_URL } from './backends.ts';
-import { TEST_SECRET } from './server.ts';
+import { TEST_ENCRYPTION_KEYS, TEST_SECRET } from './server.ts';
 
 /**
  * Real talkroom server processes (`node src/main.ts`), for the tests that need
@@ -270,6 +270,7 @@ export async function startCluster(o: ClusterOptions): Promise<Cluster> {
         HOST: '127.0.0.1',
         LOG_LEVEL: 'info',
         DATABASE_URL: db.databaseUrl!,
+        ENCRYPTION_KEYS: TEST_ENCRYPTION_KEYS,
         REDIS_URL: TEST_REDIS_URL,
         REDIS_PREFIX: redisPrefix,
         AUTH_JWT_SECRET: TEST_SECRET,

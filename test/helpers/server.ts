@@ -13,6 +13,7 @@ import { freePortBase } from '../media/helpers.ts';
 import type { Backend } from './backends.ts';
 
 export const TEST_SECRET = 'test-secret-test-secret-test-secret-0123456789';
+export const TEST_ENCRYPTION_KEYS = `test:${Buffer.alloc(32, 7).toString('base64')}`;
 
 export interface TestServer extends RunningServer {
   token(sub: string, role: string, opts?: { rooms?: string[]; expiresInSec?: number }): string;
@@ -66,7 +67,7 @@ export async function startTestServer(o: TestServerOptions): Promise<TestServer>
     HTTP_RATE_LIMIT: '1000',
     CONNECT_RATE_LIMIT: '100000',
     AUTH_FAILURE_LIMIT: '100000',
-    ...(db.databaseUrl ? { DATABASE_URL: db.databaseUrl } : {}),
+    ...(db.databaseUrl ? { DATABASE_URL: db.databaseUrl, ENCRYPTION_KEYS: TEST_ENCRYPTION_KEYS } : {}),
     ...o.env,
   });
   const server = await startServer(config, {

@@ -15,7 +15,13 @@ import { loadMigrations, migrate } from '../../src/store/migrate.ts';
 import { backends } from '../helpers/backends.ts';
 import { therapyRoom } from '../helpers/fixtures.ts';
 import { spawnServer } from '../helpers/processes.ts';
-import { request, startTestServer, TEST_SECRET, type TestServer } from '../helpers/server.ts';
+import {
+  request,
+  startTestServer,
+  TEST_ENCRYPTION_KEYS,
+  TEST_SECRET,
+  type TestServer,
+} from '../helpers/server.ts';
 
 const MiB = 1024 * 1024;
 const EBML = Buffer.from([0x1a, 0x45, 0xdf, 0xa3]);
@@ -597,7 +603,7 @@ describe.each(backends)('server memory during a large recording, on the $name st
           // A heap cap makes V8 collect the chunks' garbage rather than keep it because it may:
           // what is left above the resting size is then what the upload path really holds.
           NODE_OPTIONS: '--max-old-space-size=160',
-          ...(db.databaseUrl ? { DATABASE_URL: db.databaseUrl } : {}),
+          ...(db.databaseUrl ? { DATABASE_URL: db.databaseUrl, ENCRYPTION_KEYS: TEST_ENCRYPTION_KEYS } : {}),
         },
       });
       try {

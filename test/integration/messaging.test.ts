@@ -1,4 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { textAad } from '../../src/store/messages.ts';
 import { backends } from '../helpers/backends.ts';
 import { therapyRoom } from '../helpers/fixtures.ts';
 import {
@@ -37,10 +38,16 @@ describe.each(cases)(
       });
       expect(ack.ok).toBe(true);
       if (!ack.ok) return;
-      const stored = await s.store.db.query<{ text: string }>('SELECT text FROM messages WHERE id = $1', [
-        ack.data.message.id,
-      ]);
-      expect(stored).toEqual([{ text: 'I had a hard week.' }]);
+      // Stored, and sealed: the row holds the text only under the current key.
+      const id = ack.data.message.id;
+      const [stored] = await s.store.db.query<{ text: string; kid: string }>(
+        'SELECT text, kid FROM messages WHERE id = $1',
+        [id],
+      );
+      const keys = s.store.db.keyring!;
+      expect(stored!.kid).toBe(keys.current);
+      expect(stored!.text).not.toContain('hard week');
+      expect(keys.openText(stored!.kid, stored!.text, textAad(id))).toBe('I had a hard week.');
       const delivered = await arriving;
       expect(delivered).toEqual(ack.data.message);
       expect(delivered).toMatchObject({

@@ -9,7 +9,7 @@ import { ManualClock } from '../../src/clock.ts';
 import { postgres } from '../helpers/backends.ts';
 import { ok, therapyRoom } from '../helpers/fixtures.ts';
 import { nodeBinary } from '../helpers/processes.ts';
-import { startTestServer, TEST_SECRET, type TestServer } from '../helpers/server.ts';
+import { startTestServer, TEST_ENCRYPTION_KEYS, TEST_SECRET, type TestServer } from '../helpers/server.ts';
 
 /** `npm run token` is `node scripts/token.ts`: run as a process, as an operator would. */
 const SCRIPT = resolve(import.meta.dirname, '../../scripts/token.ts');
@@ -105,7 +105,12 @@ describe('npm run token', () => {
     });
     afterAll(() => s?.stop());
 
-    const cliEnv = () => ({ ...env(), DATABASE_URL: db.databaseUrl!, PUBLIC_URL: s.url });
+    const cliEnv = () => ({
+      ...env(),
+      DATABASE_URL: db.databaseUrl!,
+      ENCRYPTION_KEYS: TEST_ENCRYPTION_KEYS,
+      PUBLIC_URL: s.url,
+    });
 
     it('prints the participant’s join link: the server’s own link, which opens the session', async () => {
       const out = await token(['--join', booking.id, '--for', r.client], cliEnv());

@@ -4,7 +4,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { mintToken } from '../../src/auth/tokens.ts';
 import { postgres } from '../helpers/backends.ts';
 import { type ServerProcess, spawnServer } from '../helpers/processes.ts';
-import { TEST_SECRET } from '../helpers/server.ts';
+import { TEST_ENCRYPTION_KEYS, TEST_SECRET } from '../helpers/server.ts';
 
 /**
  * What reaches /socket.io/ from outside: real clients with default options
@@ -44,6 +44,7 @@ describe('the engine.io endpoint from outside', () => {
       env: {
         PORT: '0',
         DATABASE_URL: db.databaseUrl!,
+        ENCRYPTION_KEYS: TEST_ENCRYPTION_KEYS,
         AUTH_JWT_SECRET: TEST_SECRET,
         MEDIA_WORKERS: '0',
       },

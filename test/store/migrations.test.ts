@@ -11,7 +11,7 @@ import {
 } from '../../src/store/migrate.ts';
 import { backends, postgres } from '../helpers/backends.ts';
 import { spawnServer } from '../helpers/processes.ts';
-import { TEST_SECRET } from '../helpers/server.ts';
+import { TEST_ENCRYPTION_KEYS, TEST_SECRET } from '../helpers/server.ts';
 
 const migrations = loadMigrations();
 
@@ -117,6 +117,7 @@ describe('a real process on a database whose applied migration changed', () => {
       env: {
         PORT: '0',
         DATABASE_URL: created.databaseUrl!,
+        ENCRYPTION_KEYS: TEST_ENCRYPTION_KEYS,
         AUTH_JWT_SECRET: TEST_SECRET,
         DATA_DIR: dataDir,
         MEDIA_WORKERS: '0',

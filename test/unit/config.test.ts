@@ -34,6 +34,42 @@ describe('configuration', () => {
     );
     expect(() => loadConfig({ AUTH_JWT_SECRET: 'short' })).toThrow(/AUTH_JWT_SECRET: must be at least 32/);
   });
+
+  it('RETENTION_THERAPY, RETENTION_SUPPORT: unset keeps everything; durations of at least an hour', () => {
+    expect(loadConfig({}).retention).toEqual({ therapyMs: undefined, supportMs: undefined });
+    expect(loadConfig({ RETENTION_THERAPY: '3650d', RETENTION_SUPPORT: '365d' }).retention).toEqual({
+      therapyMs: 3650 * 86_400_000,
+      supportMs: 365 * 86_400_000,
+    });
+    expect(() => loadConfig({ RETENTION_SUPPORT: '10m' })).toThrow(/RETENTION_SUPPORT: must be at least 1h/);
+    expect(() => loadConfig({ RETENTION_THERAPY: '7' })).toThrow(/RETENTION_THERAPY: "7" has no unit/);
+  });
+
+  it('ENCRYPTION_KEYS: required with DATABASE_URL, kid:base64 of 32 bytes each, first first', () => {
+    const secret = { AUTH_JWT_SECRET: 'x'.repeat(32) };
+    const key = (b: number) => Buffer.alloc(32, b).toString('base64');
+    expect(() => loadConfig({ ...secret, DATABASE_URL: 'postgres://x/y' })).toThrow(
+      /ENCRYPTION_KEYS: is required with DATABASE_URL/,
+    );
+    expect(() => loadConfig({ ENCRYPTION_KEYS: 'k1:c2hvcnQ=' })).toThrow(
+      /ENCRYPTION_KEYS: key k1 must be 32 bytes/,
+    );
+    expect(() => loadConfig({ ENCRYPTION_KEYS: key(1) })).toThrow(
+      /ENCRYPTION_KEYS: each key is kid:base64key/,
+    );
+    expect(() => loadConfig({ ENCRYPTION_KEYS: `a:${key(1)},a:${key(2)}` })).toThrow(
+      /key id a is listed twice/,
+    );
+    const c = loadConfig({
+      ...secret,
+      DATABASE_URL: 'postgres://x/y',
+      ENCRYPTION_KEYS: `new:${key(2)}, old:${key(1)}`,
+    });
+    expect(c.encryptionKeys?.map((k) => [k.kid, k.key.toString('base64')])).toEqual([
+      ['new', key(2)],
+      ['old', key(1)],
+    ]);
+  });
 });
 
 describe('duration settings', () => {
