@@ -16,11 +16,13 @@ import { encode, MARK } from './values.ts';
  * answer must pass, and the world they run in (a real server with a room, its
  * members, strangers and bookings, so valid ids are hit as well as invalid ones).
  *
- * A failure prints how to replay it: FUZZ_SEED with FUZZ_RUNS repeats the
- * whole sequence (the server's state included), FUZZ_SEED with FUZZ_PATH the
- * failing case alone; add `-t` for the one test. FUZZ_RUNS alone changes every
- * property's number of runs; FUZZ_SHRINK=1 shrinks a counterexample (slower:
- * each step is a request).
+ * The seed is fixed (deterministic-ish: the server's timing is not), so a
+ * plain run explores the same cases each time; FUZZ_SEED=<n> explores others
+ * and FUZZ_RUNS=<n> sets every property's number of runs. A failure prints how
+ * to replay it: the same FUZZ_SEED (and FUZZ_RUNS) on the whole file repeats
+ * the sequence, the server's state included; FUZZ_SEED with FUZZ_PATH and `-t`
+ * repeats the failing case alone. FUZZ_SHRINK=1 shrinks a counterexample
+ * (slower: each step is a request); FUZZ_STATS=1 prints what the answers were.
  */
 export const FUZZ = {
   seed: process.env.FUZZ_SEED ? Number(process.env.FUZZ_SEED) : 20_261_116,
