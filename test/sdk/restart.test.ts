@@ -8,7 +8,7 @@ import { mintToken } from '../../src/auth/tokens.ts';
 import { postgres } from '../helpers/backends.ts';
 import { therapyRoom } from '../helpers/fixtures.ts';
 import { type ServerProcess, spawnServer } from '../helpers/processes.ts';
-import { TEST_SECRET, transports } from '../helpers/server.ts';
+import { TEST_ENCRYPTION_KEYS, TEST_SECRET, transports } from '../helpers/server.ts';
 import { closeAll, oneTo, sdk, seqsOf, stream, until } from './helpers.ts';
 
 /**
@@ -36,6 +36,7 @@ describe.each(transports)('the outbox across a server restart ($transport transp
       HOST: '127.0.0.1',
       LOG_LEVEL: 'info',
       DATABASE_URL: db.databaseUrl!,
+      ENCRYPTION_KEYS: TEST_ENCRYPTION_KEYS,
       AUTH_JWT_SECRET: TEST_SECRET,
       DATA_DIR: dataDir,
       SHUTDOWN_GRACE: '5s',
