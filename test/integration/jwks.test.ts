@@ -7,7 +7,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { mintToken, TokenVerifier } from '../../src/auth/tokens.ts';
 import { loadConfig } from '../../src/config.ts';
 import { postgres } from '../helpers/backends.ts';
-import { request, startTestServer, type TestServer } from '../helpers/server.ts';
+import { request, startTestServer, TEST_ENCRYPTION_KEYS, type TestServer } from '../helpers/server.ts';
 
 /**
  * Rotating platform keys: a real JWKS endpoint (a local HTTP server on port 0
@@ -83,7 +83,7 @@ describe('AUTH_JWKS_URL alone, with PostgreSQL', () => {
   });
 
   it('the settings: AUTH_JWKS_URL satisfies DATABASE_URL’s need for a key; it must be http(s)', () => {
-    const db = { DATABASE_URL: 'postgres://x/y' };
+    const db = { DATABASE_URL: 'postgres://x/y', ENCRYPTION_KEYS: TEST_ENCRYPTION_KEYS };
     expect(loadConfig({ ...db, AUTH_JWKS_URL: jwks.url }).auth).toMatchObject({
       jwksUrl: jwks.url,
       jwksCacheMs: 10 * 60_000,
