@@ -1,5 +1,6 @@
 import fc from 'fast-check';
 import { afterAll, beforeAll, describe, it } from 'vitest';
+import { requests as contractRequests } from '../../protocol/events.ts';
 import { postgres } from '../helpers/backends.ts';
 import {
   type Ack,
@@ -27,18 +28,10 @@ import { numbers, payloads, strings, values } from './values.ts';
  * (a client's payload that kills it would show as live:rejoin).
  */
 
-const LIVE_EVENTS = [
-  'live:join',
-  'live:transport',
-  'live:connect',
-  'live:restartIce',
-  'live:produce',
-  'live:consume',
-  'live:resume',
-  'live:mute',
-  'live:leave',
-  'live:end',
-] as const;
+// The contract's live-session events: a new one is fuzzed as soon as it exists.
+const LIVE_EVENTS = (Object.keys(contractRequests) as (keyof typeof contractRequests)[]).filter(
+  (e): e is Extract<keyof typeof contractRequests, `live:${string}`> => e.startsWith('live:'),
+);
 type LiveEvent = (typeof LIVE_EVENTS)[number];
 type Who = 'client' | 'provider' | 'strangerClient';
 

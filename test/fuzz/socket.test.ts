@@ -1,6 +1,7 @@
 import { createHmac } from 'node:crypto';
 import fc from 'fast-check';
 import { afterAll, beforeAll, describe, it } from 'vitest';
+import { requests } from '../../protocol/events.ts';
 import { postgres } from '../helpers/backends.ts';
 import { TEST_SECRET } from '../helpers/server.ts';
 import {
@@ -44,25 +45,8 @@ import {
  * the one shape, within 10 s; nothing crashes; the sockets stay connected.
  */
 
-const REQUEST_EVENTS = [
-  'message:send',
-  'message:history',
-  'rooms:sync',
-  'rooms:list',
-  'message:read',
-  'typing',
-  'auth:refresh',
-  'live:join',
-  'live:transport',
-  'live:connect',
-  'live:restartIce',
-  'live:produce',
-  'live:consume',
-  'live:resume',
-  'live:mute',
-  'live:leave',
-  'live:end',
-] as const;
+// Every request event the contract defines: a new event is fuzzed as soon as it exists.
+const REQUEST_EVENTS = Object.keys(requests) as (keyof typeof requests)[];
 type RequestEvent = (typeof REQUEST_EVENTS)[number];
 
 type Who = 'client' | 'provider' | 'strangerClient' | 'bot' | 'support';
