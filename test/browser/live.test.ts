@@ -152,9 +152,13 @@ describe('live sessions in two real browsers', () => {
   /** Media flows both ways: each side receives audio (and video when `video`). */
   async function expectMediaBothWays(parties: BrowserParticipant[], video: boolean) {
     for (const p of parties) {
+      // Sent and received counters each show up in their own stats report: wait for both, not one snapshot.
       const stats = await p.waitForStats(
-        (x) => x.inboundAudioPackets > 0 && (!video || x.inboundVideoPackets > 0),
-        video ? 'inbound audio and video packets' : 'inbound audio packets',
+        (x) =>
+          x.inboundAudioPackets > 0 &&
+          x.outboundAudioPackets > 0 &&
+          (!video || (x.inboundVideoPackets > 0 && x.outboundVideoPackets > 0)),
+        video ? 'audio and video packets both ways' : 'audio packets both ways',
         20_000,
       );
       expect(stats.outboundAudioPackets).toBeGreaterThan(0);

@@ -155,8 +155,9 @@ describe('a live session through the SDK in two real browsers', () => {
       const x = await waitFor(
         p,
         () => packets(p),
-        (v) => v.inboundAudio > 0 && v.inboundVideo > 0,
-        'inbound audio and video packets',
+        // Sent and received counters each show up in their own stats report: wait for both.
+        (v) => v.inboundAudio > 0 && v.inboundVideo > 0 && v.outboundAudio > 0 && v.outboundVideo > 0,
+        'audio and video packets both ways',
       );
       expect(x.outboundAudio).toBeGreaterThan(0);
       expect(x.outboundVideo).toBeGreaterThan(0);

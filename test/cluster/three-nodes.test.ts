@@ -409,9 +409,14 @@ describe('three talkroom processes on one PostgreSQL and one Redis', () => {
     await client.waitForState((st) => st.participants.length === 2, 'both participants listed');
 
     for (const p of [client, provider]) {
+      // Sent and received counters each show up in their own stats report: wait for both.
       const stats = await p.waitForStats(
-        (x) => x.inboundAudioPackets > 0 && x.inboundVideoPackets > 0,
-        'inbound audio and video packets',
+        (x) =>
+          x.inboundAudioPackets > 0 &&
+          x.inboundVideoPackets > 0 &&
+          x.outboundAudioPackets > 0 &&
+          x.outboundVideoPackets > 0,
+        'audio and video packets both ways',
         20_000,
       );
       expect(stats.outboundAudioPackets).toBeGreaterThan(0);
