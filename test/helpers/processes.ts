@@ -364,3 +364,26 @@ export async function startCluster(o: ClusterOptions): Promise<Cluster> {
     },
   };
 }
+
+/** Tokens and REST calls against one spawned server (JSON, or raw bytes for uploads; binary answers as Buffers). */
+export function processClient(server: ServerProcess) {
+  const token = (sub: string, role: string, o: { rooms?: string[] } = {}) =>
+    mintToken(TEST_SECRET, { sub, role, ...(o.rooms ? { rooms: o.rooms } : {}) });
+  const api = async (
+    method: string,
+    path: string,
+    o: { token?: string; body?: unknown; raw?: Buffer; type?: string } = {},
+  ) => {
+    const res = await fetch(server.url + path, {
+      method,
+      headers: { authorization: `Bearer ${o.token}`, 'content-type': o.type ?? 'application/json' },
+      body: o.raw ? new Uint8Array(o.raw) : JSON.stringify(o.body),
+    });
+    const type = res.headers.get('content-type') ?? '';
+    return {
+      status: res.status,
+      body: type.includes('json') ? await res.json() : Buffer.from(await res.arrayBuffer()),
+    };
+  };
+  return { token, api };
+}

@@ -4,10 +4,9 @@ import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:f
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { mintToken } from '../../src/auth/tokens.ts';
 import { backends } from '../helpers/backends.ts';
 import { ok, therapyRoom } from '../helpers/fixtures.ts';
-import { spawnServer } from '../helpers/processes.ts';
+import { processClient, spawnServer } from '../helpers/processes.ts';
 import { TEST_ENCRYPTION_KEYS, TEST_SECRET } from '../helpers/server.ts';
 
 const EBML = Buffer.from([0x1a, 0x45, 0xdf, 0xa3]);
@@ -39,24 +38,7 @@ describe.each(backends)('encryption at rest, on the $name store', (backend) => {
       },
     });
     try {
-      const token = (sub: string, role: string, rooms?: string[]) =>
-        mintToken(TEST_SECRET, { sub, role, ...(rooms ? { rooms } : {}) });
-      const api = async (
-        method: string,
-        path: string,
-        o: { token?: string; body?: unknown; raw?: Buffer; type?: string } = {},
-      ) => {
-        const res = await fetch(server.url + path, {
-          method,
-          headers: { authorization: `Bearer ${o.token}`, 'content-type': o.type ?? 'application/json' },
-          body: o.raw ? new Uint8Array(o.raw) : JSON.stringify(o.body),
-        });
-        const type = res.headers.get('content-type') ?? '';
-        return {
-          status: res.status,
-          body: type.includes('json') ? await res.json() : Buffer.from(await res.arrayBuffer()),
-        };
-      };
+      const { token, api } = processClient(server);
       const r = await therapyRoom({ token: (sub, role) => token(sub, role), api });
       const text = `I told nobody before: ${marker}-text`;
       await ok(
@@ -65,7 +47,7 @@ describe.each(backends)('encryption at rest, on the $name store', (backend) => {
           body: { clientMsgId: 'c1', kind: 'text', text },
         }),
       );
-      const bot = token('care-bot', 'bot', [r.roomId]);
+      const bot = token('care-bot', 'bot', { rooms: [r.roomId] });
       const meta = { note: `${marker}-meta`, nested: { deep: [`${marker}-deep`] } };
       await ok(
         api('POST', `/v1/rooms/${r.roomId}/messages`, {

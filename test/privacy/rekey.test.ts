@@ -3,7 +3,6 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { mintToken } from '../../src/auth/tokens.ts';
 import { ManualClock } from '../../src/clock.ts';
 import { createLogger } from '../../src/log.ts';
 import { Keyring } from '../../src/privacy/keyring.ts';
@@ -13,33 +12,11 @@ import { JobStore } from '../../src/store/jobs.ts';
 import { MessagesRepo } from '../../src/store/messages.ts';
 import { backends, postgres } from '../helpers/backends.ts';
 import { ok, therapyRoom } from '../helpers/fixtures.ts';
-import { type ServerProcess, spawnServer } from '../helpers/processes.ts';
+import { processClient, spawnServer } from '../helpers/processes.ts';
 import { startTestServer, TEST_SECRET } from '../helpers/server.ts';
 
 const EBML = Buffer.from([0x1a, 0x45, 0xdf, 0xa3]);
 const key = () => randomBytes(32).toString('base64');
-
-function client(server: ServerProcess) {
-  const token = (sub: string, role: string, o: { rooms?: string[] } = {}) =>
-    mintToken(TEST_SECRET, { sub, role, ...(o.rooms ? { rooms: o.rooms } : {}) });
-  const api = async (
-    method: string,
-    path: string,
-    o: { token?: string; body?: unknown; raw?: Buffer; type?: string } = {},
-  ) => {
-    const res = await fetch(server.url + path, {
-      method,
-      headers: { authorization: `Bearer ${o.token}`, 'content-type': o.type ?? 'application/json' },
-      body: o.raw ? new Uint8Array(o.raw) : JSON.stringify(o.body),
-    });
-    const type = res.headers.get('content-type') ?? '';
-    return {
-      status: res.status,
-      body: type.includes('json') ? await res.json() : Buffer.from(await res.arrayBuffer()),
-    };
-  };
-  return { token, api };
-}
 
 describe.each(backends)('key rotation, on the $name store', (backend) => {
   it('POST /v1/admin/rekey re-seals every message, meta and recording chunk (and rows stored in clear) under the first key; the old key can then go', {
@@ -74,7 +51,7 @@ describe.each(backends)('key rotation, on the $name store', (backend) => {
     let server = await start(oldKey, 'old');
     try {
       // Written under the old key.
-      let c = client(server);
+      let c = processClient(server);
       const r = await therapyRoom(c);
       const texts = Array.from({ length: 30 }, (_, i) => `before rotation ${i}`);
       for (const [i, text] of texts.entries()) {
@@ -110,7 +87,7 @@ describe.each(backends)('key rotation, on the $name store', (backend) => {
 
       // The new key first, the old one still there to open what it sealed.
       server = await start(`${newKey},${oldKey}`, 'both');
-      c = client(server);
+      c = processClient(server);
       const started = await c.api('POST', '/v1/admin/rekey', {
         token: c.token('platform', 'admin'),
         body: {},
@@ -135,7 +112,7 @@ describe.each(backends)('key rotation, on the $name store', (backend) => {
 
       // The old key is gone from the settings: everything still reads.
       server = await start(newKey, 'new');
-      c = client(server);
+      c = processClient(server);
       const history = await ok(
         c.api('GET', `/v1/rooms/${r.roomId}/messages?limit=100`, { token: r.providerToken }),
       );
