@@ -65,33 +65,22 @@ export function durationProblem(text: string, b: Bounds): string | null {
   return null;
 }
 
+/** A duration in its bounds, as milliseconds; a problem names itself. */
+const boundedDuration = (b: Bounds) =>
+  z.string().transform((v, ctx) => {
+    const problem = durationProblem(v, b);
+    if (problem) {
+      ctx.addIssue({ code: 'custom', message: problem });
+      return z.NEVER;
+    }
+    return parseDuration(v)!;
+  });
+
 /** A duration setting; its default is written as the environment would write it, and checked like it. */
-const duration = (fallback: string, b: Bounds) =>
-  z
-    .string()
-    .transform((v, ctx) => {
-      const problem = durationProblem(v, b);
-      if (problem) {
-        ctx.addIssue({ code: 'custom', message: problem });
-        return z.NEVER;
-      }
-      return parseDuration(v)!;
-    })
-    .prefault(fallback);
+const duration = (fallback: string, b: Bounds) => boundedDuration(b).prefault(fallback);
 
 /** A duration setting with no default: unset means "never". */
-const optionalDuration = (b: Bounds) =>
-  z
-    .string()
-    .transform((v, ctx) => {
-      const problem = durationProblem(v, b);
-      if (problem) {
-        ctx.addIssue({ code: 'custom', message: problem });
-        return z.NEVER;
-      }
-      return parseDuration(v)!;
-    })
-    .optional();
+const optionalDuration = (b: Bounds) => boundedDuration(b).optional();
 
 /** A comma-separated list of durations, longest first; each checked like a single one. */
 const durationList = (fallback: string, b: Bounds & { maxEntries: number }) =>
