@@ -103,17 +103,7 @@ export class AttachmentsRepo {
        FROM attachments WHERE id = $1 AND completed_at IS NOT NULL`,
       [id],
     );
-    return r
-      ? {
-          id: r.id,
-          roomId: r.room_id,
-          uploaderId: r.uploader_id,
-          mimeType: r.mime_type,
-          sizeBytes: r.size_bytes,
-          chunkBytes: r.chunk_bytes,
-          createdAt: r.created_at,
-        }
-      : null;
+    return r ? toMeta(r) : null;
   }
 
   /** The finished recordings a user uploaded, oldest first. */
@@ -123,15 +113,7 @@ export class AttachmentsRepo {
        FROM attachments WHERE uploader_id = $1 AND completed_at IS NOT NULL ORDER BY created_at, id`,
       [userId],
     );
-    return rows.map((r) => ({
-      id: r.id,
-      roomId: r.room_id,
-      uploaderId: r.uploader_id,
-      mimeType: r.mime_type,
-      sizeBytes: r.size_bytes,
-      chunkBytes: r.chunk_bytes,
-      createdAt: r.created_at,
-    }));
+    return rows.map(toMeta);
   }
 
   /** Chunk `idx` of a recording, as written (opened); null if there is none. */
@@ -148,3 +130,13 @@ export class AttachmentsRepo {
     return this.#keys.open(r.kid, stored, chunkAad(attachmentId, idx));
   }
 }
+
+const toMeta = (r: AttachmentRow): AttachmentMeta => ({
+  id: r.id,
+  roomId: r.room_id,
+  uploaderId: r.uploader_id,
+  mimeType: r.mime_type,
+  sizeBytes: r.size_bytes,
+  chunkBytes: r.chunk_bytes,
+  createdAt: r.created_at,
+});
