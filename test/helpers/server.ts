@@ -23,8 +23,8 @@ export interface TestServer extends RunningServer {
     path: string,
     opts?: { token?: string; body?: unknown; raw?: Buffer; type?: string },
   ): Promise<{ status: number; body: any; headers: Headers }>;
-  /** A connected socket.io-client for a user (rejects on connect_error). */
-  connect(token: string): Promise<Socket>;
+  /** A connected socket.io-client for a user, or for a join link's participant (rejects on connect_error). */
+  connect(token: string | { joinToken: string }): Promise<Socket>;
   stop(): Promise<void>;
 }
 
@@ -112,7 +112,7 @@ export async function startTestServer(o: TestServerOptions): Promise<TestServer>
     },
     async connect(token) {
       const s = connectSocket(server.url, {
-        auth: { token },
+        auth: typeof token === 'string' ? { token } : token,
         ...(o.transport === 'default' ? {} : { transports: ['websocket'] }),
         reconnection: false,
         forceNew: true,
