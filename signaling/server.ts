@@ -9,10 +9,12 @@ import type { AddressLimiter } from '../src/auth/address-limiter.ts';
 import { bearerToken, type Identity, type TokenVerifier } from '../src/auth/tokens.ts';
 import type { Clock } from '../src/clock.ts';
 import { AppError, toPublicError } from '../src/errors.ts';
+import { handshakeRequestId } from '../src/http/access-log.ts';
 import type { InFlight } from '../src/inflight.ts';
 import type { Logger } from '../src/log.ts';
 import type { Metrics } from '../src/metrics.ts';
 import { parse } from '../src/parse.ts';
+import { withRequestId } from '../src/request-context.ts';
 import type { JoinAccess } from '../src/services/join-access.ts';
 import type { LiveService } from '../src/services/live.ts';
 import type { MessageService } from '../src/services/messages.ts';
@@ -246,24 +248,26 @@ export function attachSignaling(d: SignalingDeps): void {
           return;
         }
         // The acknowledgement is part of the in-flight work, so a shutdown waits until it is sent.
-        await d.inflight.run(async () => {
-          let outcome = 'ok';
-          try {
-            await consume(limiter, me.id);
-            // Parsed by the contract's schema for this very event, so it is that event's input.
-            const input = parse(schema, payload, 'payload') as RequestInput<typeof event>;
-            if (socket.data.joinScope) checkJoinScope(event, input, socket.data.joinScope);
-            reply({ ok: true, data: await fn(input) });
-          } catch (e) {
-            const error = toPublicError(e);
-            outcome = error.code;
-            if (error.code === 'internal')
-              d.log.error({ err: e, event, userId: me.id }, 'socket handler failed');
-            reply({ ok: false, error });
-          } finally {
-            d.metrics.socketRequests.inc({ event, outcome });
-          }
-        });
+        await withRequestId(handshakeRequestId(socket.request), () =>
+          d.inflight.run(async () => {
+            let outcome = 'ok';
+            try {
+              await consume(limiter, me.id);
+              // Parsed by the contract's schema for this very event, so it is that event's input.
+              const input = parse(schema, payload, 'payload') as RequestInput<typeof event>;
+              if (socket.data.joinScope) checkJoinScope(event, input, socket.data.joinScope);
+              reply({ ok: true, data: await fn(input) });
+            } catch (e) {
+              const error = toPublicError(e);
+              outcome = error.code;
+              if (error.code === 'internal')
+                d.log.error({ err: e, event, userId: me.id }, 'socket handler failed');
+              reply({ ok: false, error });
+            } finally {
+              d.metrics.socketRequests.inc({ event, outcome });
+            }
+          }),
+        );
       });
     };
 
