@@ -11,7 +11,7 @@ const EBML = Buffer.from([0x1a, 0x45, 0xdf, 0xa3]);
 const MiB = 1024 * 1024;
 const RECORDINGS = 4;
 const RECORDING_BYTES = 32 * MiB;
-/** What the export may add to the server's resident memory: well under one recording, let alone all of them. */
+/** What the export may add to the server's resident memory: half of what it sends (a buffering export would hold all of it). */
 const BOUND = 64 * MiB;
 
 /** Resident memory of a process (VmRSS) or its peak since the last reset (VmHWM), in bytes. */
