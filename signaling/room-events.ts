@@ -1,5 +1,5 @@
 import type { Server } from 'socket.io';
-import type { RoomEvents } from '../src/services/ports.ts';
+import type { Audience, RoomEvents } from '../src/services/ports.ts';
 import {
   type ClientToServerEvents,
   channel,
@@ -15,9 +15,15 @@ export type IoServer = Server<ClientToServerEvents, ServerToClientEvents, InterS
  * reaches the matching sockets on every node.
  */
 export function socketRoomEvents(io: IoServer): RoomEvents {
+  const to = (roomId: string, audience?: Audience) =>
+    !audience
+      ? io.to(channel.room(roomId))
+      : 'only' in audience
+        ? io.to(channel.user(audience.only))
+        : io.to(channel.room(roomId)).except(channel.user(audience.except));
   return {
-    messageNew: (m) => io.to(channel.room(m.roomId)).emit('message:new', m),
-    messageRead: (ev) => io.to(channel.room(ev.roomId)).emit('message:read', ev),
+    messageNew: (m, audience) => to(m.roomId, audience).emit('message:new', m),
+    messageRead: (ev, audience) => to(ev.roomId, audience).emit('message:read', ev),
     typing: (ev, exceptSocketId) => {
       const target = io.to(channel.room(ev.roomId));
       (exceptSocketId ? target.except(exceptSocketId) : target).emit('typing', ev);

@@ -1,10 +1,12 @@
 import { randomUUID } from 'node:crypto';
-import { canRead } from '../domain/access.ts';
+import type { TicketInput } from '../../protocol/inputs.ts';
+import { canRead, mayManageTicket } from '../domain/access.ts';
 import { replyDueAt } from '../domain/reply-due.ts';
-import type { Actor, EscalationTarget, Room, User } from '../domain/types.ts';
+import type { Actor, EscalationTarget, Room, TicketStatus, User } from '../domain/types.ts';
 import { DEFAULT_WORKING_HOURS } from '../domain/working-hours.ts';
 import { AppError } from '../errors.ts';
 import type { Store } from '../store/index.ts';
+import { RoomsRepo } from '../store/rooms.ts';
 import { auditRead } from './audit.ts';
 import { readCursor, writeCursor } from './cursor.ts';
 import type { ServiceDeps } from './deps.ts';
@@ -43,6 +45,11 @@ export interface RoomView {
   replyDueAt: string | null;
   replyOverdue: boolean;
   createdAt: string;
+  ticket?: {
+    status: TicketStatus;
+    assigneeId?: string;
+    escalatedTo?: EscalationTarget;
+  };
 }
 
 export class RoomService {
@@ -122,7 +129,7 @@ export class RoomService {
     room: Room,
     users: Map<string, User>,
     online: Set<string>,
-    unread: { unread: number; lastRead: number } | undefined,
+    unread: { unread: number; lastRead: number; lastSeq: number } | undefined,
     now: Date,
   ): RoomView {
     const member = (id: string | null, role: string): RoomMember[] =>
@@ -152,19 +159,53 @@ export class RoomService {
           ? ['support', ...(room.escalations.includes('clinical') ? ['clinical'] : [])]
           : [],
       escalations: room.escalations,
-      lastSeq: room.lastSeq,
+      lastSeq: unread?.lastSeq ?? room.lastSeq,
       lastReadSeq: unread?.lastRead ?? 0,
       unread: unread?.unread ?? 0,
       replyDueAt: due?.toISOString() ?? null,
       replyOverdue: due !== null && now.getTime() > due.getTime(),
       createdAt: room.createdAt.toISOString(),
+      ...(room.ticket ? { ticket: ticketView(room) } : {}),
     };
   }
 
   /**
+   * `PUT /v1/rooms/:id/ticket`: the support team sets a ticket's status or
+   * assignee (a support rep; once handed to the supervisors, a supervisor).
+   */
+  async updateTicket(actor: Actor, roomId: string, change: TicketInput): Promise<RoomView> {
+    const room = await this.requireReadable(actor, roomId);
+    if (room.kind !== 'support') throw new AppError('invalid_input', 'only support rooms are tickets');
+    const handedOver = room.escalations.includes('supervisor');
+    const me = handedOver ? await this.d.store.users.get(actor.id) : null;
+    if (!mayManageTicket(actor, room, me?.supervisor ?? false)) {
+      throw new AppError(
+        'forbidden',
+        handedOver
+          ? 'this ticket was handed over to the supervisors: only a supervisor changes it'
+          : 'only the support team changes a ticket',
+      );
+    }
+    if (change.assigneeId) {
+      const assignee = await this.d.store.users.get(change.assigneeId);
+      if (assignee?.role !== 'support') {
+        throw new AppError('invalid_input', `assigneeId: ${change.assigneeId} is not a support rep`);
+      }
+      if (handedOver && !assignee.supervisor) {
+        throw new AppError('invalid_input', `assigneeId: ${change.assigneeId} is not a supervisor`);
+      }
+    }
+    await this.d.store.rooms.setTicket(roomId, change);
+    this.d.log.info({ roomId, by: actor.id, status: change.status }, 'ticket changed');
+    return this.get(actor, roomId);
+  }
+
+  /**
    * Escalates a support room to a supervisor or the clinical team. The
-   * escalation is told in the room as a system message, and a clinical
-   * escalation opens the room to clinical reviewers.
+   * escalation is told in the room as a system message. A supervisor
+   * escalation hands the ticket over (unassigned, for a supervisor to take);
+   * a clinical one opens the room to clinical reviewers, who consult in
+   * internal notes.
    */
   async escalate(actor: Actor, roomId: string, to: EscalationTarget): Promise<RoomView> {
     const room = await this.requireReadable(actor, roomId);
@@ -173,7 +214,12 @@ export class RoomService {
       throw new AppError('forbidden', 'only the support team escalates');
     }
     const now = this.d.clock.now();
-    const created = await this.d.store.rooms.escalate(randomUUID(), roomId, to, actor.id, now);
+    const created = await this.d.store.db.tx(async (q) => {
+      const rooms = new RoomsRepo(q);
+      const added = await rooms.escalate(randomUUID(), roomId, to, actor.id, now);
+      if (added && to === 'supervisor') await rooms.setTicket(roomId, { assigneeId: null });
+      return added;
+    });
     if (created) {
       const { message } = await this.d.store.messages.append({
         id: randomUUID(),
@@ -192,4 +238,19 @@ export class RoomService {
     }
     return this.get(actor, roomId);
   }
+}
+
+/** escalatedTo names who has the ticket beyond the reps: the supervisors once handed over, else the clinical team. */
+function ticketView(room: Room): NonNullable<RoomView['ticket']> {
+  const t = room.ticket!;
+  const escalatedTo = room.escalations.includes('supervisor')
+    ? 'supervisor'
+    : room.escalations.includes('clinical')
+      ? 'clinical'
+      : undefined;
+  return {
+    status: t.status,
+    ...(t.assigneeId ? { assigneeId: t.assigneeId } : {}),
+    ...(escalatedTo ? { escalatedTo } : {}),
+  };
 }
