@@ -14,7 +14,12 @@ describe.each(backends)('the support ticket desk on the $name store', (backend) 
   const dir = mkdtempSync(join(tmpdir(), 'talkroom-tickets-'));
   let n = 0;
   beforeAll(async () => {
-    s = await startTestServer({ backend });
+    // Webhooks are queued, never delivered here: the test reads what would be sent.
+    s = await startTestServer({
+      backend,
+      runScheduler: false,
+      env: { WEBHOOK_URL: 'http://127.0.0.1:9/hooks', WEBHOOK_SECRET: 'test-webhook-secret' },
+    });
     admin = s.token('platform', 'admin');
     const user = (id: string, role: string, extra: object = {}) =>
       ok(
@@ -117,6 +122,22 @@ describe.each(backends)('the support ticket desk on the $name store', (backend) 
     expect(data.rooms[0].messages.map((m: { seq: number }) => m.seq)).toEqual([1, 3]);
     expect(JSON.stringify(data)).not.toContain('billing issue');
     expect(toRequester.map((m) => m.seq)).toEqual([1, 3]);
+
+    // The webhook names the note by ids and says it is internal, so no one notifies the requester.
+    const noteId = note.ok ? note.data.message.id : '';
+    const [hook] = await s.store.db.query<{ payload: { event: { data: object } } }>(
+      `SELECT payload FROM jobs WHERE kind = 'webhook.deliver' AND payload -> 'event' -> 'data' ->> 'messageId' = $1`,
+      [noteId],
+    );
+    expect(hook!.payload.event.data).toEqual({
+      messageId: noteId,
+      roomId: t.roomId,
+      seq: 2,
+      senderId: 'rep-a',
+      senderRole: 'support',
+      kind: 'text',
+      internal: true,
+    });
 
     // Only staff write notes, and only in support rooms.
     expect((await say(t.token, t.roomId, 'x1', { internal: true })).body.error.code).toBe('forbidden');
