@@ -2,10 +2,11 @@ import { randomUUID } from 'node:crypto';
 import type { TicketInput } from '../../protocol/inputs.ts';
 import { canRead, mayManageTicket } from '../domain/access.ts';
 import { replyDueAt } from '../domain/reply-due.ts';
-import type { Actor, EscalationTarget, Room, TicketStatus, User } from '../domain/types.ts';
+import type { Actor, EscalationTarget, Message, Room, TicketStatus, User } from '../domain/types.ts';
 import { DEFAULT_WORKING_HOURS } from '../domain/working-hours.ts';
 import { AppError } from '../errors.ts';
 import type { Store } from '../store/index.ts';
+import { MessagesRepo, type NewMessage } from '../store/messages.ts';
 import { RoomsRepo } from '../store/rooms.ts';
 import { auditRead } from './audit.ts';
 import { readCursor, writeCursor } from './cursor.ts';
@@ -186,6 +187,7 @@ export class RoomService {
           : 'only the support team changes a ticket',
       );
     }
+    let assigneeName: string | null = null;
     if (change.assigneeId) {
       const assignee = await this.d.store.users.get(change.assigneeId);
       if (assignee?.role !== 'support') {
@@ -194,8 +196,35 @@ export class RoomService {
       if (handedOver && !assignee.supervisor) {
         throw new AppError('invalid_input', `assigneeId: ${change.assigneeId} is not a supervisor`);
       }
+      assigneeName = assignee.displayName;
     }
-    await this.d.store.rooms.setTicket(roomId, change);
+    // The room's timeline tells each change: a new status to everyone, a new
+    // assignee to the staff only (an internal note).
+    const before = room.ticket ?? { status: 'open', assigneeId: null };
+    const now = this.d.clock.now();
+    const notices: NewMessage[] = [];
+    if (change.status !== undefined && change.status !== before.status) {
+      notices.push(
+        ticketNotice(roomId, now, STATUS_TEXT[change.status], { status: change.status, by: actor.id }),
+      );
+    }
+    if (change.assigneeId !== undefined && change.assigneeId !== before.assigneeId) {
+      const text = assigneeName ? `Assigned to ${assigneeName}.` : 'Unassigned.';
+      notices.push({
+        ...ticketNotice(roomId, now, text, { assigneeId: change.assigneeId, by: actor.id }),
+        internal: true,
+      });
+    }
+    const stored = await this.d.store.db.tx(async (q) => {
+      await new RoomsRepo(q).setTicket(roomId, change);
+      const messages = new MessagesRepo(q, this.d.store.db.keyring);
+      const out: Message[] = [];
+      for (const n of notices) out.push((await messages.append(n, { retry: false })).message);
+      return out;
+    });
+    for (const m of stored) {
+      this.d.events.messageNew(m, m.internal && room.requesterId ? { except: room.requesterId } : undefined);
+    }
     this.d.log.info({ roomId, by: actor.id, status: change.status }, 'ticket changed');
     return this.get(actor, roomId);
   }
@@ -252,5 +281,24 @@ function ticketView(room: Room): NonNullable<RoomView['ticket']> {
     status: t.status,
     ...(t.assigneeId ? { assigneeId: t.assigneeId } : {}),
     ...(escalatedTo ? { escalatedTo } : {}),
+  };
+}
+
+const STATUS_TEXT: Record<TicketStatus, string> = {
+  open: 'The ticket is open.',
+  pending: 'The ticket waits for an answer from the requester.',
+  resolved: 'The ticket is resolved.',
+};
+
+function ticketNotice(roomId: string, now: Date, text: string, meta: Record<string, unknown>): NewMessage {
+  return {
+    id: randomUUID(),
+    roomId,
+    senderId: 'talkroom',
+    senderRole: 'bot',
+    kind: 'system',
+    text,
+    meta: { event: 'ticket', ...meta },
+    createdAt: now,
   };
 }

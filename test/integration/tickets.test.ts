@@ -157,6 +157,12 @@ describe.each(backends)('the support ticket desk on the $name store', (backend) 
     expect((await view(repA(), t.roomId)).ticket.status).toBe('resolved');
     await ok(say(t.token, t.roomId, 'q1'));
     expect((await view(t.token, t.roomId)).ticket.status).toBe('open');
+    // The timeline tells the requester of the status (and nothing of the note).
+    const told = await ok(s.api('GET', `/v1/rooms/${t.roomId}/messages`, { token: t.token }));
+    expect(told.messages.map((m: { kind: string; meta?: object }) => [m.kind, m.meta])).toEqual([
+      ['system', { event: 'ticket', status: 'resolved', by: 'rep-a' }],
+      ['text', undefined],
+    ]);
     // Pending on the requester: their answer puts it back in the queue.
     await ok(setTicket(repA(), t.roomId, { status: 'pending' }));
     await ok(say(t.token, t.roomId, 'q2'));
@@ -183,6 +189,18 @@ describe.each(backends)('the support ticket desk on the $name store', (backend) 
       expect(refused).toMatchObject({ status: 400, body: { error: { code: 'invalid_input' } } });
     }
     expect((await view(repA(), t.roomId)).ticket.assigneeId).toBe('rep-b');
+    // The staff see who took it, in an internal note; the requester does not.
+    const forRep = await ok(s.api('GET', `/v1/rooms/${t.roomId}/messages`, { token: repA() }));
+    expect(forRep.messages).toEqual([
+      expect.objectContaining({
+        kind: 'system',
+        internal: true,
+        text: 'Assigned to rep-b.',
+        meta: { event: 'ticket', assigneeId: 'rep-b', by: 'rep-a' },
+      }),
+    ]);
+    const forRequester = await ok(s.api('GET', `/v1/rooms/${t.roomId}/messages`, { token: t.token }));
+    expect(forRequester.messages).toEqual([]);
     const both = await setTicket(repB(), t.roomId, { status: 'pending', assigneeId: null });
     expect(both.body.room.ticket).toEqual({ status: 'pending' });
   });
