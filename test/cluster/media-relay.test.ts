@@ -5,7 +5,7 @@ import { ClusterMedia, type LocalMedia } from '../../src/cluster/media/cluster-m
 import { connectRedis, type RedisConnections } from '../../src/cluster/redis.ts';
 import type { MediaSessionPort } from '../../src/services/live.ts';
 import { TEST_REDIS_URL } from '../helpers/backends.ts';
-import { freePortBase, ip, opusParameters, silentLog } from '../media/helpers.ts';
+import { freePortBase, ip, opusParameters, rejectsWith, silentLog } from '../media/helpers.ts';
 
 /**
  * The media port in a cluster, in one process: node A holds sessions on a real
@@ -13,14 +13,6 @@ import { freePortBase, ip, opusParameters, silentLog } from '../media/helpers.ts
  * relay over the test Redis. The same checks run against the local session
  * and the relayed one: a relayed call must answer, and fail, as a local one.
  */
-
-const rejectsWith = (p: Promise<unknown>, code: MediaError['code'], message?: RegExp) =>
-  expect(p).rejects.toSatisfy((e: unknown) => {
-    expect(e).toBeInstanceOf(MediaError);
-    expect(e).toMatchObject({ code, name: 'MediaError' });
-    if (message) expect((e as Error).message).toMatch(message);
-    return true;
-  });
 
 /** A node without media workers: every session it serves is held elsewhere. */
 const noLocalMedia: LocalMedia = {

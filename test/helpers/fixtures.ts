@@ -19,7 +19,10 @@ export async function therapyRoom(
     plan?: Record<string, unknown> | null;
     service?: 'therapy' | 'psychiatry';
     providerTimezone?: string;
+    clientTimezone?: string;
     workingHours?: Record<string, [string, string][]>;
+    /** Where the room is opened, when not where the users are (another node of a cluster). */
+    roomVia?: ApiTarget;
   } = {},
 ) {
   const admin = s.token('platform', 'admin');
@@ -28,7 +31,7 @@ export async function therapyRoom(
   await ok(
     s.api('PUT', `/v1/users/${client}`, {
       token: admin,
-      body: { role: 'client', displayName: 'Client', timezone: 'Europe/Berlin' },
+      body: { role: 'client', displayName: 'Client', timezone: o.clientTimezone ?? 'Europe/Berlin' },
     }),
   );
   await ok(
@@ -57,7 +60,7 @@ export async function therapyRoom(
     );
   }
   const room = await ok(
-    s.api('POST', '/v1/rooms', {
+    (o.roomVia ?? s).api('POST', '/v1/rooms', {
       token: admin,
       body: { kind: 'therapy', clientId: client, providerId: provider, service: o.service ?? 'therapy' },
     }),

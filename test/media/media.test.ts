@@ -2,20 +2,20 @@ import { randomUUID } from 'node:crypto';
 import net from 'node:net';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { type MediaConfig, MediaError, MediaPool, type MediaSession } from '../../media/index.ts';
-import { freePortBase, ip, nextEvent, opusParameters, plainAudioCall, silentLog } from './helpers.ts';
+import {
+  freePortBase,
+  ip,
+  nextEvent,
+  opusParameters,
+  plainAudioCall,
+  rejectsWith,
+  silentLog,
+} from './helpers.ts';
 
 const config = async (workers: number, extra: Partial<MediaConfig> = {}): Promise<MediaConfig> => {
   const base = await freePortBase(workers);
   return { workers, listenIp: ip, rtcMinPort: base, rtcMaxPort: base + 40, ...extra };
 };
-
-const rejectsWith = (promise: Promise<unknown>, code: MediaError['code'], message?: RegExp) =>
-  expect(promise).rejects.toSatisfy((e: unknown) => {
-    expect(e).toBeInstanceOf(MediaError);
-    expect(e).toMatchObject({ code, name: 'MediaError' });
-    if (message) expect((e as Error).message).toMatch(message);
-    return true;
-  });
 
 const throwsWith = (fn: () => unknown, code: MediaError['code']) => {
   try {
@@ -86,7 +86,9 @@ describe('media pool with one worker', () => {
         kind: 'audio',
         producerPaused: false,
       });
-      expect(await session.producers()).toEqual([{ producerId: call.producerId, peerId: 'alice', kind: 'audio' }]);
+      expect(await session.producers()).toEqual([
+        { producerId: call.producerId, peerId: 'alice', kind: 'audio' },
+      ]);
       await call.flows();
       expect(pool.stats()[0]).toMatchObject({
         transports: expect.any(Number),
