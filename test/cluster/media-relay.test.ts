@@ -2,6 +2,7 @@ import { randomBytes, randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { MediaError, MediaPool } from '../../media/index.ts';
 import { ClusterMedia, type LocalMedia } from '../../src/cluster/media/cluster-media.ts';
+import type { MediaRelay } from '../../src/cluster/media/relay.ts';
 import { connectRedis, type RedisConnections } from '../../src/cluster/redis.ts';
 import type { MediaSessionPort } from '../../src/services/live.ts';
 import { TEST_REDIS_URL } from '../helpers/backends.ts';
@@ -109,6 +110,19 @@ describe('the media port across nodes (relay over Redis)', () => {
     await m.close();
     await m.closePeer('alice');
     expect(await b.get(id)).toBeUndefined();
+  });
+
+  it('a relayed call is typed by the port: a method it lacks, or a wrong argument, does not compile', () => {
+    // Checked by tsc (never run): each line below fails to compile without its directive.
+    const calls = (relay: MediaRelay) => [
+      // @ts-expect-error not a method of the port (plain transports are for tools on the node itself)
+      relay.call('node-a', 'session', 'createPlainTransport', ['alice', 'send']),
+      // @ts-expect-error the port's kinds are audio and video
+      relay.call('node-a', 'session', 'produce', ['alice', 'transport', 'screen', {}]),
+      // @ts-expect-error closePeer takes the peer
+      relay.call('node-a', 'session', 'closePeer', []),
+    ];
+    expect(calls).toBeTypeOf('function');
   });
 
   it('a call the holder leaves unanswered fails with media_unavailable, and the session is reported lost', async () => {
