@@ -3,8 +3,10 @@ import { createServer, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import express from 'express';
 import { type Browser, type BrowserContext, chromium, type Page } from 'playwright-core';
-import { buildWebClient } from '../../web/build.ts';
+import { AppError, toPublicError } from '../../src/errors.ts';
+import { webRoutes } from '../../src/http/web.ts';
 
 /**
  * Real Chromium for the live-session tests: one headless browser, one context
@@ -33,8 +35,8 @@ export const CHROMIUM_ARGS = [
   ...(process.env.CHROMIUM_EXTRA_ARGS ?? '').split(' ').filter(Boolean),
 ];
 
-/** Where tests put screenshots (.cache/ is git-ignored). */
-export const SCREENSHOT_DIR = fileURLToPath(new URL('../../.cache/screenshots/', import.meta.url));
+/** Where tests put screenshots (git-ignored; docs/screens/ holds the README's copies). */
+export const SCREENSHOT_DIR = fileURLToPath(new URL('../.screenshots/', import.meta.url));
 
 /** The page's `window.talkroom.state` (web/client.ts TalkroomState), as far as tests read it. */
 export interface PageState {
@@ -208,30 +210,27 @@ async function newParticipant(browser: Browser, name: string): Promise<BrowserPa
 }
 
 /**
- * The built web client on a tiny HTTP server of its own (no talkroom behind it):
- * GET /join/:token → the page, GET /web/client.js → the bundle, as the real
- * server serves them. `routes` answers anything else (e.g. a fake GET /v1/join/…);
- * unanswered paths get a 404 in the PROTOCOL.md error shape.
+ * The built web pages (web/dist, as scripts/setup.sh builds them) on a tiny
+ * HTTP server of their own, served by the same routes as the real server
+ * (src/http/web.ts: /join/:token, /app, /assets/…) with no talkroom behind them.
+ * `routes` answers anything else (e.g. a fake GET /v1/join/…); unanswered
+ * paths get a 404 in the PROTOCOL.md error shape.
  */
 export async function serveWebClient(
   routes: Record<string, (res: ServerResponse) => void> = {},
 ): Promise<{ url: string; close(): Promise<void> }> {
-  const { js, html } = await buildWebClient();
-  const server = createServer((req, res) => {
-    const path = new URL(req.url ?? '/', 'http://x').pathname;
-    if (req.method === 'GET' && path.startsWith('/join/')) {
-      res.writeHead(200, { 'content-type': 'text/html; charset=utf-8', 'cache-control': 'no-store' });
-      res.end(html);
-    } else if (req.method === 'GET' && path === '/web/client.js') {
-      res.writeHead(200, { 'content-type': 'text/javascript; charset=utf-8' });
-      res.end(js);
-    } else {
-      const route = Object.entries(routes).find(([prefix]) => path.startsWith(prefix));
-      if (route) return route[1](res);
-      res.writeHead(404, { 'content-type': 'application/json' });
-      res.end(JSON.stringify({ error: { code: 'not_found', message: 'no such route' } }));
-    }
+  const app = express();
+  app.use(webRoutes({ config: { frameAncestors: [] } }));
+  app.use((req, res) => {
+    const route = Object.entries(routes).find(([prefix]) => req.path.startsWith(prefix));
+    if (route) return route[1](res);
+    res.status(404).json({ error: { code: 'not_found', message: 'no such route' } });
   });
+  app.use((err: unknown, _req: express.Request, res: express.Response, _next: express.NextFunction) => {
+    const e = toPublicError(err);
+    res.status(err instanceof AppError ? err.httpStatus : 500).json({ error: e });
+  });
+  const server = createServer(app);
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   const { port } = server.address() as AddressInfo;
   return {
