@@ -2,12 +2,11 @@
 import type { TalkroomError } from '@talkroom/client';
 import { useEffect, useState } from 'preact/hooks';
 import type { Booking } from './api.ts';
+import { joinOpensAt } from './policy.ts';
 import { orderRooms, roomTitle } from './RoomList.tsx';
 import { joinLink } from './Sessions.tsx';
 import type { AppStore } from './store.ts';
 import { clock, dayKey, MODALITY_WORDS, relative, when } from './time.ts';
-
-const JOIN_OPENS_MS = 10 * 60_000;
 
 /**
  * A provider's day: bookings to confirm before their deadline, today's
@@ -35,8 +34,7 @@ export function ProviderDay({ store, onOpen }: { store: AppStore; onOpen: (roomI
       .sort((a, b) => Date.parse(a.startsAt) - Date.parse(b.startsAt));
     setToday(todays);
     // The reminders carry the join links: the rooms of today's sessions are loaded to find them.
-    for (const b of todays)
-      if (store.timeline(b.roomId).messages.length === 0) void store.loadOlder(b.roomId);
+    for (const b of todays) if (!store.timeline(b.roomId).loaded) void store.loadOlder(b.roomId);
   };
   useEffect(() => {
     load().catch((e: TalkroomError) => setNote(e.message));
@@ -95,8 +93,7 @@ export function ProviderDay({ store, onOpen }: { store: AppStore; onOpen: (roomI
         <ul class="plain">
           {today?.map((b) => {
             const client = clientOf(b);
-            const open =
-              Date.now() >= Date.parse(b.startsAt) - JOIN_OPENS_MS && Date.now() <= Date.parse(b.endsAt);
+            const open = Date.now() >= joinOpensAt(b).getTime() && Date.now() <= Date.parse(b.endsAt);
             const waiting = open && client?.online;
             const link = joinLink(store, b);
             return (

@@ -3,25 +3,12 @@ import type { TalkroomError } from '@talkroom/client';
 import { useEffect, useState } from 'preact/hooks';
 import type { Booking, PlanView, Room } from './api.ts';
 import { BookPanel } from './BookPanel.tsx';
+import { isLate, joinOpensAt } from './policy.ts';
 import { SlotPicker } from './SlotPicker.tsx';
 import type { AppStore } from './store.ts';
 import { clock, joinUrlFor, MODALITY_WORDS, STATUS_WORDS, when } from './time.ts';
 
-/**
- * The server's defaults (POLICY_LATE_WINDOW, POLICY_CANCEL_GRACE, POLICY_JOIN_OPENS): the app
- * warns by them; the server decides. A deployment with other values would warn differently.
- */
-const LATE_WINDOW_MS = 24 * 3_600_000;
-const CANCEL_GRACE_MS = 3_600_000;
-const JOIN_OPENS_MS = 10 * 60_000;
-
 const UPCOMING: Booking['status'][] = ['pending_confirmation', 'confirmed', 'in_progress'];
-
-/** Whether a client's cancel or reschedule now would lose the credit and be charged. */
-export function isLate(b: Booking, now = Date.now()): boolean {
-  if (b.status !== 'confirmed' && b.status !== 'pending_confirmation') return false;
-  return Date.parse(b.startsAt) - now < LATE_WINDOW_MS && now - Date.parse(b.createdAt) >= CANCEL_GRACE_MS;
-}
 
 /** The viewer's join link from the booking's latest reminder in the room, if one came. */
 export function joinLink(store: AppStore, b: Booking): string | null {
@@ -135,7 +122,7 @@ function BookingItem({
   const isProvider = store.me.role === 'provider';
   const late = isClient && isLate(b);
   const link = joinLink(store, b);
-  const opensAt = new Date(Date.parse(b.startsAt) - JOIN_OPENS_MS);
+  const opensAt = joinOpensAt(b);
 
   const run = async (fn: () => Promise<unknown>, done: string) => {
     setError(null);
@@ -151,7 +138,7 @@ function BookingItem({
   return (
     <li class="booking card" data-booking={b.id}>
       <p>
-        <strong>{MODALITY_WORDS[b.modality]}</strong> · {when(b.startsAt)}–{clock(b.endsAt)}
+        <strong class="cap">{MODALITY_WORDS[b.modality]}</strong> · {when(b.startsAt)}–{clock(b.endsAt)}
       </p>
       <p class="muted">
         {STATUS_WORDS[b.status]}

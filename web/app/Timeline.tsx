@@ -19,7 +19,7 @@ export function Timeline({ store, room }: { store: AppStore; room: Room }) {
   const firstSeq = t.messages[0]?.seq ?? 0;
 
   useEffect(() => {
-    if (t.messages.length === 0) void store.loadOlder(room.id);
+    if (!t.loaded) void store.loadOlder(room.id);
   }, [store, room.id]);
 
   // A scrolling region must be reachable by keyboard to be scrolled (axe: scrollable-region-focusable);

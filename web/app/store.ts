@@ -5,6 +5,8 @@ import { Api, type Message, type Room } from './api.ts';
 import type { Me } from './session.ts';
 
 interface Timeline {
+  /** The newest page has been read: live messages join it from then on. */
+  loaded: boolean;
   messages: Message[];
   hasMore: boolean;
   loading: boolean;
@@ -112,7 +114,7 @@ export class AppStore {
   timeline(roomId: string): Timeline {
     let t = this.timelines.get(roomId);
     if (!t) {
-      t = { messages: [], hasMore: true, loading: false };
+      t = { loaded: false, messages: [], hasMore: true, loading: false };
       this.timelines.set(roomId, t);
     }
     return t;
@@ -132,6 +134,7 @@ export class AppStore {
       });
       this.#merge(roomId, page.messages);
       t.hasMore = page.hasMore;
+      t.loaded = true;
     } catch (e) {
       this.error = (e as Error).message;
     } finally {
@@ -177,7 +180,7 @@ export class AppStore {
   #onMessage(m: Message): void {
     const t = this.timelines.get(m.roomId);
     // A room whose timeline was never opened loads its newest page when opened.
-    if (t && t.messages.length > 0) this.#merge(m.roomId, [m]);
+    if (t?.loaded) this.#merge(m.roomId, [m]);
     if (m.senderId === this.me.userId) this.#receiptsOf(m.roomId).set(m.senderId, m.seq);
     this.typing.get(m.roomId)?.delete(m.senderId);
     this.changed();
