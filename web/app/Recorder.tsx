@@ -12,11 +12,14 @@ type Step =
   | { at: 'uploading'; kind: Kind; progress: number };
 
 const TYPES: Record<Kind, string[]> = {
-  voice: ['audio/webm;codecs=opus', 'audio/ogg;codecs=opus', 'audio/webm', 'audio/ogg', 'audio/mp4'],
+  voice: ['audio/ogg;codecs=opus', 'audio/webm;codecs=opus', 'audio/webm', 'audio/ogg', 'audio/mp4'],
   video: ['video/webm;codecs=vp8,opus', 'video/webm', 'video/mp4'],
 };
 
-/** The first container this browser records that the server accepts (Chromium: WebM; Firefox: WebM or Ogg). */
+/**
+ * The first container this browser records that the server accepts. Ogg first: Firefox records
+ * it natively, and Chromium cannot seek (so cannot play) Firefox's WebM; Chromium records WebM only.
+ */
 function pickType(kind: Kind): string | undefined {
   return TYPES[kind].find((t) => MediaRecorder.isTypeSupported(t));
 }
