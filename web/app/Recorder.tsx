@@ -108,10 +108,10 @@ export function Recorder({ store, room, disabled }: { store: AppStore; room: Roo
       {step.at === 'idle' && (
         <>
           <button type="button" onClick={() => start('voice')} disabled={disabled}>
-            🎙 Record voice
+            Record voice
           </button>
           <button type="button" onClick={() => start('video')} disabled={disabled}>
-            🎥 Record video
+            Record video
           </button>
         </>
       )}
