@@ -118,7 +118,7 @@ export interface TestBrowser {
   close(): Promise<void>;
 }
 
-export interface BrowserParticipant {
+export interface BrowserParticipant extends SessionProbe {
   name: string;
   context: BrowserContext;
   page: Page;
@@ -126,14 +126,6 @@ export interface BrowserParticipant {
   logs: string[];
   /** Opens a join link as this user: the JWT goes in the fragment (`#token=`), never to the server in the URL. */
   open(joinUrl: string, jwt?: string): Promise<void>;
-  state(): Promise<PageState>;
-  /** Waits until the page is in one of the phases; fails early (with the page's error) on an unexpected 'error'. */
-  waitForPhase(phase: Phase | Phase[], timeoutMs?: number): Promise<PageState>;
-  /** Polls the state until the predicate holds. */
-  waitForState(pred: (s: PageState) => boolean, what: string, timeoutMs?: number): Promise<PageState>;
-  stats(): Promise<MediaStats>;
-  /** Polls stats until the predicate holds (media takes a moment: ICE, DTLS, the first key frame). */
-  waitForStats(pred: (s: MediaStats) => boolean, what: string, timeoutMs?: number): Promise<MediaStats>;
   /** A full-page PNG; the folder is made if needed. Answers the path. */
   screenshot(path: string): Promise<string>;
   close(): Promise<void>;
@@ -178,8 +170,48 @@ async function newParticipant(browser: Browser, name: string): Promise<BrowserPa
   page.on('pageerror', (e) => keep(`pageerror: ${e.message}`));
   page.on('requestfailed', (r) => keep(`requestfailed: ${r.url()} ${r.failure()?.errorText ?? ''}`));
 
-  const state = () => page.evaluate('window.talkroom ? window.talkroom.state : null') as Promise<PageState>;
+  const probe = sessionProbe(name, (js) => page.evaluate(js), logs);
 
+  return {
+    name,
+    context,
+    page,
+    logs,
+    async open(joinUrl, jwt) {
+      const url = jwt ? `${joinUrl}#token=${encodeURIComponent(jwt)}` : joinUrl;
+      await page.goto(url, { waitUntil: 'domcontentloaded' });
+    },
+    ...probe,
+    async screenshot(path) {
+      mkdirSync(dirname(path), { recursive: true });
+      await page.screenshot({ path, fullPage: true });
+      return path;
+    },
+    async close() {
+      await context.close().catch(() => {});
+    },
+  };
+}
+
+/** What any engine's driver offers to read the session page (`window.talkroom`). */
+export interface SessionProbe {
+  state(): Promise<PageState>;
+  /** Waits until the page is in one of the phases; fails early (with the page's error) on an unexpected 'error'. */
+  waitForPhase(phase: Phase | Phase[], timeoutMs?: number): Promise<PageState>;
+  /** Polls the state until the predicate holds. */
+  waitForState(pred: (s: PageState) => boolean, what: string, timeoutMs?: number): Promise<PageState>;
+  stats(): Promise<MediaStats>;
+  /** Polls stats until the predicate holds (media takes a moment: ICE, DTLS, the first key frame). */
+  waitForStats(pred: (s: MediaStats) => boolean, what: string, timeoutMs?: number): Promise<MediaStats>;
+}
+
+/** The session page's state and stats through an engine's `evaluate`; a failed wait quotes the page's state and logs. */
+export function sessionProbe(
+  name: string,
+  evaluate: (js: string) => Promise<unknown>,
+  logs: string[],
+): SessionProbe {
+  const state = () => evaluate('window.talkroom ? window.talkroom.state : null') as Promise<PageState>;
   async function poll<T>(read: () => Promise<T>, pred: (v: T) => boolean, what: string, timeoutMs: number) {
     const until = Date.now() + timeoutMs;
     let last: T | undefined;
@@ -196,16 +228,8 @@ async function newParticipant(browser: Browser, name: string): Promise<BrowserPa
       await new Promise((r) => setTimeout(r, 100));
     }
   }
-
-  const self: BrowserParticipant = {
-    name,
-    context,
-    page,
-    logs,
-    async open(joinUrl, jwt) {
-      const url = jwt ? `${joinUrl}#token=${encodeURIComponent(jwt)}` : joinUrl;
-      await page.goto(url, { waitUntil: 'domcontentloaded' });
-    },
+  const stats = () => evaluate('window.talkroom.stats()') as Promise<MediaStats>;
+  return {
     state,
     waitForPhase(phase, timeoutMs = 15_000) {
       const want = Array.isArray(phase) ? phase : [phase];
@@ -224,23 +248,10 @@ async function newParticipant(browser: Browser, name: string): Promise<BrowserPa
         timeoutMs,
       );
     },
-    waitForState(pred, what, timeoutMs = 15_000) {
-      return poll(state, pred, what, timeoutMs);
-    },
-    stats: () => page.evaluate('window.talkroom.stats()') as Promise<MediaStats>,
-    waitForStats(pred, what, timeoutMs = 20_000) {
-      return poll(self.stats, pred, what, timeoutMs);
-    },
-    async screenshot(path) {
-      mkdirSync(dirname(path), { recursive: true });
-      await page.screenshot({ path, fullPage: true });
-      return path;
-    },
-    async close() {
-      await context.close().catch(() => {});
-    },
+    waitForState: (pred, what, timeoutMs = 15_000) => poll(state, pred, what, timeoutMs),
+    stats,
+    waitForStats: (pred, what, timeoutMs = 20_000) => poll(stats, pred, what, timeoutMs),
   };
-  return self;
 }
 
 /**

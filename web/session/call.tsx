@@ -246,7 +246,7 @@ function Confirm(p: { title: string; text: string; yes: string; onYes(): void; o
       <h2 id="confirm-title">{p.title}</h2>
       <p id="confirm-text">{p.text}</p>
       <div class="row">
-        <button type="button" class="danger" onClick={p.onYes}>
+        <button type="button" id="confirm-yes" class="danger" onClick={p.onYes}>
           {p.yes}
         </button>
         <button type="button" ref={ref} onClick={p.onNo}>
