@@ -10,7 +10,7 @@ export type LiveRef = { bookingId: string } | { joinToken: string };
 export type Kind = 'audio' | 'video';
 /** What a local track is: it names the producer (appData.source) so the other side can tell a screen from a camera. */
 export type Source = 'mic' | 'camera' | 'screen';
-/** `superseded`: the same participant joined on a newer device or tab, which took the session over. */
+/** `superseded`: the same participant joined from another device or tab, which now has the session. */
 export type LiveStatus =
   | 'joining'
   | 'waiting'
@@ -440,7 +440,7 @@ export class LiveSession extends Emitter<LiveEvents> {
       }),
       c.onServer('live:rejoin', (ev) => {
         if (!mine(ev)) return;
-        // A newer socket of the same participant took over: joining back would take it away again.
+        // Joining back would take the session from the newer device, which would take it back.
         if (ev.reason === 'superseded') {
           this.#setStatus('superseded');
           this.#stop();

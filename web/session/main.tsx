@@ -11,7 +11,7 @@ import './session.css';
 import { CallScreen } from './call.tsx';
 import { pageStats, type TalkroomStats } from './media.ts';
 import { SessionPage, type TalkroomState } from './session.ts';
-import { clockTime, dayAndTime, endedTitle, FRIENDLY, nextSteps, sessionLine } from './words.ts';
+import { clockTime, dayAndTime, endedTitle, FRIENDLY, goneTitle, nextSteps, sessionLine } from './words.ts';
 
 declare global {
   interface Window {
@@ -42,12 +42,26 @@ function fromAddress() {
 function Problem({ s }: { s: TalkroomState }) {
   const e = s.error!;
   const [title, hint] = FRIENDLY[e.code] ?? ['We could not join the session', e.message];
-  const early = e.code === 'join_window_closed' && s.opensAt && Date.now() < Date.parse(s.opensAt);
-  const late = e.code === 'join_window_closed' && s.closesAt && Date.now() >= Date.parse(s.closesAt);
+  // The server's word first (a lookup that answered `open: false`, a link it says expired); else the link's own times.
+  const windowClosed = e.code === 'join_window_closed';
+  const early =
+    windowClosed &&
+    (s.linkOpen === false || (s.linkOpen === null && !!s.opensAt && Date.now() < Date.parse(s.opensAt)));
+  const late =
+    windowClosed &&
+    !early &&
+    (/expired/.test(e.message) || (!!s.closesAt && Date.now() >= Date.parse(s.closesAt)));
+  const gone = e.code === 'conflict' ? /the booking is (\w+)/.exec(e.message)?.[1] : undefined;
   return (
     <section class="card status-card problem" aria-labelledby="status">
       <h2 id="status">
-        {early ? 'This session has not opened yet' : late ? 'This link has expired' : title}
+        {early
+          ? 'This session has not opened yet'
+          : late
+            ? 'This link has expired'
+            : gone
+              ? goneTitle(gone)
+              : title}
       </h2>
       {early ? (
         <p id="detail">

@@ -56,6 +56,8 @@ export interface TalkroomState {
   /** The link's window (from the lookup, or read from the link when the lookup refused it). */
   opensAt: string | null;
   closesAt: string | null;
+  /** The server said the link's window has not opened yet (null: not asked, or refused). */
+  linkOpen: boolean | null;
   startedAt: string | null;
   /** This device's clock minus the server's, learnt from live:started: the call timer counts from the server's start. */
   skewMs: number;
@@ -95,8 +97,10 @@ export interface JoinInfo {
   };
   opensAt: string;
   closesAt: string;
-  participant?: Person;
-  other?: Person;
+  /** Whether the link's window has opened (by the server's clock). */
+  open: boolean;
+  participant: Person;
+  other: Person;
 }
 
 class PageError extends Error {
@@ -128,6 +132,7 @@ export class SessionPage {
   /** The other side's tracks, to render. */
   remotes: Remote[] = [];
   #meter: ReturnType<typeof levelMeter> | null = null;
+  #retry: ReturnType<typeof setTimeout> | undefined;
   #levelTimer: ReturnType<typeof setInterval> | undefined;
   #timers: ReturnType<typeof setInterval>[] = [];
   #seen = new Set<string>();
@@ -153,6 +158,7 @@ export class SessionPage {
       endsAt: null,
       opensAt: null,
       closesAt: null,
+      linkOpen: null,
       startedAt: null,
       skewMs: 0,
       endedStatus: null,
@@ -200,6 +206,7 @@ export class SessionPage {
 
   /** Looks the link up, opens the connection and joins. */
   async start(): Promise<void> {
+    clearTimeout(this.#retry);
     const joinToken = this.state.joinToken;
     if (!joinToken) return this.fail(new PageError('invalid_input', 'the address has no join link'));
     this.set({ phase: 'connecting', error: null, notice: null });
@@ -210,10 +217,6 @@ export class SessionPage {
       return this.fail(e);
     }
     const b = info.booking;
-    const sub = linkClaims(joinToken)?.sub;
-    const myId = info.participant?.userId ?? sub ?? '';
-    const role = info.participant?.role ?? (myId === b.providerId ? 'provider' : 'client');
-    const otherId = myId === b.providerId ? b.clientId : b.providerId;
     this.set({
       bookingId: b.id,
       roomId: b.roomId,
@@ -222,14 +225,17 @@ export class SessionPage {
       endsAt: b.endsAt,
       opensAt: info.opensAt,
       closesAt: info.closesAt,
+      linkOpen: info.open,
       startedAt: b.startedAt ?? null,
-      me: info.participant ?? { userId: myId, role, displayName: null },
-      other: info.other ?? {
-        userId: otherId,
-        role: role === 'provider' ? 'client' : 'provider',
-        displayName: null,
-      },
+      me: info.participant,
+      other: info.other,
     });
+    if (!info.open) {
+      // Too early: say when it opens, and look again now and then (the page joins once it is open).
+      this.fail(new PageError('join_window_closed', `this join link opens at ${info.opensAt}`));
+      this.#retry = setTimeout(() => void this.start(), 30_000);
+      return;
+    }
     if (b.modality === 'video' || b.modality === 'audio') await this.#openLocal(b.modality === 'video');
     this.#connect(joinToken);
     await this.join();

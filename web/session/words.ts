@@ -14,7 +14,7 @@ export const FRIENDLY: Record<string, [title: string, hint: string]> = {
   token_expired: ['Your sign-in has expired', 'Please open the session again from the app.'],
   not_found: ['We could not find this session', 'It may have been cancelled or moved. Please check the app.'],
   invalid_input: ['This link looks incomplete', 'Please open the whole link you were sent.'],
-  invalid_state: [
+  conflict: [
     'This session is no longer open',
     'It was cancelled, rescheduled or has ended. Please check the app for your bookings.',
   ],
@@ -95,6 +95,14 @@ export function nextSteps(status: string, role: string): string {
     default:
       return 'You can find this booking in the app.';
   }
+}
+
+/** A link whose booking moved on (the lookup's `conflict` names the booking's status). */
+export function goneTitle(status: string): string {
+  if (status === 'cancelled' || status === 'late_cancelled') return 'This session was cancelled';
+  if (status === 'rescheduled') return 'This session was moved to another time';
+  if (status === 'pending_confirmation') return 'This session is not confirmed yet';
+  return 'This session has ended';
 }
 
 export const endedTitle = (status: string): string =>
