@@ -10,7 +10,15 @@ export type LiveRef = { bookingId: string } | { joinToken: string };
 export type Kind = 'audio' | 'video';
 /** What a local track is: it names the producer (appData.source) so the other side can tell a screen from a camera. */
 export type Source = 'mic' | 'camera' | 'screen';
-export type LiveStatus = 'joining' | 'waiting' | 'in_progress' | 'reconnecting' | 'ended' | 'left';
+/** `superseded`: the same participant joined from another device or tab, which now has the session. */
+export type LiveStatus =
+  | 'joining'
+  | 'waiting'
+  | 'in_progress'
+  | 'reconnecting'
+  | 'ended'
+  | 'left'
+  | 'superseded';
 
 export interface LiveOptions {
   /** Tracks to send as soon as the transports are up (e.g. from getUserMedia). More later with `produce`. */
@@ -25,6 +33,12 @@ export interface RemoteTrack {
   track: MediaStreamTrack;
   consumerId: string;
   producerId: string;
+  /**
+   * What the track most likely is: audio is the microphone; a user's first
+   * video is the camera and a second one, sent beside it, the screen (the
+   * producer broadcast does not say which).
+   */
+  source: Source;
 }
 
 export interface LiveEvents {
@@ -106,7 +120,33 @@ export class LiveSession extends Emitter<LiveEvents> {
   ready: Promise<void> = Promise.resolve();
 
   get active(): boolean {
-    return this.status !== 'ended' && this.status !== 'left';
+    return this.status !== 'ended' && this.status !== 'left' && this.status !== 'superseded';
+  }
+
+  /** What is being sent now, by source, and whether it is paused. */
+  sending(): Partial<Record<Source, { paused: boolean; producerId: string | null }>> {
+    const out: Partial<Record<Source, { paused: boolean; producerId: string | null }>> = {};
+    for (const [source, e] of this.#local)
+      out[source] = { paused: e.paused, producerId: e.producer?.id ?? null };
+    return out;
+  }
+
+  /** Packets received so far on each track of the other side, by consumer id (a track with none arriving is paused or away). */
+  async received(): Promise<Record<string, number>> {
+    const m = this.#media;
+    const out: Record<string, number> = {};
+    if (!m) return out;
+    await Promise.all(
+      [...m.consumers.values()].map(async ({ consumer }) => {
+        const report = await consumer.getStats().catch(() => null);
+        let packets = 0;
+        report?.forEach((x: { type: string; packetsReceived?: number }) => {
+          if (x.type === 'inbound-rtp') packets += x.packetsReceived ?? 0;
+        });
+        out[consumer.id] = packets;
+      }),
+    );
+    return out;
   }
 
   /** Sends a local track (a microphone, a camera, a screen); replaces an earlier track of the same source. */
@@ -124,6 +164,8 @@ export class LiveSession extends Emitter<LiveEvents> {
 
   /** Shares a screen (from getDisplayMedia); stopping it in the browser stops sending it. */
   async shareScreen(track: MediaStreamTrack): Promise<void> {
+    if (this.modality !== 'video')
+      throw new TalkroomError('modality_mismatch', 'screens are shared in video sessions only');
     track.addEventListener('ended', () => void this.stopProducing('screen'), { once: true });
     await this.produce(track, 'screen');
   }
@@ -310,9 +352,13 @@ export class LiveSession extends Emitter<LiveEvents> {
         kind: c.kind,
         rtpParameters: c.rtpParameters as types.RtpParameters,
       });
+      const videoBeside = [...m.consumers.values()].some(
+        (x) => x.remote.userId === p.userId && x.remote.kind === 'video',
+      );
       const remote: RemoteTrack = {
         userId: p.userId,
         kind: c.kind,
+        source: c.kind === 'audio' ? 'mic' : videoBeside ? 'screen' : 'camera',
         track: consumer.track,
         consumerId: consumer.id,
         producerId: c.producerId,
@@ -393,7 +439,12 @@ export class LiveSession extends Emitter<LiveEvents> {
         if (mine(ev)) void this.#consume(ev);
       }),
       c.onServer('live:rejoin', (ev) => {
-        if (mine(ev)) this.#rejoinSoon();
+        if (!mine(ev)) return;
+        // Joining back would take the session from the newer device, which would take it back.
+        if (ev.reason === 'superseded') {
+          this.#setStatus('superseded');
+          this.#stop();
+        } else this.#rejoinSoon();
       }),
       c.on('disconnected', () => {
         if (!this.active) return;
