@@ -23,7 +23,10 @@ async function noViolations(page: AppPage, screen: string) {
   await page.screenshot(`app-${screen}-${page.engine}`);
 }
 
-describe('booking in the web app, Chromium and Firefox', () => {
+/** Two browsers and a server on a busy two-core machine: a bound that catches a hang, never a slow run. */
+const SLOW = 300_000;
+
+describe('booking in the web app, Chromium and Firefox', { timeout: SLOW }, () => {
   let s: TestServer;
   let engines: Engines;
   let f: Awaited<ReturnType<typeof therapyRoom>>;

@@ -10,7 +10,10 @@ import { type Engines, launchEngines } from './app-page.ts';
  * delivered and played in the other (Chromium); text, typing, unread counts
  * and read receipts travel between the two.
  */
-describe('messages in the web app, Firefox and Chromium', () => {
+/** Two browsers and a server on a busy two-core machine: a bound that catches a hang, never a slow run. */
+const SLOW = 300_000;
+
+describe('messages in the web app, Firefox and Chromium', { timeout: SLOW }, () => {
   let s: TestServer;
   let engines: Engines;
   let f: Awaited<ReturnType<typeof therapyRoom>>;

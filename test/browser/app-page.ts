@@ -1,9 +1,9 @@
-import { mkdirSync, readFileSync } from 'node:fs';
-import { createRequire } from 'node:module';
+import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { chromium, type Browser as PwBrowser, type Page as PwPage } from 'playwright-core';
-import puppeteer, { type Browser as PpBrowser, type Page as PpPage } from 'puppeteer-core';
-import { CHROMIUM_ARGS, CHROMIUM_PATH, SCREENSHOT_DIR } from '../helpers/browser.ts';
+import type { Page as PpPage } from 'puppeteer-core';
+import { axeViolations, CHROMIUM_ARGS, CHROMIUM_PATH, SCREENSHOT_DIR } from '../helpers/browser.ts';
+import { launchFirefox, type TestFirefox } from '../helpers/firefox.ts';
 
 /**
  * The web app (/app) in two real engines behind one small driver: Chromium
@@ -14,9 +14,7 @@ import { CHROMIUM_ARGS, CHROMIUM_PATH, SCREENSHOT_DIR } from '../helpers/browser
  */
 
 export type Engine = 'chromium' | 'firefox';
-export const FIREFOX_PATH = process.env.FIREFOX_PATH ?? '/usr/bin/firefox-esr';
 const PHONE = { width: 390, height: 844 };
-const AXE = readFileSync(createRequire(import.meta.url).resolve('axe-core/axe.min.js'), 'utf8');
 
 export interface AppPage {
   name: string;
@@ -45,7 +43,7 @@ export interface Engines {
 
 export async function launchEngines(): Promise<Engines> {
   let pw: PwBrowser | undefined;
-  let pp: PpBrowser | undefined;
+  let ff: TestFirefox | undefined;
   const closers: (() => Promise<unknown>)[] = [];
   return {
     async page(engine, name) {
@@ -59,17 +57,9 @@ export async function launchEngines(): Promise<Engines> {
         closers.push(() => context.close());
         return wrapPlaywright(await context.newPage(), name);
       }
-      pp ??= await puppeteer.launch({
-        browser: 'firefox',
-        executablePath: FIREFOX_PATH,
-        headless: true,
-        extraPrefsFirefox: {
-          'media.navigator.streams.fake': true,
-          'media.navigator.permission.disabled': true,
-          'media.autoplay.default': 0,
-        },
-      });
-      const context = await pp.createBrowserContext();
+      // The shared launcher's browser (fake devices, autoplay, UTC, en-US); contexts of our own, phone-sized.
+      ff ??= await launchFirefox();
+      const context = await ff.browser.createBrowserContext();
       closers.push(() => context.close());
       const page = await context.newPage();
       await page.setViewport(PHONE);
@@ -77,7 +67,7 @@ export async function launchEngines(): Promise<Engines> {
     },
     async close() {
       await Promise.allSettled(closers.map((c) => c()));
-      await Promise.allSettled([pw?.close(), pp?.close()]);
+      await Promise.allSettled([pw?.close(), ff?.close()]);
     },
   };
 }
@@ -114,8 +104,7 @@ function wrapPuppeteer(page: PpPage, name: string): AppPage {
   return driver(
     {
       goto: (url) => page.goto(url, { waitUntil: 'domcontentloaded' }),
-      // A function built from the expression: puppeteer evaluates functions the same over BiDi and CDP.
-      evaluate: (expr) => page.evaluate(new Function(`return (${expr});`) as () => unknown),
+      evaluate: (expr) => page.evaluate(expr),
       press: (key) => page.keyboard.press(key as Parameters<PpPage['keyboard']['press']>[0]),
       screenshot: (path) => page.screenshot({ path: path as `${string}.png` }),
     },
@@ -177,14 +166,7 @@ function driver(raw: RawPage, name: string, engine: Engine, logs: string[]): App
       })()`);
     },
     press: (key) => raw.press(key),
-    async axe() {
-      const loaded = await raw.evaluate('typeof window.axe === "object"');
-      if (!loaded) await raw.evaluate(`(() => { ${AXE}\n; return true; })()`);
-      const found = (await raw.evaluate(
-        `axe.run(document, { resultTypes: ['violations'] }).then((r) => r.violations.map((v) => v.id + ': ' + v.nodes.map((n) => n.target.join(' ')).slice(0, 3).join(' | ')))`,
-      )) as string[];
-      return found;
-    },
+    axe: () => axeViolations((script) => raw.evaluate(script)),
     async screenshot(file) {
       mkdirSync(SCREENSHOT_DIR, { recursive: true });
       const path = join(SCREENSHOT_DIR, `${file}.png`);

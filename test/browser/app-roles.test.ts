@@ -11,14 +11,19 @@ import { type Engines, launchEngines } from './app-page.ts';
  * its reply deadline shows as overdue in the provider's day (Chromium);
  * support (Firefox) sees the support room only, cannot fetch the therapy
  * room, has nothing that schedules, and escalates to the clinical team, who
- * then see the room (Chromium). Every screen passes axe-core.
+ * then see the room (Chromium); an EAP client can message only while a booked
+ * messaging session runs, shown by its banner (Firefox). Every screen passes
+ * axe-core.
  */
 
 const ALL_WEEK = Object.fromEntries(
   ['mon', 'tue', 'wed', 'thu', 'fri', 'sat', 'sun'].map((d) => [d, [['00:00', '24:00']]]),
 ) as Record<string, [string, string][]>;
 
-describe('the provider’s day and the support desk in the web app', () => {
+/** Two browsers and a server on a busy two-core machine: a bound that catches a hang, never a slow run. */
+const SLOW = 300_000;
+
+describe('the provider’s day and the support desk in the web app', { timeout: SLOW }, () => {
   let s: TestServer;
   let engines: Engines;
   let f: Awaited<ReturnType<typeof therapyRoom>>;
@@ -117,5 +122,65 @@ describe('the provider’s day and the support desk in the web app', () => {
     await clinical.waitFor(`document.querySelector('[data-room="${supportRoomId}"]')`, 'the escalated room');
     expect(await clinical.eval<number>(`document.querySelectorAll('[data-room]').length`)).toBe(1);
     expect(await clinical.axe()).toEqual([]);
+  });
+
+  it('an EAP client messages only inside a messaging session, shown by its banner and without a cancel (Firefox)', async () => {
+    const eap = await therapyRoom(s, {
+      client: 'client-eap',
+      workingHours: ALL_WEEK,
+      plan: {
+        kind: 'eap',
+        includesMessaging: false,
+        liveSessionsPerPeriod: 2,
+        messagingSessionsPerPeriod: 2,
+        periodStart: `${new Date().toISOString().slice(0, 7)}-01`,
+      },
+    });
+    const client = await engines.page('firefox', 'eap-client');
+    await client.open(s.url, eap.clientToken);
+    await client.click('Provider', '.rooms');
+    await client.waitFor(
+      `document.body.innerText.includes('during a booked messaging session')`,
+      'messaging closed',
+    );
+    expect(await client.eval<boolean>(`!!document.querySelector('#composer-text')`)).toBe(false);
+    await client.click('Book a session');
+    await client.waitFor(`document.querySelector('input[value="messaging"]')`, 'the messaging session type');
+    expect(await client.axe()).toEqual([]);
+    await client.click('Close', '.book');
+
+    const now = new Date();
+    const slots = await ok(
+      s.api('GET', `/v1/providers/${eap.provider}/slots?from=${now.toISOString()}`, {
+        token: eap.clientToken,
+      }),
+    );
+    const startsAt = slots.slots[0].startsAt as string;
+    const booked = await ok(
+      s.api('POST', '/v1/bookings', {
+        token: eap.clientToken,
+        body: { roomId: eap.roomId, modality: 'messaging', startsAt },
+      }),
+    );
+    clock.set(new Date(Date.parse(startsAt) + 1000));
+    await s.scheduler.runDue();
+    expect(
+      (await ok(s.api('GET', `/v1/bookings/${booked.booking.id}`, { token: eap.clientToken }))).booking
+        .status,
+    ).toBe('in_progress');
+
+    await client.waitFor(`document.body.innerText.includes('Messaging session in progress')`, 'the banner');
+    await client.waitFor(`document.querySelector('#composer-text')`, 'the composer open');
+    expect(await client.eval<string>(`document.querySelector('.sessions').innerText`)).not.toContain(
+      'Cancel',
+    );
+    await client.fill('#composer-text', 'Thanks for making time this week.');
+    await client.press('Enter');
+    await client.waitFor(
+      `document.querySelector('.msg.mine')?.innerText.includes('making time')`,
+      'the message sent',
+    );
+    expect(await client.axe()).toEqual([]);
+    await client.screenshot('app-client-messaging-firefox');
   });
 });
