@@ -4,11 +4,16 @@ import { therapyRoom } from '../helpers/fixtures.ts';
 import { startTestServer, type TestServer } from '../helpers/server.ts';
 import { type Engines, launchEngines } from './app-page.ts';
 
+const ALL_WEEK = Object.fromEntries(
+  ['mon', 'tue', 'wed', 'thu', 'fri', 'sat', 'sun'].map((d) => [d, [['00:00', '24:00']]]),
+) as Record<string, [string, string][]>;
+
 /**
  * Messages in the web app against a real server: a voice message recorded
  * with MediaRecorder in one engine (Firefox's fake microphone) is uploaded,
  * delivered and played in the other (Chromium); text, typing, unread counts
- * and read receipts travel between the two.
+ * and read receipts travel between the two; times the client shares when no
+ * slot fits become a session the provider books from them.
  */
 /** Two browsers and a server on a busy two-core machine: a bound that catches a hang, never a slow run. */
 const SLOW = 300_000;
@@ -20,7 +25,7 @@ describe('messages in the web app, Firefox and Chromium', { timeout: SLOW }, () 
 
   beforeAll(async () => {
     [s, engines] = await Promise.all([startTestServer({ backend: embedded }), launchEngines()]);
-    f = await therapyRoom(s);
+    f = await therapyRoom(s, { workingHours: ALL_WEEK });
   });
   afterAll(async () => {
     await engines?.close();
@@ -91,5 +96,35 @@ describe('messages in the web app, Firefox and Chromium', { timeout: SLOW }, () 
     await provider.screenshot('app-provider-room-chromium');
     await client.screenshot('app-client-room-firefox');
     expect(await client.axe()).toEqual([]);
+
+    // No slot fits: the client shares when they could meet, the provider books from it.
+    await client.click('Book a session');
+    await client.click('None of these times work');
+    await client.waitFor(`document.querySelector('form.share input[type="date"]')`, 'the availability form');
+    expect(await client.axe()).toEqual([]);
+    await client.click('Share these times');
+    await provider.waitFor(
+      `document.querySelector('.msg.theirs[data-kind="availability"] .book-from')`,
+      'the times',
+    );
+    expect(
+      await provider.eval<string>(
+        `document.querySelector('.msg.theirs[data-kind="availability"]').innerText`,
+      ),
+    ).not.toMatch(/\dT\d\d:/);
+    await provider.click('Book for the client', '.book-from');
+    await provider.waitFor(
+      `document.querySelector('.book-from [role="status"]')?.textContent.startsWith('Booked')`,
+      'booked',
+    );
+    const { bookings } = (await s.api('GET', `/v1/bookings?roomId=${f.roomId}`, { token: f.clientToken }))
+      .body;
+    expect(bookings).toHaveLength(1);
+    expect(bookings[0]).toMatchObject({ createdBy: f.provider, modality: 'video' });
+    await client.waitFor(
+      `document.querySelector('[data-booking="${bookings[0].id}"]')`,
+      'the session in the client’s room',
+    );
+    await provider.screenshot('app-provider-availability-chromium');
   });
 });
