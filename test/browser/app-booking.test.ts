@@ -32,7 +32,12 @@ describe('booking in the web app, Chromium and Firefox', { timeout: SLOW }, () =
   let f: Awaited<ReturnType<typeof therapyRoom>>;
 
   beforeAll(async () => {
-    [s, engines] = await Promise.all([startTestServer({ backend: embedded }), launchEngines()]);
+    [s, engines] = await Promise.all([
+      // Reminders 24 h and 2 h ahead: a session confirmed inside both (the first slot, within the hour) gets its
+      // reminder, with the join links, at once.
+      startTestServer({ backend: embedded, env: { POLICY_REMINDERS: '24h,2h' } }),
+      launchEngines(),
+    ]);
     f = await therapyRoom(s, {
       workingHours: ALL_WEEK,
       // No live session in the allowance: the first booking buys its credit.
@@ -102,6 +107,24 @@ describe('booking in the web app, Chromium and Firefox', { timeout: SLOW }, () =
       `document.querySelector('[data-booking="${booking.id}"]')?.innerText.includes('Confirmed')`,
       'the session as confirmed',
     );
+    // The reminder came at once: in the viewer's words, with their own join link as a button, also on the session.
+    await client.waitFor(
+      `document.querySelector('.msg.system a[href*="/join/"]')`,
+      'the reminder’s join button',
+    );
+    const reminder = await client.eval<string>(
+      `document.querySelector('.msg.system a[href*="/join/"]').parentElement.innerText`,
+    );
+    expect(reminder).toContain('Reminder: your session is on');
+    expect(reminder).not.toMatch(/\dT\d\d:|http/);
+    await client.waitFor(
+      `document.querySelector('[data-booking="${booking.id}"] a[href*="/join/"]')`,
+      'Join on the session',
+    );
+    const links = await client.eval<string[]>(
+      `[...document.querySelectorAll('a[href*="/join/"]')].map((a) => a.href)`,
+    );
+    expect(new Set(links).size).toBe(1);
     await client.click('Cancel', `[data-booking="${booking.id}"]`);
     await client.waitFor(`document.querySelector('[role="alertdialog"]')`, 'the cancel question');
     // Just booked: inside the cancel grace, so no warning about losing the credit.

@@ -12,14 +12,14 @@ const fmt = (opts: Intl.DateTimeFormatOptions, zone?: string) =>
 /** "Wed 18 Nov, 10:00". */
 export function when(iso: string | Date, zone?: string): string {
   return fmt(
-    { weekday: 'short', day: 'numeric', month: 'short', hour: '2-digit', minute: '2-digit' },
+    { weekday: 'short', day: 'numeric', month: 'short', hour: 'numeric', minute: '2-digit' },
     zone,
   ).format(new Date(iso));
 }
 
 /** "10:00". */
 export function clock(iso: string | Date, zone?: string): string {
-  return fmt({ hour: '2-digit', minute: '2-digit' }, zone).format(new Date(iso));
+  return fmt({ hour: 'numeric', minute: '2-digit' }, zone).format(new Date(iso));
 }
 
 /** "Wednesday 18 November": a day heading. */
