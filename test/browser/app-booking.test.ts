@@ -3,7 +3,7 @@ import { isLate } from '../../web/app/policy.ts';
 import { embedded } from '../helpers/backends.ts';
 import { therapyRoom } from '../helpers/fixtures.ts';
 import { startTestServer, type TestServer } from '../helpers/server.ts';
-import { type AppPage, type Engines, launchEngines } from './app-page.ts';
+import { ALL_WEEK, type AppPage, type Engines, firstOfMonth, launchEngines, SLOW } from './app-page.ts';
 
 /**
  * Booking in the web app against a real server, in two engines: the client
@@ -12,19 +12,10 @@ import { type AppPage, type Engines, launchEngines } from './app-page.ts';
  * and each screen passes axe-core.
  */
 
-const ALL_WEEK = Object.fromEntries(
-  ['mon', 'tue', 'wed', 'thu', 'fri', 'sat', 'sun'].map((d) => [d, [['00:00', '24:00']]]),
-) as Record<string, [string, string][]>;
-
-const firstOfMonth = () => `${new Date().toISOString().slice(0, 7)}-01`;
-
 async function noViolations(page: AppPage, screen: string) {
   expect(await page.axe(), `${screen} (${page.engine})`).toEqual([]);
   await page.screenshot(`app-${screen}-${page.engine}`);
 }
-
-/** Two browsers and a server on a busy two-core machine: a bound that catches a hang, never a slow run. */
-const SLOW = 300_000;
 
 describe('booking in the web app, Chromium and Firefox', { timeout: SLOW }, () => {
   let s: TestServer;

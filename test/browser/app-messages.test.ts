@@ -2,11 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { embedded } from '../helpers/backends.ts';
 import { therapyRoom } from '../helpers/fixtures.ts';
 import { startTestServer, type TestServer } from '../helpers/server.ts';
-import { type Engines, launchEngines } from './app-page.ts';
-
-const ALL_WEEK = Object.fromEntries(
-  ['mon', 'tue', 'wed', 'thu', 'fri', 'sat', 'sun'].map((d) => [d, [['00:00', '24:00']]]),
-) as Record<string, [string, string][]>;
+import { ALL_WEEK, type Engines, launchEngines, SLOW } from './app-page.ts';
 
 /**
  * Messages in the web app against a real server: a voice message recorded
@@ -15,8 +11,6 @@ const ALL_WEEK = Object.fromEntries(
  * and read receipts travel between the two; times the client shares when no
  * slot fits become a session the provider books from them.
  */
-/** Two browsers and a server on a busy two-core machine: a bound that catches a hang, never a slow run. */
-const SLOW = 300_000;
 
 describe('messages in the web app, Firefox and Chromium', { timeout: SLOW }, () => {
   let s: TestServer;

@@ -14,6 +14,17 @@ import { launchFirefox, type TestFirefox } from '../helpers/firefox.ts';
  */
 
 export type Engine = 'chromium' | 'firefox';
+
+/** Two browsers and a server on a busy two-core machine: a bound that catches a hang, never a slow run. */
+export const SLOW = 300_000;
+
+/** A provider who works around the clock: open slots whenever a test runs. */
+export const ALL_WEEK = Object.fromEntries(
+  ['mon', 'tue', 'wed', 'thu', 'fri', 'sat', 'sun'].map((d) => [d, [['00:00', '24:00']]]),
+) as Record<string, [string, string][]>;
+
+/** A plan period that holds today. */
+export const firstOfMonth = (): string => `${new Date().toISOString().slice(0, 7)}-01`;
 const PHONE = { width: 390, height: 844 };
 
 export interface AppPage {

@@ -3,7 +3,7 @@ import { ManualClock } from '../../src/clock.ts';
 import { embedded } from '../helpers/backends.ts';
 import { ok, therapyRoom } from '../helpers/fixtures.ts';
 import { request, startTestServer, type TestServer } from '../helpers/server.ts';
-import { type Engines, launchEngines } from './app-page.ts';
+import { ALL_WEEK, type Engines, firstOfMonth, launchEngines, SLOW } from './app-page.ts';
 
 /**
  * The provider's day and the support desk in the web app, against a real
@@ -15,13 +15,6 @@ import { type Engines, launchEngines } from './app-page.ts';
  * messaging session runs, shown by its banner (Firefox). Every screen passes
  * axe-core.
  */
-
-const ALL_WEEK = Object.fromEntries(
-  ['mon', 'tue', 'wed', 'thu', 'fri', 'sat', 'sun'].map((d) => [d, [['00:00', '24:00']]]),
-) as Record<string, [string, string][]>;
-
-/** Two browsers and a server on a busy two-core machine: a bound that catches a hang, never a slow run. */
-const SLOW = 300_000;
 
 describe('the provider’s day and the support desk in the web app', { timeout: SLOW }, () => {
   let s: TestServer;
@@ -133,7 +126,7 @@ describe('the provider’s day and the support desk in the web app', { timeout: 
         includesMessaging: false,
         liveSessionsPerPeriod: 2,
         messagingSessionsPerPeriod: 2,
-        periodStart: `${new Date().toISOString().slice(0, 7)}-01`,
+        periodStart: firstOfMonth(),
       },
     });
     const client = await engines.page('firefox', 'eap-client');
