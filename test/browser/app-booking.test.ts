@@ -127,7 +127,13 @@ describe('booking in the web app, Chromium and Firefox', { timeout: SLOW }, () =
 
     await client.click('Plan and charges');
     await client.waitFor(`document.body.innerText.includes('Your plan')`, 'the plan');
-    expect(await client.eval<string>('document.body.innerText')).toContain('Pay as you go');
+    const plan = await client.eval<string>('document.body.innerText');
+    expect(plan).toContain('Pay as you go');
+    // The period's first day, whatever the viewer's zone (the period starts at midnight in the client's own).
+    const first = new Intl.DateTimeFormat('en-US', { day: 'numeric', month: 'long', timeZone: 'UTC' }).format(
+      new Date(`${firstOfMonth()}T12:00:00Z`),
+    );
+    expect(plan).toContain(`${first} –`);
     await noViolations(client, 'client-plan');
   });
 

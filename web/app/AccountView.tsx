@@ -3,7 +3,11 @@ import type { TalkroomError } from '@talkroom/client';
 import { useEffect, useState } from 'preact/hooks';
 import type { Charge, Credits, PlanView } from './api.ts';
 import type { AppStore } from './store.ts';
-import { day, when } from './time.ts';
+import { when } from './time.ts';
+
+const HALF_DAY = 12 * 3_600_000;
+const shortDay = (ms: number) =>
+  new Intl.DateTimeFormat(undefined, { day: 'numeric', month: 'long' }).format(new Date(ms));
 
 const PLAN_WORDS: Record<PlanView['plan']['kind'], string> = {
   out_of_pocket: 'Pay as you go',
@@ -47,7 +51,10 @@ export function AccountView({ store }: { store: AppStore }) {
         <dl class="facts">
           <dt>This period</dt>
           <dd>
-            {day(plan.period.startsAt)} – {day(new Date(Date.parse(plan.period.endsAt) - 1))}
+            {/* The period runs midnight to midnight in the client's own zone: half a day in from each end
+                names the right days in any viewer's zone. */}
+            {shortDay(Date.parse(plan.period.startsAt) + HALF_DAY)} –{' '}
+            {shortDay(Date.parse(plan.period.endsAt) - HALF_DAY)}
           </dd>
           <dt>Live sessions</dt>
           <dd>
