@@ -88,6 +88,8 @@ export interface SpawnOptions {
   label?: string;
   /** Every parsed log line, for what a benchmark watches besides readiness (media worker deaths). */
   onRecord?: (rec: LogRecord) => void;
+  /** How long it may take to listen (60 s). */
+  startTimeoutMs?: number;
 }
 
 const READY = new Set(['talkroom listening', 'echo listening']);
@@ -117,7 +119,11 @@ export function spawnServer(o: SpawnOptions): Promise<ServerProc> {
     if (s.problems.samples.length < 10) s.problems.samples.push(line.slice(0, 600));
   };
   return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`${label} did not start listening within 60 s`)), 60_000);
+    const limit = o.startTimeoutMs ?? 60_000;
+    const timer = setTimeout(
+      () => reject(new Error(`${label} did not start listening within ${limit / 1000} s`)),
+      limit,
+    );
     proc.once('exit', (code, signal) => {
       s.exited = { code, signal };
       clearTimeout(timer);
