@@ -42,9 +42,6 @@
  * Writes bench/results/cluster-latest.json. All traffic stays on 127.0.0.1.
  */
 import { randomBytes } from 'node:crypto';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { report } from './cluster/report.ts';
 import {
   INFLIGHT,
@@ -69,19 +66,11 @@ import {
   limitedBy,
   waitForQuietMachine,
 } from './lib/machine.ts';
-import { createDatabase, pgPids } from './lib/postgres.ts';
-import {
-  assertAlive,
-  BENCH_ENCRYPTION_KEYS,
-  cleanups,
-  runMain,
-  type ServerProc,
-  spawnServer,
-  stopServer,
-  talkroomEnv,
-} from './lib/processes.ts';
+import { type BenchDatabase, createDatabase, pgPids } from './lib/postgres.ts';
+import { assertAlive, cleanups, runMain, type ServerProc } from './lib/processes.ts';
 import { dropRedisKeys, REDIS_URL, redisPid } from './lib/redis.ts';
 import { provisionRooms, type RoomSpec } from './lib/rooms.ts';
+import { startTarget, type Target } from './lib/servers.ts';
 import { log, now, quantiles, round, sleep } from './lib/util.ts';
 
 const SECRET = randomBytes(32).toString('hex');
@@ -100,24 +89,16 @@ function perDelivered(cpu: CpuUse, delivered: number) {
 
 async function runNodes(
   run: Run,
-  db: { url: string; name: string },
+  db: BenchDatabase,
   rooms: (firstNodeUrl: string) => Promise<RoomSpec[]>,
 ): Promise<RunResult> {
   const n = run.nodes;
   const result: RunResult = { nodes: n, adapter: run.adapter, ok: false, crossNode: n > 1 };
+  const started: Target[] = [];
   const nodes: ServerProc[] = [];
   const gen = new LoadGenerator();
   const label = `[${run.name}]`;
-  const dataDir = mkdtempSync(join(tmpdir(), 'talkroom-bench-cluster-'));
   try {
-    const env = talkroomEnv(SECRET, {
-      DATABASE_URL: db.url,
-      ENCRYPTION_KEYS: BENCH_ENCRYPTION_KEYS,
-      REDIS_URL,
-      REDIS_PREFIX,
-      MEDIA_WORKERS: '1',
-      DATA_DIR: dataDir,
-    });
     result.machineBusyBeforePct = await waitForQuietMachine(run.name, QUIET_WAIT_SECONDS);
     // One at a time: the first applies the schema.
     for (let i = 0; i < n; i++) {
@@ -126,7 +107,9 @@ async function runNodes(
         MEDIA_RTC_MAX_PORT: String(47099 + 100 * i),
       };
       const script = run.adapter === 'sharded' ? 'bench/sharded-server.ts' : 'src/main.ts';
-      nodes.push(await spawnServer({ script, env: { ...env, ...ports }, label: `node ${i}` }));
+      const env = { REDIS_URL, REDIS_PREFIX, MEDIA_WORKERS: '1', ...ports };
+      started.push(await startTarget({ script, secret: SECRET, postgres: db, env, label: `node ${i}` }));
+      nodes.push(started.at(-1)!.server);
     }
     log(`${label} servers ${nodes.map((x) => `pid ${x.pid} ${x.url}`).join(', ')}`);
     const alive = () => assertAlive(...nodes);
@@ -229,9 +212,8 @@ async function runNodes(
   } finally {
     result.disconnects = gen.disconnects;
     gen.close();
-    await Promise.all(nodes.map(stopServer));
+    await Promise.all(started.map((x) => x.stop()));
     result.serverWarnings = nodes.flatMap((x) => x.problems.samples).slice(0, 10);
-    rmSync(dataDir, { recursive: true, force: true });
   }
   return result;
 }

@@ -56,7 +56,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { waitForQuietMachine } from './lib/machine.ts';
 import { runMain } from './lib/processes.ts';
-import { log, machine, machineLine, now, num, ROOT, round, writeResults } from './lib/util.ts';
+import { log, machineLine, now, num, ROOT, resultsHeader, round, writeResults } from './lib/util.ts';
 import { DOCUMENTED_CONSUMERS, type ForwardResult, runForward, TARGET_CONSUMERS } from './live/forward.ts';
 import { JOIN_REPS, type JoinResult, runJoin } from './live/join.ts';
 import { forwardSection, joinSection, TARGET_ROUND_TRIPS, verdicts } from './live/report.ts';
@@ -90,10 +90,8 @@ await runMain(async () => {
 
   const v = verdicts(join_, forward);
   const json = {
-    benchmark: 'live',
-    startedAt: startedAt.toISOString(),
-    durationSeconds: round(seconds, 1),
-    machine: { ...machine(), mediasoup: mediasoupVersion() },
+    ...resultsHeader('live', startedAt, seconds),
+    mediasoup: mediasoupVersion(),
     targets: {
       joinRoundTrips: TARGET_ROUND_TRIPS,
       consumersPerWorkerAt80PctCpu: TARGET_CONSUMERS,

@@ -64,18 +64,10 @@ import { monoMicros, newestProfile, summariseProfile } from './cpuprofile.ts';
 import { LoadGenerator, Phase } from './lib/load.ts';
 import { cpuBetween, cpuSnapshot, limitedBy, waitForQuietMachine } from './lib/machine.ts';
 import { LagPoller, type Metrics, scrape, serverMetricsBetween } from './lib/metrics.ts';
-import { createDatabase, measureCommit, PgSampler } from './lib/postgres.ts';
-import {
-  assertAlive,
-  BENCH_ENCRYPTION_KEYS,
-  cleanupLater,
-  runMain,
-  type ServerProc,
-  spawnServer,
-  stopServer,
-  talkroomEnv,
-} from './lib/processes.ts';
+import { measureCommit, PgSampler } from './lib/postgres.ts';
+import { assertAlive, cleanupLater, runMain, stopServer } from './lib/processes.ts';
 import { echoRooms, provisionRooms } from './lib/rooms.ts';
+import { startTarget, type Target } from './lib/servers.ts';
 import { log, now, quantiles, round, sleep } from './lib/util.ts';
 import { report } from './messaging/report.ts';
 import {
@@ -109,34 +101,33 @@ const SCRIPTS: Record<TargetName, string> = {
 
 async function runTarget(target: TargetName): Promise<TargetResult> {
   const result: TargetResult = { target, ok: false };
-  const local: (() => Promise<void>)[] = [];
   const gen = new LoadGenerator();
-  let server: ServerProc | undefined;
+  let started: Target | undefined;
   let sampler: PgSampler | undefined;
   const isTalkroom = target !== 'echo';
   const profDir = CPU_PROF && isTalkroom ? mkdtempSync(join(tmpdir(), 'talkroom-prof-')) : undefined;
+  const removeProfDir = profDir
+    ? cleanupLater(() => rmSync(profDir, { recursive: true, force: true }))
+    : undefined;
   try {
     // 1. The server.
     result.machineBusyAtStartPct = await waitForQuietMachine(target, QUIET_WAIT_SECONDS);
-    const dataDir = mkdtempSync(join(tmpdir(), 'talkroom-bench-'));
-    local.push(cleanupLater(() => rmSync(dataDir, { recursive: true, force: true })));
-    const env = talkroomEnv(SECRET, { DATA_DIR: dataDir });
-    if (DB_POOL_SIZE) env.DB_POOL_SIZE = DB_POOL_SIZE;
-    let dbName: string | undefined;
-    if (onPostgres(target)) {
-      const db = await createDatabase();
-      dbName = db.name;
-      local.push(cleanupLater(db.drop));
-      env.DATABASE_URL = db.url;
-      env.ENCRYPTION_KEYS = BENCH_ENCRYPTION_KEYS;
-      // P1's denominator, on the same database and machine, before the load starts.
-      result.commitMs = await measureCommit(db.url, COMMITS);
-      log(`[${target}] PostgreSQL single-row commit p50 ${result.commitMs.p50} ms (${COMMITS} commits)`);
-    }
-    if (profDir) local.push(cleanupLater(() => rmSync(profDir, { recursive: true, force: true })));
-    const nodeArgs = profDir ? ['--cpu-prof', `--cpu-prof-dir=${profDir}`] : [];
-    server = await spawnServer({ script: SCRIPTS[target], env, nodeArgs, label: target });
-    const srv = server;
+    started = await startTarget({
+      script: SCRIPTS[target],
+      secret: SECRET,
+      postgres: onPostgres(target),
+      env: DB_POOL_SIZE ? { DB_POOL_SIZE } : {},
+      nodeArgs: profDir ? ['--cpu-prof', `--cpu-prof-dir=${profDir}`] : [],
+      label: target,
+      beforeStart: async (db) => {
+        if (!db) return;
+        // P1's denominator, on the same database and machine, before the load starts.
+        result.commitMs = await measureCommit(db.url, COMMITS);
+        log(`[${target}] PostgreSQL single-row commit p50 ${result.commitMs.p50} ms (${COMMITS} commits)`);
+      },
+    });
+    const srv = started.server;
+    const dbName = started.db?.name;
     log(`[${target}] server pid ${srv.pid} on ${srv.url}`);
     const alive = () => assertAlive(srv);
 
@@ -302,19 +293,14 @@ async function runTarget(target: TargetName): Promise<TargetResult> {
     result.unexpectedDisconnects = gen.unexpectedDisconnects;
     await sampler?.stop();
     gen.close();
-    if (server) {
-      await stopServer(server);
+    if (started) {
+      const server = started.server;
+      await started.stop();
       result.serverProblems = server.problems;
       result.serverExit = server.exited;
       if (!result.ok && server.stderrTail.length) result.serverStderrTail = server.stderrTail.slice(-20);
     }
-    for (const fn of local.reverse()) {
-      try {
-        await fn();
-      } catch (e) {
-        log(`[${target}] cleanup failed: ${(e as Error).message}`);
-      }
-    }
+    await removeProfDir?.();
   }
   return result;
 }

@@ -20,25 +20,25 @@
  * Writes bench/results/sockets-latest.json. All traffic stays on 127.0.0.1.
  */
 import { randomBytes } from 'node:crypto';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { HEAP_PROBE_ARGS, HeapReader, type HeapReading } from './lib/heap.ts';
 import { LoadGenerator } from './lib/load.ts';
 import { waitForQuietMachine } from './lib/machine.ts';
-import { createDatabase } from './lib/postgres.ts';
-import {
-  BENCH_ENCRYPTION_KEYS,
-  cleanupLater,
-  runMain,
-  type ServerProc,
-  spawnServer,
-  stopServer,
-  talkroomEnv,
-} from './lib/processes.ts';
+import { runMain } from './lib/processes.ts';
 import { echoRooms, provisionRooms } from './lib/rooms.ts';
-import { Columns, type Goal, goalLines, problemLines } from './lib/table.ts';
-import { log, machine, machineLine, now, num, ratio, round, sleep, writeResults } from './lib/util.ts';
+import { type Target as Started, startTarget } from './lib/servers.ts';
+import { Columns, type Goal, goalLines, type Outcome, problemLines } from './lib/table.ts';
+import {
+  log,
+  machineLine,
+  now,
+  num,
+  parseOnly,
+  ratio,
+  resultsHeader,
+  round,
+  sleep,
+  writeResults,
+} from './lib/util.ts';
 
 const SOCKETS = 2 * Math.round(num('BENCH_SOCKETS', 10_000, 2, 50_000, 400) / 2);
 const IDLE_SECONDS = num('BENCH_IDLE_SECONDS', 3, 0, 60, 1);
@@ -48,53 +48,33 @@ const SECRET = randomBytes(32).toString('hex');
 
 type Target = 'echo' | 'postgres' | 'embedded';
 const KNOWN: Target[] = ['echo', 'postgres', 'embedded'];
-function parseTargets(argv: string[]): Target[] {
-  const i = argv.findIndex((a) => a === '--only' || a.startsWith('--only='));
-  if (i < 0) return ['echo', 'postgres'];
-  const list = (argv[i]!.includes('=') ? argv[i]!.split('=')[1]! : (argv[i + 1] ?? '')).split(',');
-  for (const t of list) if (!KNOWN.includes(t as Target)) throw new Error(`--only: unknown target ${t}`);
-  return KNOWN.filter((t) => list.includes(t));
-}
 
-interface Result {
+interface Result extends Outcome {
   target: Target;
-  ok: boolean;
-  error?: string;
   connectSeconds?: number;
   before?: HeapReading;
   after?: HeapReading;
   heapPerSocketBytes?: number;
   rssPerSocketBytes?: number;
-  unexpectedDisconnects?: Record<string, number>;
-  serverProblems?: { count: number; samples: string[] };
 }
 
 async function runTarget(target: Target): Promise<Result> {
   const result: Result = { target, ok: false };
   const gen = new LoadGenerator();
   const heap = new HeapReader();
-  const local: (() => Promise<void>)[] = [];
-  let server: ServerProc | undefined;
+  let target_: Started | undefined;
   try {
     await waitForQuietMachine(target, QUIET_WAIT_SECONDS);
-    const dataDir = mkdtempSync(join(tmpdir(), 'talkroom-bench-sockets-'));
-    local.push(cleanupLater(() => rmSync(dataDir, { recursive: true, force: true })));
-    const env = talkroomEnv(SECRET, { DATA_DIR: dataDir, MEDIA_WORKERS: '1' });
-    if (target === 'postgres') {
-      const db = await createDatabase();
-      local.push(cleanupLater(db.drop));
-      env.DATABASE_URL = db.url;
-      env.ENCRYPTION_KEYS = BENCH_ENCRYPTION_KEYS;
-    }
-    const script = target === 'echo' ? 'bench/echo-server.ts' : 'src/main.ts';
-    server = await spawnServer({
-      script,
-      env,
+    target_ = await startTarget({
+      script: target === 'echo' ? 'bench/echo-server.ts' : 'src/main.ts',
+      secret: SECRET,
+      postgres: target === 'postgres',
+      env: { MEDIA_WORKERS: '1' },
       nodeArgs: HEAP_PROBE_ARGS,
       label: target,
       onRecord: heap.onRecord,
     });
-    const srv = server;
+    const srv = target_.server;
     let t = now();
     const rooms =
       target === 'echo' ? echoRooms(SOCKETS / 2) : await provisionRooms(srv.url, SECRET, SOCKETS / 2);
@@ -118,11 +98,10 @@ async function runTarget(target: Target): Promise<Result> {
   } finally {
     result.unexpectedDisconnects = gen.unexpectedDisconnects;
     gen.close();
-    if (server) {
-      await stopServer(server);
-      result.serverProblems = server.problems;
+    if (target_) {
+      await target_.stop();
+      result.serverProblems = target_.server.problems;
     }
-    for (const fn of local.reverse()) await fn().catch((e) => log(`cleanup failed: ${(e as Error).message}`));
   }
   return result;
 }
@@ -131,7 +110,7 @@ const kib = (b: number | undefined) => (b === undefined ? undefined : round(b / 
 const mib = (b: number | undefined) => (b === undefined ? undefined : round(b / 2 ** 20, 1));
 
 await runMain(async () => {
-  const targets = parseTargets(process.argv.slice(2));
+  const targets = parseOnly(process.argv.slice(2), KNOWN, ['echo', 'postgres']);
   const startedAt = new Date();
   log(`sockets benchmark: ${targets.join(', ')}; ${SOCKETS} sockets in ${SOCKETS / 2} rooms`);
   const results: Result[] = [];
@@ -155,9 +134,7 @@ await runMain(async () => {
       };
     });
   const file = writeResults('sockets', {
-    benchmark: 'sockets',
-    startedAt: startedAt.toISOString(),
-    machine: machine(),
+    ...resultsHeader('sockets', startedAt, (Date.now() - startedAt.getTime()) / 1000),
     config: { sockets: SOCKETS, rooms: SOCKETS / 2, idleSeconds: IDLE_SECONDS },
     goals,
     results,

@@ -1,7 +1,8 @@
 /** The cluster benchmark's report: the JSON file, the table, the first round's target and issue 14's P4. */
+import { loadConfig } from '../lib/load.ts';
 import { cpuOf } from '../lib/machine.ts';
 import { Columns, type Goal, goalLines } from '../lib/table.ts';
-import { CORES, machine, machineLine, ratio, round, writeResults } from '../lib/util.ts';
+import { CORES, machineLine, ratio, resultsHeader, round, writeResults } from '../lib/util.ts';
 import {
   DISTURBED_PCT,
   INFLIGHT,
@@ -52,19 +53,10 @@ export function report(results: RunResult[], startedAt: Date, seconds: number): 
   const machineNote = `All nodes, Redis, PostgreSQL and the load generator run on this one ${CORES}-core machine: adding a node adds no CPU, so throughput cannot truly grow with nodes here; the multi-node figures show the cost of cross-node delivery, not cluster scaling.`;
 
   const file = writeResults('cluster', {
-    benchmark: 'cluster',
-    startedAt: startedAt.toISOString(),
-    durationSeconds: round(seconds, 1),
-    machine: machine(),
+    ...resultsHeader('cluster', startedAt, seconds),
     config: {
-      rooms: ROOMS,
-      sockets: ROOMS * 2,
+      ...loadConfig(ROOMS, RATE, SECONDS, WARMUP_SECONDS, RAMP_SECONDS, INFLIGHT),
       nodeCounts: NODE_COUNTS,
-      latencyRatePerSecond: RATE,
-      windowSeconds: SECONDS,
-      warmupSeconds: WARMUP_SECONDS,
-      rampSeconds: RAMP_SECONDS,
-      inflightPerRoom: INFLIGHT,
       placement:
         'multi-node: the two members of every room on different nodes (every delivery crosses Redis)',
       cpuPerDelivered:

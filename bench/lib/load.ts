@@ -222,3 +222,21 @@ export class LoadGenerator {
     this.#pending.clear();
   }
 }
+
+/** How a run drove the load generator, as its results file records it. */
+export const loadConfig = (
+  rooms: number,
+  rate: number,
+  seconds: number,
+  warmup: number,
+  ramp: number,
+  inflight: number,
+) => ({
+  rooms,
+  sockets: rooms * 2,
+  latencyRatePerSecond: rate,
+  windowSeconds: seconds,
+  warmupSeconds: warmup,
+  rampSeconds: ramp,
+  inflightPerRoom: inflight,
+});

@@ -88,7 +88,7 @@ export interface SpawnOptions {
   label?: string;
   /** Every parsed log line, for what a benchmark watches besides readiness (media worker deaths). */
   onRecord?: (rec: LogRecord) => void;
-  /** How long it may take to listen (60 s). */
+  /** How long it may take to listen (300 s: a fresh embedded store on a busy machine has taken minutes). */
   startTimeoutMs?: number;
 }
 
@@ -119,7 +119,7 @@ export function spawnServer(o: SpawnOptions): Promise<ServerProc> {
     if (s.problems.samples.length < 10) s.problems.samples.push(line.slice(0, 600));
   };
   return new Promise((resolve, reject) => {
-    const limit = o.startTimeoutMs ?? 60_000;
+    const limit = o.startTimeoutMs ?? 300_000;
     const timer = setTimeout(
       () => reject(new Error(`${label} did not start listening within ${limit / 1000} s`)),
       limit,

@@ -59,16 +59,16 @@ export function goalLines(goals: Goal[], busy = true): string[] {
   return out;
 }
 
+/** How one target's run ended: every result has these. */
+export interface Outcome {
+  ok: boolean;
+  error?: string;
+  unexpectedDisconnects?: Record<string, number>;
+  serverProblems?: { count: number; samples: string[] };
+}
+
 /** Failures, server warnings and unexpected disconnects of one result, under the table. */
-export function problemLines(
-  name: string,
-  r: {
-    ok: boolean;
-    error?: string | undefined;
-    serverProblems?: { count: number; samples: string[] } | undefined;
-    unexpectedDisconnects?: Record<string, number> | undefined;
-  },
-): string[] {
+export function problemLines(name: string, r: Outcome): string[] {
   const out: string[] = [];
   if (!r.ok) out.push('', `${name}: FAILED: ${r.error ?? '?'}`);
   if (r.serverProblems?.count) {

@@ -98,3 +98,25 @@ export function writeResults(name: string, json: unknown): string {
   writeFileSync(file, `${JSON.stringify(json, null, 2)}\n`);
   return file;
 }
+
+/** The first fields of every results file. */
+export const resultsHeader = (benchmark: string, startedAt: Date, seconds: number) => ({
+  benchmark,
+  startedAt: startedAt.toISOString(),
+  durationSeconds: round(seconds, 1),
+  machine: machine(),
+});
+
+/** `--only a,b` (or `--only=a,b`) among `known`; none given: `dflt`. */
+export function parseOnly<T extends string>(argv: string[], known: readonly T[], dflt: readonly T[]): T[] {
+  const wanted: string[] = [];
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i]!;
+    if (a === '--only') wanted.push(...(argv[++i] ?? '').split(','));
+    else if (a.startsWith('--only=')) wanted.push(...a.slice('--only='.length).split(','));
+    else throw new Error(`unknown argument ${a}; usage: [--only ${known.join(',')}]`);
+  }
+  if (wanted.length === 0) return [...dflt];
+  for (const w of wanted) if (!known.includes(w as T)) throw new Error(`--only: unknown target ${w}`);
+  return known.filter((t) => wanted.includes(t));
+}

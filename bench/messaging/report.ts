@@ -1,8 +1,9 @@
 /** The messaging benchmark's report: the JSON file, the table, the targets and issue 14's goals P1, P2, P2e. */
+import { loadConfig } from '../lib/load.ts';
 import { cpuOf } from '../lib/machine.ts';
 import { fmtLag } from '../lib/metrics.ts';
 import { Columns, fmtInt, type Goal, goalLines, problemLines } from '../lib/table.ts';
-import { CORES, machine, machineLine, ratio, round, writeResults } from '../lib/util.ts';
+import { CORES, machineLine, ratio, resultsHeader, round, writeResults } from '../lib/util.ts';
 import {
   CPU_PROF,
   DB_POOL_SIZE,
@@ -110,18 +111,9 @@ export function report(results: TargetResult[], startedAt: Date, seconds: number
   }
   const issueGoals = goals(by);
   const file = writeResults('messaging', {
-    benchmark: 'messaging',
-    startedAt: startedAt.toISOString(),
-    durationSeconds: round(seconds, 1),
-    machine: machine(),
+    ...resultsHeader('messaging', startedAt, seconds),
     config: {
-      rooms: ROOMS,
-      sockets: ROOMS * 2,
-      latencyRatePerSecond: RATE,
-      windowSeconds: SECONDS,
-      warmupSeconds: WARMUP_SECONDS,
-      rampSeconds: RAMP_SECONDS,
-      inflightPerRoom: INFLIGHT,
+      ...loadConfig(ROOMS, RATE, SECONDS, WARMUP_SECONDS, RAMP_SECONDS, INFLIGHT),
       dbPoolSize: DB_POOL_SIZE ? Number(DB_POOL_SIZE) : 'server default (20)',
       cpuProfile: CPU_PROF,
     },

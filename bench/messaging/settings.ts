@@ -3,7 +3,8 @@ import type { ProfileSummary } from '../cpuprofile.ts';
 import type { CpuUse } from '../lib/machine.ts';
 import type { LagSummary, serverMetricsBetween } from '../lib/metrics.ts';
 import type { PgSampler } from '../lib/postgres.ts';
-import { num, type Quantiles } from '../lib/util.ts';
+import type { Outcome } from '../lib/table.ts';
+import { num, parseOnly, type Quantiles } from '../lib/util.ts';
 
 export const ROOMS = Math.round(num('BENCH_ROOMS', 1000, 1, 5000, 50));
 export const SECONDS = num('BENCH_SECONDS', 10, 1, 120, 2);
@@ -37,23 +38,7 @@ export type TargetName = 'echo' | 'embedded' | 'postgres' | 'postgres-plain';
 const ALL_TARGETS: TargetName[] = ['echo', 'embedded', 'postgres'];
 const KNOWN_TARGETS: TargetName[] = [...ALL_TARGETS, 'postgres-plain'];
 
-export function parseTargets(argv: string[]): TargetName[] {
-  const wanted: string[] = [];
-  for (let i = 0; i < argv.length; i++) {
-    const a = argv[i]!;
-    if (a === '--only') wanted.push(...(argv[++i] ?? '').split(','));
-    else if (a.startsWith('--only=')) wanted.push(...a.slice('--only='.length).split(','));
-    else
-      throw new Error(
-        `unknown argument ${a}; usage: node bench/messaging.ts [--only echo,embedded,postgres,postgres-plain]`,
-      );
-  }
-  if (wanted.length === 0) return ALL_TARGETS;
-  for (const w of wanted) {
-    if (!KNOWN_TARGETS.includes(w as TargetName)) throw new Error(`--only: unknown target ${w}`);
-  }
-  return KNOWN_TARGETS.filter((t) => wanted.includes(t));
-}
+export const parseTargets = (argv: string[]) => parseOnly(argv, KNOWN_TARGETS, ALL_TARGETS);
 
 export const onPostgres = (t: TargetName) => t === 'postgres' || t === 'postgres-plain';
 
@@ -98,10 +83,8 @@ export interface ThroughputResult {
   profile?: ProfileSummary;
 }
 
-export interface TargetResult {
+export interface TargetResult extends Outcome {
   target: TargetName;
-  ok: boolean;
-  error?: string;
   setup?: { provisionSeconds: number; connectSeconds: number; sockets: number };
   /** PostgreSQL single-row autocommit INSERT, one at a time, on this target's database (ms). */
   commitMs?: Quantiles;
@@ -113,8 +96,6 @@ export interface TargetResult {
   machineBusyAtStartPct?: number;
   /** The server's event-loop delay p99 with every socket connected and no traffic (resolution 10 ms). */
   idleEventLoopDelayP99Ms?: number;
-  unexpectedDisconnects?: Record<string, number>;
-  serverProblems?: { count: number; samples: string[] };
   serverExit?: { code: number | null; signal: string | null } | undefined;
   serverStderrTail?: string[];
 }

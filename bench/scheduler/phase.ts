@@ -1,5 +1,6 @@
 /** One load phase of the scheduler benchmark: jobs inserted, fired by both nodes, and checked. */
 import type pg from 'pg';
+import { JobStore } from '../../src/store/jobs.ts';
 import { log, type Quantiles, quantiles, round, sleep } from '../lib/util.ts';
 import { type BenchNode, type Between, between, dbPids, snapshot } from './nodes.ts';
 import { DRAIN_LIMIT_MS, KIND } from './settings.ts';
@@ -46,6 +47,26 @@ export interface PhaseResult {
   plans: Record<string, { plan: string; ms: number }>;
 }
 
+interface Statement {
+  sql: string;
+  params: readonly unknown[];
+}
+
+/** The statement a JobStore method sends, taken from the store itself so the plans explained are its own. */
+async function statementOf(call: (jobs: JobStore) => Promise<unknown>): Promise<Statement> {
+  let seen: Statement | undefined;
+  const capture = {
+    query: async <T>(sql: string, params: readonly unknown[] = []): Promise<T[]> => {
+      seen ??= { sql, params };
+      return [];
+    },
+    exec: async () => {},
+  };
+  await call(new JobStore(capture));
+  if (!seen) throw new Error('the job store sent no statement');
+  return seen;
+}
+
 /**
  * EXPLAIN ANALYZE of JobStore.nextDue and JobStore.claim (the latter rolled back; it runs before
  * the first job is due, with "now" at the end of the spread so every row qualifies).
@@ -64,29 +85,15 @@ async function explainPlans(c: pg.Client, rows: number, at: Date) {
       .join(' ← '),
     ms: Number(lines.find((l) => l.startsWith('Execution Time'))?.match(/([\d.]+) ms/)?.[1] ?? Number.NaN),
   });
-  const plan = async (sql: string, params: unknown[]) =>
-    (await c.query<{ 'QUERY PLAN': string }>(`EXPLAIN (ANALYZE) ${sql}`, params)).rows.map(
+  const plan = async ({ sql, params }: Statement) =>
+    (await c.query<{ 'QUERY PLAN': string }>(`EXPLAIN (ANALYZE) ${sql}`, [...params])).rows.map(
       (r) => r['QUERY PLAN'],
     );
-  out[`nextDue (${rows} rows)`] = summarise(
-    await plan(
-      `SELECT min(GREATEST(run_at, COALESCE(locked_until, run_at))) AS at FROM jobs WHERE dead_at IS NULL`,
-      [],
-    ),
-  );
+  out[`nextDue (${rows} rows)`] = summarise(await plan(await statementOf((jobs) => jobs.nextDue())));
+  const claim = await statementOf((jobs) => jobs.claim('explain', at, 30_000, 100));
   await c.query('BEGIN');
   try {
-    out['claim (batch 100)'] = summarise(
-      await plan(
-        `UPDATE jobs SET locked_by = $1, locked_until = $3, attempts = attempts + 1
-          WHERE id IN (
-            SELECT id FROM jobs
-             WHERE dead_at IS NULL AND run_at <= $2 AND (locked_until IS NULL OR locked_until < $2)
-             ORDER BY run_at LIMIT $4 FOR UPDATE SKIP LOCKED)
-          RETURNING id, kind, run_at, payload, attempts`,
-        ['explain', at, new Date(at.getTime() + 30_000), 100],
-      ),
-    );
+    out['claim (batch 100)'] = summarise(await plan(claim));
   } finally {
     await c.query('ROLLBACK');
   }

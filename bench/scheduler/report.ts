@@ -1,6 +1,6 @@
 /** The scheduler benchmark's report: the JSON file, the table, the targets and issue 14's P7. */
 import { Columns, cell, type Goal, goalLines } from '../lib/table.ts';
-import { machine, machineLine, ratio, round, writeResults } from '../lib/util.ts';
+import { machineLine, ratio, resultsHeader, round, writeResults } from '../lib/util.ts';
 import type { Between } from './nodes.ts';
 import type { PhaseResult } from './phase.ts';
 import {
@@ -73,10 +73,7 @@ export function report(results: ModeResult[], startedAt: Date, seconds: number):
       ]
     : [];
   const json = {
-    benchmark: 'scheduler',
-    startedAt: startedAt.toISOString(),
-    durationSeconds: round(seconds, 1),
-    machine: machine(),
+    ...resultsHeader('scheduler', startedAt, seconds),
     config: {
       jobs: JOBS,
       spreadSeconds: SPREAD_SECONDS,
