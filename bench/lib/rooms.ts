@@ -1,4 +1,6 @@
 /** Users, plans and rooms provisioned through talkroom's admin REST API, as a deployment's backend does. */
+import { z } from 'zod';
+import * as A from '../../protocol/answers.ts';
 import { mintToken } from '../../src/auth/tokens.ts';
 import { mapLimit } from './util.ts';
 
@@ -19,6 +21,10 @@ export async function api(
   if (res.status >= 300) throw new Error(`${method} ${path}: ${res.status} ${text.slice(0, 300)}`);
   return JSON.parse(text);
 }
+
+/** Answers read by the benchmarks, checked against the contract's schemas. */
+export const RoomAnswer = z.object({ room: A.Room });
+export const BookingAnswer = z.object({ booking: A.Booking });
 
 export const adminToken = (secret: string) =>
   mintToken(secret, { sub: 'bench-admin', role: 'admin' }, { expiresInSec: 3600 });
@@ -74,12 +80,14 @@ export async function provisionRooms(
         liveSessionsPerPeriod: 4,
         periodStart: o.periodStart ?? '2026-11-01',
       });
-      const { room } = await api(url, admin, 'POST', '/v1/rooms', {
-        kind: 'therapy',
-        clientId: client,
-        providerId: provider,
-        service: 'therapy',
-      });
+      const { room } = RoomAnswer.parse(
+        await api(url, admin, 'POST', '/v1/rooms', {
+          kind: 'therapy',
+          clientId: client,
+          providerId: provider,
+          service: 'therapy',
+        }),
+      );
       out[i] = {
         roomId: room.id,
         userIds: [client, provider],

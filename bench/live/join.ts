@@ -40,10 +40,11 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import jwt from 'jsonwebtoken';
+import { SlotsPage } from '../../protocol/answers.ts';
 import { openStore } from '../../src/store/index.ts';
 import { freePortBase } from '../../test/media/helpers.ts';
 import { cleanupLater, type ServerProc, spawnServer, stopServer } from '../lib/processes.ts';
-import { api, provisionRooms } from '../lib/rooms.ts';
+import { api, BookingAnswer, provisionRooms } from '../lib/rooms.ts';
 import { HOST, log, sleep } from '../lib/util.ts';
 import { summarise } from './join-analysis.ts';
 import { browserRoute } from './join-browser.ts';
@@ -107,14 +108,18 @@ export async function runJoin(secret: string): Promise<JoinResult> {
     const room = { id: spec!.roomId };
     const [clientId, providerId] = spec!.userIds;
     const [clientJwt, providerJwt] = spec!.tokens;
-    const { slots } = await api(srv.url, clientJwt, 'GET', `/v1/providers/${providerId}/slots`);
-    const slot = (slots as { startsAt: string }[])[0];
+    const { slots } = SlotsPage.parse(
+      await api(srv.url, clientJwt, 'GET', `/v1/providers/${providerId}/slots`),
+    );
+    const slot = slots[0];
     if (!slot) throw new Error('no open slot for the provider');
-    const { booking } = await api(srv.url, clientJwt, 'POST', '/v1/bookings', {
-      roomId: room.id,
-      modality: 'video',
-      startsAt: slot.startsAt,
-    });
+    const { booking } = BookingAnswer.parse(
+      await api(srv.url, clientJwt, 'POST', '/v1/bookings', {
+        roomId: room.id,
+        modality: 'video',
+        startsAt: slot.startsAt,
+      }),
+    );
     await api(srv.url, providerJwt, 'POST', `/v1/bookings/${booking.id}/confirm`, {});
     const joinToken = (userId: string) =>
       jwt.sign(
