@@ -57,6 +57,8 @@ export async function runMain(main: () => Promise<number>): Promise<void> {
   } finally {
     await runCleanups();
     killChildren();
+    // A benchmark is done once it has reported: a socket or timer left open must not keep it running.
+    process.exit();
   }
 }
 

@@ -4,6 +4,7 @@ import * as A from '../../protocol/answers.ts';
 import { mintToken } from '../../src/auth/tokens.ts';
 import { mapLimit } from './util.ts';
 
+/** One REST call; a failed connection is tried again (twice) where the call is idempotent (PUT, GET, room creation). */
 export async function api(
   base: string,
   token: string,
@@ -11,12 +12,22 @@ export async function api(
   path: string,
   body?: unknown,
 ): Promise<any> {
-  const res = await fetch(base + path, {
-    method,
-    headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
-    ...(body === undefined ? {} : { body: JSON.stringify(body) }),
-    signal: AbortSignal.timeout(30_000),
-  });
+  const idempotent = method === 'PUT' || method === 'GET' || path === '/v1/rooms';
+  let res: Response;
+  for (let attempt = 1; ; attempt++) {
+    try {
+      res = await fetch(base + path, {
+        method,
+        headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
+        ...(body === undefined ? {} : { body: JSON.stringify(body) }),
+        signal: AbortSignal.timeout(30_000),
+      });
+      break;
+    } catch (e) {
+      if (!idempotent || attempt >= 3)
+        throw new Error(`${method} ${path}: ${(e as Error).message}`, { cause: e });
+    }
+  }
   const text = await res.text();
   if (res.status >= 300) throw new Error(`${method} ${path}: ${res.status} ${text.slice(0, 300)}`);
   return JSON.parse(text);

@@ -71,17 +71,24 @@ export function quantiles(values: number[], digits = 2) {
 }
 export type Quantiles = ReturnType<typeof quantiles>;
 
-/** Runs `fn` over `items`, at most `limit` at a time. */
+/** Runs `fn` over `items`, at most `limit` at a time; the first failure stops them all. */
 export async function mapLimit<T>(
   items: T[],
   limit: number,
   fn: (item: T, i: number) => Promise<void>,
 ): Promise<void> {
   let next = 0;
+  let failed = false;
   const worker = async () => {
-    while (next < items.length) {
+    while (next < items.length && !failed) {
       const i = next++;
-      await fn(items[i]!, i);
+      try {
+        await fn(items[i]!, i);
+      } catch (e) {
+        // The others stop too: the run has failed, and their requests would only pile up.
+        failed = true;
+        throw e;
+      }
     }
   };
   await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
