@@ -3,6 +3,8 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { AppendQueue } from '../../src/store/append-queue.ts';
+import type { Db } from '../../src/store/db.ts';
 import { openStore, type Store } from '../../src/store/index.ts';
 import { loadMigrations, migrate } from '../../src/store/migrate.ts';
 import { backends } from '../helpers/backends.ts';
@@ -110,6 +112,66 @@ describe.each(backends)('the $name store', (backend) => {
     }
     expect(results.filter((r) => !r.duplicate)).toHaveLength(50);
     expect(new Set(results.map((r) => r.message.id)).size).toBe(50);
+  });
+
+  it('group commit writes a room in one batch at a time, so batches never wait on each other’s room lock', async () => {
+    const rooms = [await seedRoom(store), await seedRoom(store)];
+    // Which of these rooms each statement in flight is writing, and any room two of them held at once.
+    const holding = new Map<string, number>();
+    const overlaps: string[] = [];
+    const touching = async <T>(params: readonly unknown[] | undefined, run: () => Promise<T>): Promise<T> => {
+      const mine = rooms.filter((r) => params?.includes(r));
+      for (const r of mine) {
+        if ((holding.get(r) ?? 0) > 0) overlaps.push(r);
+        holding.set(r, (holding.get(r) ?? 0) + 1);
+      }
+      try {
+        return await run();
+      } finally {
+        for (const r of mine) holding.set(r, holding.get(r)! - 1);
+      }
+    };
+    const real = store.db;
+    const watched: Db = {
+      kind: real.kind,
+      keyring: real.keyring,
+      ping: () => real.ping(),
+      close: () => real.close(),
+      exec: (sql) => real.exec(sql),
+      query: (sql, params) => touching(params, () => real.query(sql, params)),
+      // A transaction holds its rooms until it commits.
+      tx: (fn) => {
+        const held: string[] = [];
+        return real
+          .tx((q) =>
+            fn({
+              exec: (sql) => q.exec(sql),
+              query: (sql, params) => {
+                for (const r of rooms) {
+                  if (!params?.includes(r) || held.includes(r)) continue;
+                  if ((holding.get(r) ?? 0) > 0) overlaps.push(r);
+                  holding.set(r, (holding.get(r) ?? 0) + 1);
+                  held.push(r);
+                }
+                return q.query(sql, params);
+              },
+            }),
+          )
+          .finally(() => {
+            for (const r of held) holding.set(r, holding.get(r)! - 1);
+          });
+      },
+    };
+    const queue = new AppendQueue(watched, { maxInFlight: 4 });
+    const results = await Promise.all(
+      Array.from({ length: 40 }, (_, i) => queue.append(text(rooms[i % 2]!, `o${i}`))),
+    );
+    expect(overlaps).toEqual([]);
+    for (const roomId of rooms) {
+      const seqs = results.filter((r) => r.message.roomId === roomId).map((r) => r.message.seq);
+      // Answered in the order sent, seqs gapless.
+      expect(seqs).toEqual(Array.from({ length: 20 }, (_, i) => i + 1));
+    }
   });
 
   it('keeps the reply-due clock: a client message starts it, a provider reply stops it', async () => {

@@ -1,5 +1,5 @@
 /**
- * Part 2 of bench/live.ts: what forwarding costs the SFU, and part of the join
+ * Part 2 of bench/live.ts (its parts in bench/live/): what forwarding costs the SFU, and part of the join
  * latency the signaling route cannot see.
  *
  * A MediaPool with one worker, in this process (the worker is a process of its
@@ -30,52 +30,42 @@
  * an upper bound for WebRTC clients. mediasoup documents "~500 consumers" per
  * worker (https://mediasoup.org/documentation/v3/scalability), for WebRTC.
  */
-import { type ChildProcess, fork } from 'node:child_process';
-import dgram from 'node:dgram';
-import { once } from 'node:events';
 import { cpus } from 'node:os';
-import { join } from 'node:path';
 import pino from 'pino';
-import { MediaPool, type MediaSession } from '../media/index.ts';
-import { freePortBase } from '../test/media/helpers.ts';
+import { MediaPool } from '../../media/index.ts';
+import { freePortBase } from '../../test/media/helpers.ts';
+import { waitForQuietMachine } from '../lib/machine.ts';
+import { HOST, log, mapLimit, now, num, QUICK, round, sleep } from '../lib/util.ts';
+import { type Child, genCpu, measure, startChildren, type Window } from './generators.ts';
 import {
-  type CpuUse,
-  cpuBetween,
-  cpuSnapshot,
-  HOST,
-  log,
-  now,
-  num,
-  round,
-  sleep,
-  spread,
-  track,
-  waitForQuietMachine,
-} from './live-common.ts';
+  consumingPeer,
+  type MediaJoinResult,
+  mediaLayerJoin,
+  nextSsrc,
+  producingPeer,
+} from './media-join.ts';
 import {
   AUDIO_PAYLOAD,
   AUDIO_PPS,
-  type FromChild,
   type PeerSpec,
-  type Sample,
   type ToChild,
   VIDEO_FPS,
   VIDEO_PACKETS_PER_FRAME,
   VIDEO_PAYLOAD,
-} from './live-rtp.ts';
+} from './rtp.ts';
 
-const STEPS = (process.env.BENCH_STEPS ?? '10,25,50,75,100,125,150,200,250,300,400,500')
+const STEPS = (process.env.BENCH_STEPS ?? (QUICK ? '10,25' : '10,25,50,75,100,125,150,200,250,300,400,500'))
   .split(',')
   .map((s) => Math.round(Number(s)))
   .filter((n) => Number.isFinite(n) && n > 0)
   .sort((a, b) => a - b);
 const GENERATORS = Math.round(num('BENCH_GENERATORS', 2, 1, 8));
-const STEP_SECONDS = num('BENCH_STEP_SECONDS', 4, 1, 60);
-const STEP_WARMUP_SECONDS = num('BENCH_STEP_WARMUP_SECONDS', 1.5, 0.5, 30);
+const STEP_SECONDS = num('BENCH_STEP_SECONDS', 4, 1, 60, 1);
+const STEP_WARMUP_SECONDS = num('BENCH_STEP_WARMUP_SECONDS', 1.5, 0.5, 30, 0.5);
 /** The stepping stops once this much time has gone (the whole run should stay around 4 minutes). */
 const FORWARD_BUDGET_SECONDS = num('BENCH_FORWARD_BUDGET_SECONDS', 120, 10, 3600);
-const MEDIA_JOIN_REPS = Math.round(num('BENCH_JOIN_REPS', 10, 1, 50));
-const QUIET_WAIT_SECONDS = num('BENCH_QUIET_WAIT_SECONDS', 30, 0, 600);
+const MEDIA_JOIN_REPS = Math.round(num('BENCH_JOIN_REPS', 10, 1, 50, 2));
+const QUIET_WAIT_SECONDS = num('BENCH_QUIET_WAIT_SECONDS', 30, 0, 600, 0);
 
 export const TARGET_CPU_PCT = 80;
 export const TARGET_CONSUMERS = 400;
@@ -85,309 +75,6 @@ const CONSUMERS_PER_SESSION = 4;
 const SETUP_CONCURRENCY = 8;
 
 const silent = pino({ level: 'silent' });
-const rtpDir = join(import.meta.dirname, 'live-rtp.ts');
-
-// ---------------------------------------------------------------- children
-
-class Child {
-  readonly proc: ChildProcess;
-  readonly name: string;
-  readonly #waiting = new Map<string, (m: FromChild) => void>();
-  #error: string | undefined;
-
-  constructor(name: string) {
-    this.name = name;
-    this.proc = track(fork(rtpDir, [], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] }));
-    this.proc.on('message', (m: FromChild) => {
-      if (m.type === 'error') {
-        this.#error = m.message;
-        log(`[${name}] ${m.message}`);
-      }
-      const w = this.#waiting.get(m.type);
-      if (w) {
-        this.#waiting.delete(m.type);
-        w(m);
-      }
-    });
-  }
-
-  get pid(): number {
-    return this.proc.pid ?? -1;
-  }
-
-  request<T extends FromChild['type']>(msg: ToChild, reply: T): Promise<Extract<FromChild, { type: T }>> {
-    return new Promise((resolve, reject) => {
-      const timer = setTimeout(
-        () =>
-          reject(
-            new Error(`${this.name}: no '${reply}' within 30 s${this.#error ? `: ${this.#error}` : ''}`),
-          ),
-        30_000,
-      );
-      this.#waiting.set(reply, (m) => {
-        clearTimeout(timer);
-        resolve(m as Extract<FromChild, { type: T }>);
-      });
-      this.proc.send(msg);
-    });
-  }
-
-  ready(): Promise<unknown> {
-    return new Promise((resolve) => this.#waiting.set('ready', resolve));
-  }
-
-  async stop(): Promise<void> {
-    if (this.proc.exitCode !== null || this.proc.signalCode !== null) return;
-    const exited = once(this.proc, 'exit');
-    this.proc.send({ type: 'exit' } satisfies ToChild);
-    const t = setTimeout(() => this.proc.kill('SIGKILL'), 3000);
-    await exited;
-    clearTimeout(t);
-  }
-}
-
-async function startChildren(prefix: string, n: number): Promise<Child[]> {
-  const out = Array.from({ length: n }, (_, i) => new Child(`${prefix}-${i}`));
-  await Promise.all(out.map((c) => c.ready()));
-  return out;
-}
-
-async function mapLimit<T>(items: T[], limit: number, fn: (item: T) => Promise<void>): Promise<void> {
-  let next = 0;
-  const worker = async () => {
-    while (next < items.length) await fn(items[next++]!);
-  };
-  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
-}
-
-// ---------------------------------------------------------------- mediasoup sessions
-
-let ssrcSeq = 1_000_000;
-const opus = (ssrc: number) => ({
-  codecs: [{ mimeType: 'audio/opus', payloadType: 100, clockRate: 48000, channels: 2 }],
-  encodings: [{ ssrc }],
-});
-/** As a browser declares VP8: NACK and PLI, so the SFU asks the sender for key frames (and may ask for retransmissions). */
-const vp8 = (ssrc: number) => ({
-  codecs: [
-    {
-      mimeType: 'video/VP8',
-      payloadType: 101,
-      clockRate: 90000,
-      rtcpFeedback: [{ type: 'nack' }, { type: 'nack', parameter: 'pli' }, { type: 'ccm', parameter: 'fir' }],
-    },
-  ],
-  encodings: [{ ssrc }],
-});
-
-interface Producing {
-  spec: PeerSpec;
-  audio: string;
-  video: string;
-}
-
-/** A peer's send transport and its two producers; the spec tells a generator where and what to send. */
-async function producingPeer(session: MediaSession, peer: string): Promise<Producing> {
-  const send = await session.createPlainTransport(peer, 'send');
-  const audio = { ssrc: ssrcSeq++, payloadType: 100 };
-  const video = { ssrc: ssrcSeq++, payloadType: 101 };
-  const a = await session.produce(peer, send.id, 'audio', opus(audio.ssrc));
-  const v = await session.produce(peer, send.id, 'video', vp8(video.ssrc));
-  return { spec: { port: send.port, audio, video }, audio: a.producerId, video: v.producerId };
-}
-
-/** A peer's recv transport, sending to `port`, consuming (and resuming) the other peer's producers. */
-async function consumingPeer(session: MediaSession, peer: string, port: number, from: Producing) {
-  const recv = await session.createPlainTransport(peer, 'recv');
-  await session.connectPlainTransport(peer, recv.id, { ip: HOST, port });
-  for (const producerId of [from.audio, from.video]) {
-    const c = await session.consume(peer, recv.id, producerId, session.rtpCapabilities);
-    await session.resume(peer, c.consumerId);
-  }
-}
-
-// ---------------------------------------------------------------- media-layer join
-
-export interface MediaJoinResult {
-  reps: number;
-  /** Each MediaSession call a joining receiver makes, ms (p50 over reps). */
-  callsMs: Record<string, ReturnType<typeof spread>>;
-  /** The consumer's resume answered → its first RTP packet at the receiver's socket. */
-  resumeToFirstPacketMs: { audio: ReturnType<typeof spread>; video: ReturnType<typeof spread> };
-}
-
-/**
- * At the media layer, what a (re)joining receiver costs and waits for once
- * signaling is done: recv transport, consume, resume, and then the first
- * forwarded packet (audio: the next one the sender sends, 20 ms apart; video:
- * the key frame the SFU asks for with a PLI when the consumer resumes).
- */
-async function mediaLayerJoin(pool: MediaPool, gen: Child): Promise<MediaJoinResult> {
-  const session = await pool.session('bench-media-join');
-  const from = await producingPeer(session, 'sender');
-  await gen.request({ type: 'start', peers: [from.spec] }, 'started');
-  const socket = dgram.createSocket('udp4');
-  socket.bind(0, HOST);
-  await once(socket, 'listening');
-  const expect = new Map<number, { kind: 'audio' | 'video'; at?: number }>();
-  socket.on('message', (msg: Buffer) => {
-    if (msg.length < 12 || (msg[1]! >= 192 && msg[1]! <= 223)) return;
-    const e = expect.get(msg.readUInt32BE(8));
-    if (e && e.at === undefined) e.at = now();
-  });
-  await sleep(300);
-  const calls: Record<string, number[]> = {};
-  const firsts = { audio: [] as number[], video: [] as number[] };
-  const timed = async <T>(name: string, fn: () => Promise<T>): Promise<T> => {
-    const t = now();
-    const out = await fn();
-    calls[name] ??= [];
-    calls[name].push(now() - t);
-    return out;
-  };
-  try {
-    for (let rep = 0; rep < MEDIA_JOIN_REPS; rep++) {
-      expect.clear();
-      const recv = await timed('createPlainTransport(recv)', () =>
-        session.createPlainTransport('joiner', 'recv'),
-      );
-      await timed('connectPlainTransport', () =>
-        session.connectPlainTransport('joiner', recv.id, { ip: HOST, port: socket.address().port }),
-      );
-      const resumedAt = new Map<number, number>();
-      for (const [kind, producerId] of [
-        ['audio', from.audio],
-        ['video', from.video],
-      ] as const) {
-        const c = await timed(`consume(${kind})`, () =>
-          session.consume('joiner', recv.id, producerId, session.rtpCapabilities),
-        );
-        const ssrc = c.rtpParameters.encodings?.[0]?.ssrc ?? 0;
-        expect.set(ssrc, { kind });
-        await timed(`resume(${kind})`, () => session.resume('joiner', c.consumerId));
-        resumedAt.set(ssrc, now());
-      }
-      const until = now() + 3000;
-      while ([...expect.values()].some((e) => e.at === undefined) && now() < until) await sleep(2);
-      for (const [ssrc, e] of expect) {
-        if (e.at !== undefined) firsts[e.kind].push(e.at - resumedAt.get(ssrc)!);
-      }
-      session.closePeer('joiner');
-      await sleep(100);
-    }
-  } finally {
-    socket.close();
-    session.close();
-  }
-  const callsMs: MediaJoinResult['callsMs'] = {};
-  for (const [k, v] of Object.entries(calls)) callsMs[k] = spread(v.map((x) => round(x, 2)));
-  return {
-    reps: MEDIA_JOIN_REPS,
-    callsMs,
-    resumeToFirstPacketMs: { audio: spread(firsts.audio), video: spread(firsts.video) },
-  };
-}
-
-// ---------------------------------------------------------------- a measured window
-
-interface Totals {
-  sent: number;
-  owed: number;
-  received: number;
-  probation: number;
-  relayed: number;
-  bytes: number;
-  sendErrors: number;
-  maxTickLateMs: number;
-}
-
-function totals(samples: Sample[]): Totals {
-  const t: Totals = {
-    sent: 0,
-    owed: 0,
-    received: 0,
-    probation: 0,
-    relayed: 0,
-    bytes: 0,
-    sendErrors: 0,
-    maxTickLateMs: 0,
-  };
-  for (const s of samples) {
-    t.sent += s.sent.audio + s.sent.video;
-    t.owed += s.owed.audio + s.owed.video;
-    t.received += s.received.audio + s.received.video;
-    t.probation += s.probation;
-    t.relayed += s.relayed;
-    t.bytes += s.bytesSent;
-    t.sendErrors += s.sendErrors;
-    t.maxTickLateMs = Math.max(t.maxTickLateMs, s.maxTickLateMs);
-  }
-  return t;
-}
-
-export interface Window {
-  seconds: number;
-  offeredPps: number;
-  sentPps: number;
-  /** sent / offered: under ~0.97 the generator fell behind its own schedule. */
-  sentRatio: number;
-  receivedPps: number;
-  /** Padding the SFU sent to probe bandwidth (RTP payload type 127), beside the media. */
-  probationPps: number;
-  lossPct: number;
-  offeredMbps: number;
-  sendErrors: number;
-  generatorMaxTickLateMs: number;
-  cpu: CpuUse;
-  /** The forwarder's (worker or relay) CPU time per packet received at the consumers, µs. */
-  forwarderUsPerPacket: number;
-}
-
-async function measure(
-  gens: Child[],
-  pids: Record<string, number>,
-  forwarder: string,
-  seconds: number,
-): Promise<Window> {
-  const sampleAll = async () =>
-    totals(await Promise.all(gens.map(async (g) => (await g.request({ type: 'sample' }, 'sample')).sample)));
-  const a = await sampleAll();
-  const ca = cpuSnapshot(pids);
-  await sleep(seconds * 1000);
-  const b = await sampleAll();
-  const cb = cpuSnapshot(pids);
-  const cpu = cpuBetween(ca, cb);
-  const secs = cpu.seconds;
-  const sent = b.sent - a.sent;
-  const owed = b.owed - a.owed;
-  const received = b.received - a.received;
-  const fwd = cpu.procs[forwarder]!;
-  return {
-    seconds: secs,
-    offeredPps: round(owed / secs, 0),
-    sentPps: round(sent / secs, 0),
-    sentRatio: owed > 0 ? round(sent / owed, 3) : 1,
-    receivedPps: round(received / secs, 0),
-    probationPps: round((b.probation - a.probation) / secs, 0),
-    lossPct: sent > 0 ? Math.max(0, round((100 * (sent - received)) / sent, 2)) : 0,
-    offeredMbps: round(((b.bytes - a.bytes) * 8) / secs / 1e6, 1),
-    sendErrors: b.sendErrors - a.sendErrors,
-    generatorMaxTickLateMs: b.maxTickLateMs,
-    cpu,
-    forwarderUsPerPacket: received > 0 ? round(((fwd.pct / 100) * secs * 1e6) / received, 2) : Number.NaN,
-  };
-}
-
-const genCpu = (w: Window) => {
-  const g = Object.entries(w.cpu.procs).filter(([k]) => k.startsWith('gen'));
-  return {
-    total: round(
-      g.reduce((a, [, v]) => a + v.pct, 0),
-      1,
-    ),
-    max: Math.max(...g.map(([, v]) => v.pct)),
-  };
-};
 
 // ---------------------------------------------------------------- the run
 
@@ -460,7 +147,7 @@ export async function runForward(): Promise<ForwardResult> {
     // The media half of a join, for the signaling route's report.
     const mj = await startChildren('gen-join', 1);
     try {
-      result.mediaJoin = await mediaLayerJoin(pool, mj[0]!);
+      result.mediaJoin = await mediaLayerJoin(pool, mj[0]!, MEDIA_JOIN_REPS);
     } finally {
       await mj[0]!.stop();
     }
@@ -503,7 +190,7 @@ export async function runForward(): Promise<ForwardResult> {
       const setupSeconds = round((now() - t) / 1000, 2);
       await sleep(STEP_WARMUP_SECONDS * 1000);
       const w = await measure(gens, pids, 'worker', STEP_SECONDS);
-      const worker = w.cpu.procs.worker!;
+      const worker = w.cpu.groups.worker!;
       const gc = genCpu(w);
       const step: Step = {
         ...w,
@@ -514,7 +201,7 @@ export async function runForward(): Promise<ForwardResult> {
         workerSystemPct: worker.systemPct,
         generatorPct: gc.total,
         generatorMaxPct: gc.max,
-        benchPct: w.cpu.procs.bench!.pct,
+        benchPct: w.cpu.groups.bench!.pct,
         setupSeconds,
       };
       result.steps.push(step);
@@ -624,8 +311,8 @@ async function relayBaseline(ref: Step): Promise<ForwardResult['baseline']> {
           ...(peers.get(g) ?? []),
           {
             port,
-            audio: { ssrc: ssrcSeq++, payloadType: 100 },
-            video: { ssrc: ssrcSeq++, payloadType: 101 },
+            audio: { ssrc: nextSsrc(), payloadType: 100 },
+            video: { ssrc: nextSsrc(), payloadType: 101 },
           },
         ]);
       }
@@ -636,11 +323,11 @@ async function relayBaseline(ref: Step): Promise<ForwardResult['baseline']> {
     for (const g of gens) pids[g.name] = g.pid;
     const w = await measure(gens, pids, 'relay', STEP_SECONDS);
     log(
-      `[baseline] Node UDP relay, ${sessions} sessions: relay ${w.cpu.procs.relay!.pct}% of a core, ${w.receivedPps} pkt/s, loss ${w.lossPct}%, ${w.forwarderUsPerPacket} µs/packet (mediasoup ${ref.forwarderUsPerPacket})`,
+      `[baseline] Node UDP relay, ${sessions} sessions: relay ${w.cpu.groups.relay!.pct}% of a core, ${w.receivedPps} pkt/s, loss ${w.lossPct}%, ${w.forwarderUsPerPacket} µs/packet (mediasoup ${ref.forwarderUsPerPacket})`,
     );
     return {
       sessions,
-      relay: { ...w, relayPct: w.cpu.procs.relay!.pct, generatorPct: genCpu(w).total },
+      relay: { ...w, relayPct: w.cpu.groups.relay!.pct, generatorPct: genCpu(w).total },
       mediasoupUsPerPacket: ref.forwarderUsPerPacket,
       relayUsPerPacket: w.forwarderUsPerPacket,
       ratio: round(ref.forwarderUsPerPacket / w.forwarderUsPerPacket, 2),

@@ -1,0 +1,32 @@
+/** A server's heap after a full collection, asked for through bench/lib/heap-probe.ts. */
+import type { LogRecord, ServerProc } from './processes.ts';
+
+/** Node flags that load the probe into a server. */
+export const HEAP_PROBE_ARGS = ['--expose-gc', '--import', './bench/lib/heap-probe.ts'];
+
+export interface HeapReading {
+  heapUsed: number;
+  rss: number;
+  external: number;
+  collected: boolean;
+}
+
+/** Collects the readings the probe prints; pass `onRecord` to spawnServer, then call `read(server)`. */
+export class HeapReader {
+  #waiting: ((r: HeapReading) => void) | undefined;
+  readonly onRecord = (rec: LogRecord) => {
+    if (rec.msg !== 'bench heap') return;
+    this.#waiting?.(rec as unknown as HeapReading);
+    this.#waiting = undefined;
+  };
+  read(s: ServerProc): Promise<HeapReading> {
+    return new Promise((resolve, reject) => {
+      const t = setTimeout(() => reject(new Error('no heap reading within 30 s')), 30_000);
+      this.#waiting = (r) => {
+        clearTimeout(t);
+        resolve(r);
+      };
+      s.proc.kill('SIGUSR2');
+    });
+  }
+}
