@@ -94,7 +94,7 @@ function RemoteTiles(p: { page: SessionPage; s: TalkroomState }) {
   const name = otherName(s);
   const micOff = audio.length > 0 && audio.every((r) => r.paused);
   const tile = (r: Remote) => (
-    <figure class={`tile ${r.source}`} key={r.consumerId}>
+    <figure class={`tile ${r.source}${r.paused ? ' off' : ''}`} key={r.consumerId}>
       <TrackView
         track={r.track}
         kind="video"
