@@ -181,6 +181,19 @@ export class SessionPage {
     };
   }
 
+  /** What the LiveSession sends now, into the state (read fresh by the test hook, and once a second). */
+  syncSending(): void {
+    const sending = this.live?.sending() ?? {};
+    const producers = {
+      audio: sending.mic?.producerId ?? null,
+      video: sending.camera?.producerId ?? null,
+      screen: sending.screen?.producerId ?? null,
+    };
+    const now = this.state.producers;
+    if (producers.audio !== now.audio || producers.video !== now.video || producers.screen !== now.screen)
+      this.set({ producers });
+  }
+
   subscribe(fn: () => void): () => void {
     this.#listeners.add(fn);
     return () => this.#listeners.delete(fn);
