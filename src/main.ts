@@ -15,7 +15,7 @@ import { AddressLimiter } from './auth/address-limiter.ts';
 import { JoinTokens } from './auth/join-tokens.ts';
 import { embeddedSecret, TokenVerifier } from './auth/tokens.ts';
 import { type Clock, systemClock } from './clock.ts';
-import { ClusterMedia } from './cluster/media-placement.ts';
+import { ClusterMedia } from './cluster/media/cluster-media.ts';
 import { RedisNodeLiveness } from './cluster/node-liveness.ts';
 import { RedisPresence } from './cluster/presence.ts';
 import { connectRedis } from './cluster/redis.ts';
