@@ -125,7 +125,6 @@ export async function watchRemotes(page: SessionPage): Promise<void> {
           ? ('relay' as const)
           : ('direct' as const);
   page.set({
-    handlerName: live.handlerName,
     check: { ...page.state.check, media },
     ...(changed ? { consumers: page.remotes.map(({ track: _t, ...rest }) => rest) } : {}),
   });

@@ -181,7 +181,7 @@ export class SessionPage {
     };
   }
 
-  /** What the LiveSession sends now, into the state (read fresh by the test hook, and once a second). */
+  /** What the LiveSession sends now (and its mediasoup handler), into the state (read fresh by the test hook, and once a second). */
   syncSending(): void {
     const sending = this.live?.sending() ?? {};
     const producers = {
@@ -190,8 +190,14 @@ export class SessionPage {
       screen: sending.screen?.producerId ?? null,
     };
     const now = this.state.producers;
-    if (producers.audio !== now.audio || producers.video !== now.video || producers.screen !== now.screen)
-      this.set({ producers });
+    const handlerName = this.live?.handlerName ?? null;
+    if (
+      producers.audio !== now.audio ||
+      producers.video !== now.video ||
+      producers.screen !== now.screen ||
+      handlerName !== this.state.handlerName
+    )
+      this.set({ producers, handlerName });
   }
 
   subscribe(fn: () => void): () => void {
