@@ -174,7 +174,13 @@ export class LiveSession extends Emitter<LiveEvents> {
   async stopProducing(source: Source): Promise<void> {
     const entry = this.#local.get(source);
     this.#local.delete(source);
-    entry?.producer?.close();
+    const producer = entry?.producer;
+    if (!producer) return;
+    producer.close();
+    // No event closes a producer on the server: paused, it stops reaching the other side at once.
+    await this.#client
+      .request('live:mute', { bookingId: this.bookingId, producerId: producer.id, paused: true })
+      .catch(() => {});
   }
 
   /** Mutes or unmutes a source; the server stops forwarding it meanwhile (`live:mute`). */

@@ -271,6 +271,14 @@ describe('live sessions in two real browsers', () => {
     expect(history.body.messages.at(-1)).toMatchObject({ text: 'Hello, I am here', bookingId: booking.id });
     expect((await provider.stats()).inboundAudioPackets).toBe(0);
     await provider.screenshot(shot('chat-provider.png'));
+
+    // The same link on a second device takes the session over; the first page says so and stops.
+    const second = await browser.participant(`client-again-${booking.id}`);
+    await second.open(s.bookings.joinUrl(booking, r.client));
+    await second.waitForPhase('in_progress');
+    await client.waitForPhase('superseded');
+    expect(await client.page.locator('#status').textContent()).toBe('You joined from another device or tab');
+    await expectAccessible(client.page, 'superseded');
   });
 
   it('a link opened before its window shows join_window_closed', async () => {

@@ -8,6 +8,8 @@ import express from 'express';
 import { type Browser, type BrowserContext, chromium, type Page } from 'playwright-core';
 import { AppError, toPublicError } from '../../src/errors.ts';
 import { webRoutes } from '../../src/http/web.ts';
+import type { TalkroomStats } from '../../web/session/media.ts';
+import type { TalkroomState } from '../../web/session/session.ts';
 
 /**
  * Real Chromium for the live-session tests: one headless browser, one context
@@ -39,39 +41,8 @@ export const CHROMIUM_ARGS = [
 /** Where tests put screenshots (git-ignored; docs/screens/ holds the README's copies). */
 export const SCREENSHOT_DIR = fileURLToPath(new URL('../.screenshots/', import.meta.url));
 
-/** The page's `window.talkroom.state` (web/session/session.ts TalkroomState), as far as tests read it. */
-export interface PageState {
-  phase: 'starting' | 'connecting' | 'waiting' | 'in_progress' | 'ended' | 'left' | 'superseded' | 'error';
-  joinToken: string | null;
-  me: { userId: string; role: string; displayName: string | null } | null;
-  other: { userId: string; role: string; displayName: string | null } | null;
-  otherOnline: boolean;
-  otherAway: boolean;
-  bookingId: string | null;
-  roomId: string | null;
-  modality: 'video' | 'audio' | 'chat' | 'messaging' | null;
-  startedAt: string | null;
-  endedStatus: string | null;
-  participants: { userId: string; role: string }[];
-  error: { code: string; message: string } | null;
-  notice: string | null;
-  connected: boolean;
-  handlerName: string | null;
-  producers: { audio: string | null; video: string | null; screen: string | null };
-  audioPaused: boolean;
-  videoPaused: boolean;
-  consumers: {
-    consumerId: string;
-    producerId: string;
-    userId: string;
-    kind: 'audio' | 'video';
-    source: 'mic' | 'camera' | 'screen';
-    paused: boolean;
-  }[];
-  messages: number;
-  level: number;
-  check: { server: string; media: string };
-}
+/** The page's `window.talkroom.state`. */
+export type PageState = TalkroomState;
 export type Phase = PageState['phase'];
 
 /** axe-core's source, run in a page to check the screen it shows. */
@@ -93,23 +64,8 @@ export async function expectAccessible(page: Page, screen: string): Promise<void
   if (found.length) throw new Error(`axe-core on the ${screen} screen:\n${found.join('\n')}`);
 }
 
-/** `window.talkroom.stats()`: RTP packets summed over the send and recv transports. */
-export interface MediaStats {
-  inboundAudioPackets: number;
-  inboundVideoPackets: number;
-  outboundAudioPackets: number;
-  outboundVideoPackets: number;
-  /** Each transport's selected ICE candidate pair (web/session/media.ts SelectedPair). */
-  candidatePairs: {
-    direction: 'send' | 'recv';
-    state: string;
-    localType: string;
-    remoteType: string;
-    protocol: string;
-    relayProtocol: string | null;
-    url: string | null;
-  }[];
-}
+/** `window.talkroom.stats()`: RTP packets summed over the send and recv transports, and each one's ICE pair. */
+export type MediaStats = TalkroomStats;
 
 export interface TestBrowser {
   browser: Browser;

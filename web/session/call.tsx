@@ -88,12 +88,13 @@ function Timer(p: { startedAt: string; skewMs: number }) {
 
 function RemoteTiles(p: { page: SessionPage; s: TalkroomState }) {
   const { s } = p;
-  const videos = p.page.remotes.filter((r) => r.kind === 'video');
+  // A shared screen with nothing arriving was stopped (the SFU keeps its producer, paused): not shown.
+  const videos = p.page.remotes.filter((r) => r.kind === 'video' && !(r.source === 'screen' && r.paused));
   const audio = p.page.remotes.filter((r) => r.kind === 'audio');
   const name = otherName(s);
   const micOff = audio.length > 0 && audio.every((r) => r.paused);
   const tile = (r: Remote) => (
-    <figure class={`tile ${r.source}`} key={r.consumerId}>
+    <figure class={`tile ${r.source}${r.paused ? ' off' : ''}`} key={r.consumerId}>
       <TrackView
         track={r.track}
         kind="video"
@@ -288,7 +289,7 @@ export function CallScreen(p: { page: SessionPage; s: TalkroomState }) {
         <section class="stage" aria-label={s.modality === 'video' ? 'Video' : 'Audio'}>
           <RemoteTiles page={page} s={s} />
           {self && (
-            <figure class="tile self">
+            <figure class={`tile self${page.remotes.some((r) => r.kind === 'video') ? '' : ' solo'}`}>
               <TrackView track={page.local.camera!} kind="video" label="Your camera" mirror />
               {s.videoPaused && <p class="tile-off">Your camera is off</p>}
               <figcaption>You{s.audioPaused ? ' · muted' : ''}</figcaption>

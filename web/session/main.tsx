@@ -148,7 +148,10 @@ function App({ page }: { page: SessionPage }) {
 
 const page = new SessionPage(fromAddress());
 window.talkroom = {
-  state: page.state,
+  get state() {
+    page.syncSending();
+    return page.state;
+  },
   stats: () => pageStats(page.live),
   refreshToken: async (jwt) => {
     await page.client?.setToken(jwt);

@@ -100,7 +100,7 @@ const lastPackets = new Map<string, number>();
 export async function watchRemotes(page: SessionPage): Promise<void> {
   const live = page.live;
   if (!live?.active) return;
-  const sending = live.sending();
+  page.syncSending();
   const received = await live.received();
   let changed = false;
   for (const r of page.remotes) {
@@ -125,12 +125,6 @@ export async function watchRemotes(page: SessionPage): Promise<void> {
           ? ('relay' as const)
           : ('direct' as const);
   page.set({
-    handlerName: live.handlerName,
-    producers: {
-      audio: sending.mic?.producerId ?? null,
-      video: sending.camera?.producerId ?? null,
-      screen: sending.screen?.producerId ?? null,
-    },
     check: { ...page.state.check, media },
     ...(changed ? { consumers: page.remotes.map(({ track: _t, ...rest }) => rest) } : {}),
   });

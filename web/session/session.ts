@@ -181,6 +181,25 @@ export class SessionPage {
     };
   }
 
+  /** What the LiveSession sends now (and its mediasoup handler), into the state (read fresh by the test hook, and once a second). */
+  syncSending(): void {
+    const sending = this.live?.sending() ?? {};
+    const producers = {
+      audio: sending.mic?.producerId ?? null,
+      video: sending.camera?.producerId ?? null,
+      screen: sending.screen?.producerId ?? null,
+    };
+    const now = this.state.producers;
+    const handlerName = this.live?.handlerName ?? null;
+    if (
+      producers.audio !== now.audio ||
+      producers.video !== now.video ||
+      producers.screen !== now.screen ||
+      handlerName !== this.state.handlerName
+    )
+      this.set({ producers, handlerName });
+  }
+
   subscribe(fn: () => void): () => void {
     this.#listeners.add(fn);
     return () => this.#listeners.delete(fn);
