@@ -68,8 +68,12 @@ export type CreditMove =
   | { kind: 'reserve' }
   /** The credit goes with the booking to its new time (the new booking reserves it). */
   | { kind: 'move' }
-  /** Back to the client; `givenBack`: the provider caused it, so it outlives its period (POLICY_RESTORE_VALIDITY). */
-  | { kind: 'restore'; reason: string; givenBack: boolean }
+  /**
+   * Back to the client, from this booking's reserve (or, `of: 'forfeit'`, from
+   * its forfeit); `givenBack`: the provider caused it, so it outlives its
+   * period (POLICY_RESTORE_VALIDITY).
+   */
+  | { kind: 'restore'; reason: string; givenBack: boolean; of?: 'forfeit' }
   | { kind: 'forfeit'; reason: string }
   | { kind: 'consume'; reason: string };
 
@@ -210,7 +214,7 @@ export const LIFECYCLE: Readonly<Record<BookingEvent, Transition>> = {
     from: ['late_cancelled', 'client_no_show'],
     to: null,
     charge: { kind: 'waive' },
-    credit: { kind: 'restore', reason: 'charge waived', givenBack: true },
+    credit: { kind: 'restore', reason: 'charge waived', givenBack: true, of: 'forfeit' },
     notices: ['charge_waived'],
     webhook: { type: 'credit.charge_waived', data: 'ids' },
   }),
