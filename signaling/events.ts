@@ -1,4 +1,12 @@
+import type { Socket } from 'socket.io';
 import type { Booking } from '../protocol/answers.ts';
+import type {
+  ClientToServerEvents,
+  RequestAnswer,
+  RequestEvent,
+  RequestInput,
+  ServerToClientEvents,
+} from '../protocol/events.ts';
 import type { Identity } from '../src/auth/tokens.ts';
 
 // The event maps are the contract's, derived from its schemas (protocol/events.ts).
@@ -18,6 +26,18 @@ export interface SocketData {
   /** The live sessions this socket has joined, as they were when it joined. */
   live: Map<string, Booking>;
 }
+
+export type IoSocket = Socket<ClientToServerEvents, ServerToClientEvents, InterServerEvents, SocketData>;
+
+/**
+ * Registers a request event: rate-limited, validated with the contract's input
+ * schema for that event, answered with the one ack shape, counted in flight.
+ * The handler's input and answer types are the contract's for that event.
+ */
+export type Handle = <E extends RequestEvent>(
+  event: E,
+  fn: (input: RequestInput<E>) => Promise<RequestAnswer<E>>,
+) => void;
 
 /** Socket.IO rooms used for fan-out: one per talkroom room, user and role. */
 export const channel = {

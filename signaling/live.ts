@@ -2,9 +2,8 @@ import type { Booking } from '../protocol/answers.ts';
 import { AppError } from '../src/errors.ts';
 import type { Logger } from '../src/log.ts';
 import type { LiveEvents, LiveService } from '../src/services/live.ts';
-import { channel } from './events.ts';
+import { channel, type Handle, type IoSocket } from './events.ts';
 import type { IoServer } from './room-events.ts';
-import type { Handle, IoSocket } from './server.ts';
 
 /** The live-session events of PROTOCOL.md on one socket. */
 export function attachLiveHandlers(socket: IoSocket, handle: Handle, live: LiveService, log: Logger): void {

@@ -1,5 +1,5 @@
 import type { Queryable } from '../store/db.ts';
-import { type Job, JobStore, WEBHOOK_DELIVER, type WebhookEvent, webhookEnvelope } from '../store/jobs.ts';
+import { type Job, JobStore, WEBHOOK_DELIVER, type WebhookEvent, webhookJob } from '../store/jobs.ts';
 import type { RekeyCursor } from '../store/rekey.ts';
 
 /**
@@ -57,8 +57,8 @@ export class JobQueue {
 
   /** Queues a webhook in the envelope every event goes out in. Payloads carry ids, never message text. */
   async webhook(type: string, data: Record<string, unknown>, now: Date): Promise<void> {
-    const { jobId, event } = webhookEnvelope(type, data, now);
-    await this.add(jobId, WEBHOOK_DELIVER, now, { event }, now);
+    const { jobId, kind, event } = webhookJob(type, data, now);
+    await this.add(jobId, kind, now, { event }, now);
   }
 
   cancel(ids: readonly string[]): Promise<void> {

@@ -13,17 +13,17 @@ export interface WebhookEvent {
 export const WEBHOOK_DELIVER = 'webhook.deliver';
 
 /**
- * A webhook event in its envelope, and the id of the job that delivers it.
- * Built here only: the message store's one-statement append fills in `data`
- * inside its SQL, around this same envelope.
+ * A webhook event in its envelope, and the job that delivers it. Built here
+ * only: the message store's one-statement append fills in `data` inside its
+ * SQL, around this same envelope.
  */
-export function webhookEnvelope(
+export function webhookJob(
   type: string,
   data: Record<string, unknown>,
   now: Date,
-): { jobId: string; event: WebhookEvent } {
+): { jobId: string; kind: typeof WEBHOOK_DELIVER; event: WebhookEvent } {
   const event: WebhookEvent = { id: randomUUID(), type, createdAt: now.toISOString(), data };
-  return { jobId: `webhook:${event.id}`, event };
+  return { jobId: `webhook:${event.id}`, kind: WEBHOOK_DELIVER, event };
 }
 
 export interface Job {

@@ -1,7 +1,7 @@
-import { randomUUID } from 'node:crypto';
 import type { AttachmentRef, Message, MessageKind, Role, TimeRange } from '../domain/types.ts';
 import type { Keyring } from '../privacy/keyring.ts';
 import { isUniqueViolation, type Queryable } from './db.ts';
+import { webhookJob } from './jobs.ts';
 
 interface MessageRow {
   id: string;
@@ -101,7 +101,8 @@ export interface NewMessage {
  *   replies stop it);
  * - `ins` stores the message under that seq.
  * Concurrent senders queue on the room row, so seqs have no gaps or repeats.
- * - `hook` queues the message.created webhook (when enabled) atomically with it.
+ * - `hook` queues the message.created webhook (when enabled) atomically with it,
+ *   in the envelope webhookJob() builds ($13), its `data` filled in here.
  * Two racing retries of one clientMsgId: the loser hits the unique index and
  * the caller re-reads the winner's row.
  */
@@ -124,9 +125,8 @@ WITH existing AS (
   RETURNING *
 ), hook AS (
   INSERT INTO jobs (id, kind, run_at, payload, created_at)
-  SELECT 'webhook:' || $13::text, 'webhook.deliver', $12, jsonb_build_object('event', jsonb_build_object(
-           'id', $13::text, 'type', 'message.created', 'createdAt', to_char($12::timestamptz AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"'),
-           'data', jsonb_build_object('messageId', ins.id, 'roomId', ins.room_id, 'seq', ins.seq,
+  SELECT $13::jsonb->>'jobId', $13::jsonb->>'kind', $12, jsonb_build_object('event', ($13::jsonb->'event') ||
+           jsonb_build_object('data', jsonb_build_object('messageId', ins.id, 'roomId', ins.room_id, 'seq', ins.seq,
                                       'senderId', ins.sender_id, 'senderRole', ins.sender_role, 'kind', ins.kind))), $12
     FROM ins WHERE $14::boolean
 )
@@ -180,7 +180,7 @@ export class MessagesRepo {
       m.bookingId ?? null,
       meta,
       m.createdAt,
-      randomUUID(),
+      m.webhook ? JSON.stringify(webhookJob('message.created', {}, m.createdAt)) : null,
       m.webhook ?? false,
       keys && (text !== null || meta !== null) ? keys.current : null,
     ];
