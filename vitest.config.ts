@@ -3,6 +3,8 @@ import { defineConfig } from 'vitest/config';
 export default defineConfig({
   test: {
     include: ['test/**/*.test.ts'],
+    // After the run: no test server logged a text, token or file name a test used (test/global-setup.ts).
+    globalSetup: ['test/global-setup.ts'],
     // Real servers, real databases and child processes, on a machine that may be
     // busy with other work: bounds that catch a hang, never a slow run.
     testTimeout: 120_000,

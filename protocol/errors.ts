@@ -22,6 +22,7 @@ export const ERROR_CODES = {
   support_cannot_manage_sessions: 403,
   media_unavailable: 503,
   legal_hold: 409,
+  superseded: 409,
   unavailable: 503,
   internal: 500,
 } as const;

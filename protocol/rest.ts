@@ -43,7 +43,20 @@ const Readiness = z.object({
   status: z.enum(['ok', 'degraded', 'down']),
   checks: z.record(z.string(), z.enum(['ok', 'degraded', 'down'])),
 });
-export const JoinInfo = z.object({ booking: A.Booking, opensAt: Instant, closesAt: Instant });
+const JoinParty = z.object({
+  userId: z.string(),
+  role: z.enum(['client', 'provider']),
+  displayName: z.string(),
+});
+/** What a join link grants (PROTOCOL.md); `open` (an addition) says whether its window has opened yet. */
+export const JoinInfo = z.object({
+  booking: A.Booking,
+  opensAt: Instant,
+  closesAt: Instant,
+  open: z.boolean(),
+  participant: JoinParty,
+  other: JoinParty,
+});
 const JoinLinks = z.object({
   joinUrls: z.record(z.string(), z.string()),
   opensAt: Instant,
@@ -308,8 +321,9 @@ export const routes: readonly Route[] = [
   {
     method: 'get',
     path: '/v1/join/{token}',
-    summary: 'What a join link grants its participant',
-    auth: 'token',
+    summary:
+      'What a join link grants its participant (the link is the credential; a platform token sent beside it must be the same participant’s)',
+    auth: 'none',
     params: z.object({ token: z.string().max(4096) }),
     answers: { 200: JoinInfo },
   },

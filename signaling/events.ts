@@ -21,10 +21,18 @@ export type {
 
 export type InterServerEvents = Record<string, never>;
 
+/** A socket signed in with a join link acts only in that link's session. */
+export interface JoinScope {
+  bookingId: string;
+  joinToken: string;
+}
+
 export interface SocketData {
   identity: Identity;
   /** The live sessions this socket has joined, as they were when it joined. */
   live: Map<string, Booking>;
+  /** Set when the socket signed in with a join link: the one session it may act in. */
+  joinScope?: JoinScope;
 }
 
 export type IoSocket = Socket<ClientToServerEvents, ServerToClientEvents, InterServerEvents, SocketData>;
@@ -45,4 +53,6 @@ export const channel = {
   live: (bookingId: string) => `live:${bookingId}`,
   user: (userId: string) => `user:${userId}`,
   role: (role: string) => `role:${role}`,
+  /** Every socket signed in with a join link: kept out of whatever opens rooms to a user. */
+  joinLinks: 'join-links',
 };

@@ -12,6 +12,12 @@ export function attachLiveHandlers(socket: IoSocket, handle: Handle, live: LiveS
   const joined = (bookingId: string): Booking => {
     const b = socket.data.live.get(bookingId);
     if (!b) throw new AppError('forbidden', `bookingId: join session ${bookingId} with live:join first`);
+    // A newer socket of the same participant took the session over (it removed this one from the channel).
+    if (!socket.rooms.has(channel.live(bookingId)))
+      throw new AppError(
+        'superseded',
+        'another connection of yours joined this session; this one was let go',
+      );
     return b;
   };
 
@@ -28,6 +34,7 @@ export function attachLiveHandlers(socket: IoSocket, handle: Handle, live: LiveS
         throw e;
       });
     socket.data.live.set(booking.id, booking);
+    await supersede(socket, booking.id, log);
     // After the answer (same socket, so in order): what the other side already sends.
     setImmediate(() => {
       live.existingProducers(booking.id, me.id).then(
@@ -79,13 +86,35 @@ export function attachLiveHandlers(socket: IoSocket, handle: Handle, live: LiveS
   });
 
   // A dropped socket leaves its sessions; the session goes on, and rejoining resumes it.
-  socket.on('disconnect', () => {
+  // Not those it was superseded in: its newer socket is there.
+  socket.on('disconnecting', () => {
     for (const b of socket.data.live.values()) {
+      if (!socket.rooms.has(channel.live(b.id))) continue;
       live
         .leave(me, b)
         .catch((e) => log.warn({ err: (e as Error).message, bookingId: b.id }, 'leave on disconnect failed'));
     }
   });
+}
+
+/**
+ * One socket per participant and session (PROTOCOL.md): the participant's
+ * other sockets in the session, on any node, are told `live:rejoin` with reason
+ * `superseded` and taken out of its channel, so they hear nothing more of it and
+ * their live requests are refused.
+ */
+async function supersede(socket: IoSocket, bookingId: string, log: Logger): Promise<void> {
+  const me = socket.data.identity.id;
+  try {
+    const sockets = await socket.nsp.in(channel.live(bookingId)).fetchSockets();
+    for (const other of sockets) {
+      if (other.id === socket.id || other.data.identity?.id !== me) continue;
+      other.emit('live:rejoin', { bookingId, reason: 'superseded' });
+      other.leave(channel.live(bookingId));
+    }
+  } catch (e) {
+    log.warn({ err: (e as Error).message, bookingId }, 'could not reach older sockets of the participant');
+  }
 }
 
 /** LiveEvents over Socket.IO: one channel per live session. */

@@ -16,7 +16,15 @@ export type IoServer = Server<ClientToServerEvents, ServerToClientEvents, InterS
  */
 export function socketRoomEvents(io: IoServer): RoomEvents {
   return {
-    messageNew: (m) => io.to(channel.room(m.roomId)).emit('message:new', m),
+    // A session's chat also reaches the sockets that signed in with its join link (they hear no room).
+    messageNew: (m) =>
+      io
+        .to(
+          m.bookingId && m.kind !== 'system'
+            ? [channel.room(m.roomId), channel.live(m.bookingId)]
+            : channel.room(m.roomId),
+        )
+        .emit('message:new', m),
     messageRead: (ev) => io.to(channel.room(ev.roomId)).emit('message:read', ev),
     typing: (ev, exceptSocketId) => {
       const target = io.to(channel.room(ev.roomId));
@@ -28,8 +36,8 @@ export function socketRoomEvents(io: IoServer): RoomEvents {
         ...(audience.roles ?? []).map(channel.role),
       ];
       if (targets.length === 0) return;
-      io.in(targets).socketsJoin(channel.room(roomId));
-      io.to(targets).emit('room:opened', { roomId });
+      io.in(targets).except(channel.joinLinks).socketsJoin(channel.room(roomId));
+      io.to(targets).except(channel.joinLinks).emit('room:opened', { roomId });
     },
   };
 }

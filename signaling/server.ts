@@ -9,10 +9,13 @@ import type { AddressLimiter } from '../src/auth/address-limiter.ts';
 import { bearerToken, type Identity, type TokenVerifier } from '../src/auth/tokens.ts';
 import type { Clock } from '../src/clock.ts';
 import { AppError, toPublicError } from '../src/errors.ts';
+import { handshakeRequestId } from '../src/http/access-log.ts';
 import type { InFlight } from '../src/inflight.ts';
 import type { Logger } from '../src/log.ts';
 import type { Metrics } from '../src/metrics.ts';
 import { parse } from '../src/parse.ts';
+import { withRequestId } from '../src/request-context.ts';
+import type { JoinAccess } from '../src/services/join-access.ts';
 import type { LiveService } from '../src/services/live.ts';
 import type { MessageService } from '../src/services/messages.ts';
 import type { PresenceStore } from '../src/services/presence.ts';
@@ -28,6 +31,7 @@ import {
   type ServerToClientEvents,
   type SocketData,
 } from './events.ts';
+import { checkJoinScope } from './join-scope.ts';
 import { attachLiveHandlers } from './live.ts';
 import type { IoServer } from './room-events.ts';
 
@@ -89,6 +93,7 @@ export function createIo(
 export interface SignalingDeps {
   io: IoServer;
   verifier: TokenVerifier;
+  joinAccess: JoinAccess;
   rooms: RoomService;
   messages: MessageService;
   live: LiveService;
@@ -129,9 +134,20 @@ export function attachSignaling(d: SignalingDeps): void {
         throw new AppError('rate_limited', 'too many failed sign-ins from this address; wait a moment');
       }
       const token = socket.handshake.auth?.token ?? bearerToken(socket.handshake.headers.authorization);
+      const joinToken = socket.handshake.auth?.joinToken;
       let me: Identity;
       try {
-        me = await d.verifier.verify(typeof token === 'string' ? token : undefined, d.clock.now().getTime());
+        if (token === undefined && typeof joinToken === 'string' && joinToken.length <= 4096) {
+          // The link alone signs the socket in, as that participant, for that session only.
+          const signIn = await d.joinAccess.signIn(joinToken);
+          me = signIn.identity;
+          socket.data.joinScope = { bookingId: signIn.bookingId, joinToken };
+        } else {
+          me = await d.verifier.verify(
+            typeof token === 'string' ? token : undefined,
+            d.clock.now().getTime(),
+          );
+        }
       } catch (e) {
         // An unreachable key set (AUTH_JWKS_URL) is not the caller's failed sign-in.
         if (!(e instanceof AppError && e.code === 'unavailable')) await d.addressLimiter.failed(ip);
@@ -147,8 +163,13 @@ export function attachSignaling(d: SignalingDeps): void {
       socket.data.identity = me;
       // Joined before the connection is acknowledged, so nothing sent to the
       // user's rooms between "connected" and the first request is missed.
-      const roomIds = await d.rooms.visibleRoomIds(me);
-      socket.join([channel.user(me.id), channel.role(me.role), ...roomIds.map(channel.room)]);
+      // A join link's socket hears only its session (the live channel it joins with live:join).
+      const roomIds = socket.data.joinScope ? [] : await d.rooms.visibleRoomIds(me);
+      socket.join([
+        channel.user(me.id),
+        ...(socket.data.joinScope ? [channel.joinLinks] : [channel.role(me.role)]),
+        ...roomIds.map(channel.room),
+      ]);
       next();
     } catch (e) {
       const pub = toPublicError(e);
@@ -227,23 +248,26 @@ export function attachSignaling(d: SignalingDeps): void {
           return;
         }
         // The acknowledgement is part of the in-flight work, so a shutdown waits until it is sent.
-        await d.inflight.run(async () => {
-          let outcome = 'ok';
-          try {
-            await consume(limiter, me.id);
-            // Parsed by the contract's schema for this very event, so it is that event's input.
-            const input = parse(schema, payload, 'payload') as RequestInput<typeof event>;
-            reply({ ok: true, data: await fn(input) });
-          } catch (e) {
-            const error = toPublicError(e);
-            outcome = error.code;
-            if (error.code === 'internal')
-              d.log.error({ err: e, event, userId: me.id }, 'socket handler failed');
-            reply({ ok: false, error });
-          } finally {
-            d.metrics.socketRequests.inc({ event, outcome });
-          }
-        });
+        await withRequestId(handshakeRequestId(socket.request), () =>
+          d.inflight.run(async () => {
+            let outcome = 'ok';
+            try {
+              await consume(limiter, me.id);
+              // Parsed by the contract's schema for this very event, so it is that event's input.
+              const input = parse(schema, payload, 'payload') as RequestInput<typeof event>;
+              if (socket.data.joinScope) checkJoinScope(event, input, socket.data.joinScope);
+              reply({ ok: true, data: await fn(input) });
+            } catch (e) {
+              const error = toPublicError(e);
+              outcome = error.code;
+              if (error.code === 'internal')
+                d.log.error({ err: e, event, userId: me.id }, 'socket handler failed');
+              reply({ ok: false, error });
+            } finally {
+              d.metrics.socketRequests.inc({ event, outcome });
+            }
+          }),
+        );
       });
     };
 

@@ -95,6 +95,8 @@ export class TalkroomClient extends Emitter<ClientEvents> {
   readonly #outbox = new Map<string, OutboxEntry>();
   readonly #rooms = new Map<string, RoomCursor>();
   #followAll: boolean;
+  /** Signed in with a join link only: one session's live events and chat, no room to follow. */
+  readonly #linkOnly: boolean;
   #syncing = false;
   #syncAgain = false;
 
@@ -104,6 +106,7 @@ export class TalkroomClient extends Emitter<ClientEvents> {
     this.#timeoutMs = o.requestTimeoutMs ?? 15_000;
     this.#token = o.token;
     this.#followAll = o.rooms === 'all';
+    this.#linkOnly = Boolean(o.joinToken) && !o.token && !o.getToken;
     if (o.rooms && o.rooms !== 'all') for (const [id, seq] of Object.entries(o.rooms)) this.follow(id, seq);
     this.socket = io(o.url, {
       ...o.socket,
@@ -260,6 +263,12 @@ export class TalkroomClient extends Emitter<ClientEvents> {
       this.#rooms.set(m.roomId, r);
     }
     if (m.seq <= r.seq || (r.held.has(m.seq) && !complete)) return;
+    // A link's socket hears only its session's chat: the seqs between are other messages, not gaps.
+    if (this.#linkOnly) {
+      r.seq = m.seq;
+      this.emit('message', m);
+      return;
+    }
     if (m.seq === r.seq + 1 || complete) {
       r.held.delete(m.seq);
       r.seq = m.seq;
@@ -348,6 +357,8 @@ export class TalkroomClient extends Emitter<ClientEvents> {
       this.#armRefresh();
       this.emit('connected');
       for (const id of this.#outbox.keys()) this.#flush(id);
+      // A join link opens one session, not the room: there is nothing to catch up.
+      if (this.#linkOnly) return;
       if (this.#followAll) {
         this.#followAllRooms().then(
           () => this.#sync(),

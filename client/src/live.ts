@@ -10,7 +10,15 @@ export type LiveRef = { bookingId: string } | { joinToken: string };
 export type Kind = 'audio' | 'video';
 /** What a local track is: it names the producer (appData.source) so the other side can tell a screen from a camera. */
 export type Source = 'mic' | 'camera' | 'screen';
-export type LiveStatus = 'joining' | 'waiting' | 'in_progress' | 'reconnecting' | 'ended' | 'left';
+/** `superseded`: the same participant joined from another device or tab, which now has the session. */
+export type LiveStatus =
+  | 'joining'
+  | 'waiting'
+  | 'in_progress'
+  | 'reconnecting'
+  | 'ended'
+  | 'left'
+  | 'superseded';
 
 export interface LiveOptions {
   /** Tracks to send as soon as the transports are up (e.g. from getUserMedia). More later with `produce`. */
@@ -106,7 +114,7 @@ export class LiveSession extends Emitter<LiveEvents> {
   ready: Promise<void> = Promise.resolve();
 
   get active(): boolean {
-    return this.status !== 'ended' && this.status !== 'left';
+    return this.status !== 'ended' && this.status !== 'left' && this.status !== 'superseded';
   }
 
   /** Sends a local track (a microphone, a camera, a screen); replaces an earlier track of the same source. */
@@ -393,7 +401,12 @@ export class LiveSession extends Emitter<LiveEvents> {
         if (mine(ev)) void this.#consume(ev);
       }),
       c.onServer('live:rejoin', (ev) => {
-        if (mine(ev)) this.#rejoinSoon();
+        if (!mine(ev)) return;
+        // Joining back would take the session from the newer device, which would take it back.
+        if (ev.reason === 'superseded') {
+          this.#setStatus('superseded');
+          this.#stop();
+        } else this.#rejoinSoon();
       }),
       c.on('disconnected', () => {
         if (!this.active) return;

@@ -32,6 +32,7 @@ import type { ServiceDeps } from '../services/deps.ts';
 import { Erasure } from '../services/erasure.ts';
 import { UserExport } from '../services/export.ts';
 import { FailedJobs } from '../services/failed-jobs.ts';
+import { JoinAccess } from '../services/join-access.ts';
 import { JoinLinks } from '../services/join-links.ts';
 import { LiveService } from '../services/live.ts';
 import { MessageService } from '../services/messages.ts';
@@ -125,6 +126,7 @@ export async function startServer(config: Config, opts: StartOptions = {}): Prom
   let publicUrl = config.publicUrl ?? `http://${config.host}:${config.port}`;
   const webhooks = new Webhooks(config.webhook);
   const joinTokens = await JoinTokens.load(store.db);
+  const joinAccess = new JoinAccess({ db: store.db, joinTokens, clock });
   const credits = new CreditService({ uow, clock, webhooks, policy: config.policy });
   const bookings = new BookingService(
     {
@@ -224,6 +226,7 @@ export async function startServer(config: Config, opts: StartOptions = {}): Prom
   attachSignaling({
     io,
     verifier,
+    joinAccess,
     rooms,
     messages,
     live,
@@ -257,6 +260,7 @@ export async function startServer(config: Config, opts: StartOptions = {}): Prom
     exports: new UserExport({ store, clock, extension }),
     erasure: new Erasure({ db: store.db, clock }),
     joinLinks: new JoinLinks({ db: store.db, bookings, policy: config.policy }),
+    joinAccess,
     webClient: buildWebClient,
     readiness: async () => {
       const checks: Record<string, 'ok' | 'degraded' | 'down'> = {};

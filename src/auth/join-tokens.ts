@@ -56,6 +56,27 @@ export class JoinTokens {
     );
   }
 
+  /**
+   * The grant of a genuine link whose window has not closed yet, even if it has
+   * not opened: what a page shows before the session ("opens at …").
+   */
+  read(token: string, now: Date): JoinGrant {
+    let decoded: unknown;
+    try {
+      decoded = jwt.verify(token, this.#key, {
+        algorithms: ['HS256'],
+        clockTimestamp: Math.floor(now.getTime() / 1000),
+        ignoreNotBefore: true,
+      });
+    } catch (e) {
+      if (e instanceof jwt.TokenExpiredError) {
+        throw new AppError('join_window_closed', `this join link expired at ${e.expiredAt.toISOString()}`);
+      }
+      throw new AppError('unauthenticated', 'the join link is not valid');
+    }
+    return toGrant(decoded);
+  }
+
   /** The grant, if the token is genuine and its window is open at `now`. */
   verify(token: string, now: Date): JoinGrant {
     let decoded: unknown;
@@ -73,13 +94,17 @@ export class JoinTokens {
       }
       throw new AppError('unauthenticated', 'the join link is not valid');
     }
-    const c = Claims.safeParse(decoded);
-    if (!c.success) throw new AppError('unauthenticated', 'the join link is not valid');
-    return {
-      bookingId: c.data.bid,
-      userId: c.data.sub,
-      opensAt: new Date(c.data.nbf * 1000),
-      closesAt: new Date(c.data.exp * 1000),
-    };
+    return toGrant(decoded);
   }
+}
+
+function toGrant(decoded: unknown): JoinGrant {
+  const c = Claims.safeParse(decoded);
+  if (!c.success) throw new AppError('unauthenticated', 'the join link is not valid');
+  return {
+    bookingId: c.data.bid,
+    userId: c.data.sub,
+    opensAt: new Date(c.data.nbf * 1000),
+    closesAt: new Date(c.data.exp * 1000),
+  };
 }

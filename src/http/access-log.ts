@@ -3,6 +3,7 @@ import type { IncomingMessage } from 'node:http';
 import type { NextFunction, Request, Response } from 'express';
 import type { IoServer } from '../../signaling/room-events.ts';
 import type { Logger } from '../log.ts';
+import { withRequestId } from '../request-context.ts';
 
 /** An incoming X-Request-Id is kept when it looks like an id (a proxy's or the platform's); anything else is replaced. */
 const WELL_FORMED = /^[A-Za-z0-9._:-]{1,128}$/;
@@ -72,11 +73,21 @@ export function accessLog(log: Logger) {
     };
     res.once('finish', done);
     res.once('close', done);
-    next();
+    withRequestId(reqId, next);
   };
 }
 
 const handshakeIds = new WeakMap<IncomingMessage, string>();
+
+/** A socket's request id: its handshake's X-Request-Id (or one made up for it), for its whole life. */
+export function handshakeRequestId(req: IncomingMessage): string {
+  let id = handshakeIds.get(req);
+  if (!id) {
+    id = requestIdOf(req.headers['x-request-id']);
+    handshakeIds.set(req, id);
+  }
+  return id;
+}
 
 /**
  * One line when a socket connects and one when it closes, with the id of the
@@ -84,21 +95,13 @@ const handshakeIds = new WeakMap<IncomingMessage, string>();
  * transport and, on close, the reason and how long it lasted.
  */
 export function logSocketConnections(io: IoServer, log: Logger): void {
-  const idOf = (req: IncomingMessage): string => {
-    let id = handshakeIds.get(req);
-    if (!id) {
-      id = requestIdOf(req.headers['x-request-id']);
-      handshakeIds.set(req, id);
-    }
-    return id;
-  };
   io.engine.on('initial_headers', (headers: Record<string, string>, req: IncomingMessage) => {
-    headers['X-Request-Id'] = idOf(req);
+    headers['X-Request-Id'] = handshakeRequestId(req);
   });
   io.on('connection', (socket) => {
     const started = performance.now();
     const base = {
-      reqId: idOf(socket.request),
+      reqId: handshakeRequestId(socket.request),
       socketId: socket.id,
       userId: socket.data.identity?.id,
       role: socket.data.identity?.role,

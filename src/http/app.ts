@@ -39,6 +39,7 @@ import type { CreditService } from '../services/credits.ts';
 import type { Erasure } from '../services/erasure.ts';
 import type { UserExport } from '../services/export.ts';
 import type { FailedJobs } from '../services/failed-jobs.ts';
+import type { JoinAccess } from '../services/join-access.ts';
 import type { JoinLinks } from '../services/join-links.ts';
 import type { MessageService } from '../services/messages.ts';
 import type { ProvisioningService } from '../services/provisioning.ts';
@@ -65,6 +66,7 @@ export interface HttpDeps {
   credits: CreditService;
   failedJobs: FailedJobs;
   joinLinks: JoinLinks;
+  joinAccess: JoinAccess;
   rekey: RekeyService;
   audit: AuditLog;
   exports: UserExport;
@@ -168,6 +170,11 @@ export function createHttpApp(d: HttpDeps): express.Express {
       res.set('Retry-After', String(await d.addresses.retryAfter(ip)));
       throw new AppError('rate_limited', 'too many failed sign-ins from this address; wait a moment');
     }
+    // A join link is a credential of its own: its page reads what it grants with nothing else.
+    if (req.method === 'GET' && JOIN_INFO.test(req.path) && !req.headers.authorization) {
+      await consume(limiter, `address:${ip}`, res);
+      return next();
+    }
     try {
       req.identity = await d.verifier.verify(bearerToken(req.headers.authorization), d.clock.now().getTime());
     } catch (e) {
@@ -175,15 +182,7 @@ export function createHttpApp(d: HttpDeps): express.Express {
       if (!(e instanceof AppError && e.code === 'unavailable')) await d.addresses.failed(ip);
       throw e;
     }
-    try {
-      await limiter.consume(req.identity.id);
-    } catch (e) {
-      res.set(
-        'Retry-After',
-        String(Math.max(1, Math.ceil(((e as RateLimiterRes).msBeforeNext ?? 1000) / 1000))),
-      );
-      throw new AppError('rate_limited', 'too many requests; slow down');
-    }
+    await consume(limiter, req.identity.id, res);
     next();
   });
   v1.use(express.json({ limit: '256kb' }));
@@ -365,7 +364,14 @@ export function createHttpApp(d: HttpDeps): express.Express {
       const token = req.params.token;
       if (typeof token !== 'string' || token.length > 4096)
         throw new AppError('invalid_input', 'token: malformed');
-      res.json(await d.bookings.resolveJoinToken(actor(req), token));
+      try {
+        res.json(await d.joinAccess.info(token, req.identity));
+      } catch (e) {
+        // A forged link counts against its address, like a forged token.
+        if (e instanceof AppError && e.code === 'unauthenticated')
+          await d.addresses.failed(req.socket.remoteAddress ?? 'unknown');
+        throw e;
+      }
     }),
   );
 
@@ -520,4 +526,19 @@ export function publicRoom(room: Room) {
     escalations: room.escalations,
     createdAt: room.createdAt.toISOString(),
   };
+}
+
+/** GET /v1/join/:token: the one route a join link opens without a platform token. */
+const JOIN_INFO = /^\/join\/[^/]+$/;
+
+async function consume(limiter: RateLimiterMemory, key: string, res: Response): Promise<void> {
+  try {
+    await limiter.consume(key);
+  } catch (e) {
+    res.set(
+      'Retry-After',
+      String(Math.max(1, Math.ceil(((e as RateLimiterRes).msBeforeNext ?? 1000) / 1000))),
+    );
+    throw new AppError('rate_limited', 'too many requests; slow down');
+  }
 }

@@ -1,4 +1,5 @@
 import { createHash, randomUUID } from 'node:crypto';
+import { currentRequestId } from '../request-context.ts';
 import type { Queryable } from './db.ts';
 
 /** One audited action as `GET /v1/audit` shows it. Never carries message text. */
@@ -104,6 +105,8 @@ export class AuditRepo {
     const [last] = await this.q.query<{ seq: number | string; hash: string }>(
       'SELECT seq, hash FROM audit_log ORDER BY seq DESC LIMIT 1',
     );
+    // The request that caused it, when the caller did not say: the one being served.
+    const requestId = n.requestId ?? currentRequestId();
     const base: Omit<AuditEntry, 'hash'> = {
       id: randomUUID(),
       // Millisecond precision, as stored and shown, so the hash recomputes from the row.
@@ -113,7 +116,7 @@ export class AuditRepo {
       action: n.action,
       ...(n.roomId !== undefined ? { roomId: n.roomId } : {}),
       ...(n.subjectId !== undefined ? { subjectId: n.subjectId } : {}),
-      ...(n.requestId !== undefined ? { requestId: n.requestId } : {}),
+      ...(requestId !== undefined ? { requestId } : {}),
       prevHash: last?.hash ?? GENESIS_HASH,
     };
     const entry: AuditEntry = { ...base, hash: entryHash(base) };

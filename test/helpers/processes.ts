@@ -8,6 +8,7 @@ import { io as connectSocket, type Socket } from 'socket.io-client';
 import { mintToken } from '../../src/auth/tokens.ts';
 import { postgres, TEST_REDIS_URL } from './backends.ts';
 import { TEST_ENCRYPTION_KEYS, TEST_SECRET } from './server.ts';
+import { remember, rememberAnswer, rememberPayload, suiteLog } from './suite-logs.ts';
 
 /**
  * Real talkroom server processes (`node src/main.ts`), for the tests that need
@@ -76,6 +77,7 @@ export async function spawnServer(o: SpawnOptions): Promise<ServerProcess> {
   child.stdout!.setEncoding('utf8');
   child.stdout!.on('data', (chunk: string) => {
     chunks.push(chunk);
+    suiteLog(chunk);
     pending += chunk;
     let nl = pending.indexOf('\n');
     while (nl >= 0) {
@@ -302,13 +304,17 @@ export async function startCluster(o: ClusterOptions): Promise<Cluster> {
     nodes,
     databaseUrl: db.databaseUrl!,
     redisPrefix,
-    token: (sub, role, opts = {}) =>
-      mintToken(
+    token: (sub, role, opts = {}) => {
+      const token = mintToken(
         TEST_SECRET,
         { sub, role, ...(opts.rooms ? { rooms: opts.rooms } : {}) },
         { expiresInSec: opts.expiresInSec ?? 3600 },
-      ),
+      );
+      remember(token);
+      return token;
+    },
     async api(node, method, path, opts = {}) {
+      rememberPayload(opts.body);
       const headers: Record<string, string> = {};
       if (opts.token) headers.authorization = `Bearer ${opts.token}`;
       let body: string | undefined;
@@ -327,6 +333,7 @@ export async function startCluster(o: ClusterOptions): Promise<Cluster> {
       try {
         parsed = JSON.parse(text);
       } catch {}
+      rememberAnswer(parsed, res.headers);
       return { status: res.status, body: parsed, headers: res.headers };
     },
     async connect(node, token) {
@@ -367,13 +374,17 @@ export async function startCluster(o: ClusterOptions): Promise<Cluster> {
 
 /** Tokens and REST calls against one spawned server (JSON, or raw bytes for uploads; binary answers as Buffers). */
 export function processClient(server: ServerProcess) {
-  const token = (sub: string, role: string, o: { rooms?: string[] } = {}) =>
-    mintToken(TEST_SECRET, { sub, role, ...(o.rooms ? { rooms: o.rooms } : {}) });
+  const token = (sub: string, role: string, o: { rooms?: string[] } = {}) => {
+    const minted = mintToken(TEST_SECRET, { sub, role, ...(o.rooms ? { rooms: o.rooms } : {}) });
+    remember(minted);
+    return minted;
+  };
   const api = async (
     method: string,
     path: string,
     o: { token?: string; body?: unknown; raw?: Buffer; type?: string } = {},
   ) => {
+    rememberPayload(o.body);
     const res = await fetch(server.url + path, {
       method,
       headers: { authorization: `Bearer ${o.token}`, 'content-type': o.type ?? 'application/json' },

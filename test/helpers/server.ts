@@ -6,11 +6,12 @@ import type { Ack, RequestAnswer, RequestEvent, RequestInput } from '../../proto
 import { mintToken } from '../../src/auth/tokens.ts';
 import type { Clock } from '../../src/clock.ts';
 import { loadConfig } from '../../src/config.ts';
-import { createLogger, type Logger } from '../../src/log.ts';
+import type { Logger } from '../../src/log.ts';
 import { type RunningServer, startServer } from '../../src/main.ts';
 import type { MessagingSessionGate } from '../../src/services/ports.ts';
 import { freePortBase } from '../media/helpers.ts';
 import type { Backend } from './backends.ts';
+import { remember, rememberAnswer, rememberPayload, suiteLogger } from './suite-logs.ts';
 
 export const TEST_SECRET = 'test-secret-test-secret-test-secret-0123456789';
 export const TEST_ENCRYPTION_KEYS = `test:${Buffer.alloc(32, 7).toString('base64')}`;
@@ -23,8 +24,8 @@ export interface TestServer extends RunningServer {
     path: string,
     opts?: { token?: string; body?: unknown; raw?: Buffer; type?: string },
   ): Promise<{ status: number; body: any; headers: Headers }>;
-  /** A connected socket.io-client for a user (rejects on connect_error). */
-  connect(token: string): Promise<Socket>;
+  /** A connected socket.io-client for a user, or for a join link's participant (rejects on connect_error). */
+  connect(token: string | { joinToken: string }): Promise<Socket>;
   stop(): Promise<void>;
 }
 
@@ -75,19 +76,22 @@ export async function startTestServer(o: TestServerOptions): Promise<TestServer>
     gate: o.gate,
     runScheduler: o.runScheduler,
     media: o.media ?? false,
-    logger: o.logger ?? createLogger('silent'),
+    logger: o.logger ?? suiteLogger(),
     memoryStore: true,
   });
   const sockets: Socket[] = [];
   let stopped = false;
   return {
     ...server,
-    token: (sub, role, opts = {}) =>
-      mintToken(
+    token: (sub, role, opts = {}) => {
+      const token = mintToken(
         TEST_SECRET,
         { sub, role, ...(opts.rooms ? { rooms: opts.rooms } : {}) },
         { expiresInSec: opts.expiresInSec ?? 365 * 86_400 },
-      ),
+      );
+      remember(token);
+      return token;
+    },
     async api(method, path, opts = {}) {
       const headers: Record<string, string> = {};
       if (opts.token) headers.authorization = `Bearer ${opts.token}`;
@@ -102,17 +106,21 @@ export async function startTestServer(o: TestServerOptions): Promise<TestServer>
         body = typeof opts.body === 'string' ? opts.body : JSON.stringify(opts.body);
         headers['content-type'] = 'application/json';
       }
+      remember(opts.token);
+      rememberPayload(opts.body);
       const res = await fetch(server.url + path, { method, headers, body });
       const text = await res.text();
       let parsed: unknown = text;
       try {
         parsed = JSON.parse(text);
       } catch {}
+      rememberAnswer(parsed, res.headers);
       return { status: res.status, body: parsed, headers: res.headers };
     },
     async connect(token) {
+      remember(token);
       const s = connectSocket(server.url, {
-        auth: { token },
+        auth: typeof token === 'string' ? { token } : token,
         ...(o.transport === 'default' ? {} : { transports: ['websocket'] }),
         reconnection: false,
         forceNew: true,
@@ -152,10 +160,12 @@ export function request<E extends RequestEvent>(
  * payload, an unknown event) and check the server's answer to it.
  */
 export function rawRequest(socket: Socket, event: string, payload?: unknown): Promise<Ack<unknown>> {
+  rememberPayload(payload);
   return new Promise((resolve, reject) => {
     const timer = setTimeout(() => reject(new Error(`no answer to ${event} within 60 s`)), 60_000);
     const done = (ack: Ack<unknown>) => {
       clearTimeout(timer);
+      rememberAnswer(ack);
       resolve(ack);
     };
     if (payload === undefined) socket.emit(event, done);

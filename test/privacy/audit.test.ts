@@ -1,10 +1,11 @@
 import { createHash } from 'node:crypto';
+import { io as connectSocket } from 'socket.io-client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ManualClock } from '../../src/clock.ts';
 import { canonicalJson } from '../../src/store/audit.ts';
 import { backends } from '../helpers/backends.ts';
 import { ok, therapyRoom } from '../helpers/fixtures.ts';
-import { startTestServer, type TestServer } from '../helpers/server.ts';
+import { request, startTestServer, type TestServer } from '../helpers/server.ts';
 
 const EBML = Buffer.from([0x1a, 0x45, 0xdf, 0xa3]);
 
@@ -158,5 +159,42 @@ describe.each(backends)('the audit log, on the $name store', (backend) => {
       ok: false,
       brokenAt: target.id,
     });
+  });
+
+  it('names the request that caused each entry: the X-Request-Id of a REST call, the handshake id of a socket', async () => {
+    await ok(
+      s.api('PUT', '/v1/users/support-rid', {
+        token: admin,
+        body: { role: 'support', displayName: 'S', timezone: 'UTC' },
+      }),
+    );
+    const room = (
+      await ok(s.api('POST', '/v1/rooms', { token: admin, body: { kind: 'support', requesterId: r.client } }))
+    ).room.id as string;
+    const agent = s.token('support-rid', 'support');
+    const read = await fetch(`${s.url}/v1/rooms/${room}/messages`, {
+      headers: { authorization: `Bearer ${agent}`, 'x-request-id': 'trace-rest-42' },
+    });
+    expect(read.status).toBe(200);
+    const socket = connectSocket(s.url, {
+      auth: { token: agent },
+      transports: ['websocket'],
+      extraHeaders: { 'x-request-id': 'trace-socket-7' },
+      forceNew: true,
+      reconnection: false,
+    });
+    try {
+      expect((await request(socket, 'message:history', { roomId: room })).ok).toBe(true);
+    } finally {
+      socket.disconnect();
+    }
+    const reads = (await all(`&roomId=${room}`)).filter((e) => e.actorId === 'support-rid');
+    expect(reads.map((e) => [e.action, e.requestId])).toEqual([
+      ['messages.read', 'trace-rest-42'],
+      ['messages.read', 'trace-socket-7'],
+    ]);
+    // Without a header the server makes one up: every entry written while serving a request names it.
+    const created = (await all(`&subjectId=${r.client}`)).at(-1);
+    expect(created.requestId).toMatch(/^[0-9a-f-]{36}$/);
   });
 });
