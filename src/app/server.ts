@@ -1,9 +1,4 @@
-import {
-  createServer,
-  type Server as HttpServer,
-  type IncomingMessage,
-  type ServerResponse,
-} from 'node:http';
+import { createServer, type Server as HttpServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { MediaPool } from '../../media/index.ts';
 import { socketLiveEvents } from '../../signaling/live.ts';
@@ -35,6 +30,7 @@ import { FailedJobs } from '../services/failed-jobs.ts';
 import { JoinAccess } from '../services/join-access.ts';
 import { JoinLinks } from '../services/join-links.ts';
 import { LiveService } from '../services/live.ts';
+import { Attendance } from '../services/live-attendance.ts';
 import { MessageService } from '../services/messages.ts';
 import type { MessagingSessionGate } from '../services/ports.ts';
 import { ProvisioningService } from '../services/provisioning.ts';
@@ -104,13 +100,15 @@ export async function startServer(config: Config, opts: StartOptions = {}): Prom
   const shared = await openSharedState(config, log);
   const { redis, nodeId, liveness, presence, wake } = shared;
 
-  // The HTTP server gets the Express app before Socket.IO attaches: engine.io then
-  // takes its own path and hands every other request on. A listener added after it
-  // would also answer /socket.io/ and race engine.io for the same response.
-  let app: ((req: IncomingMessage, res: ServerResponse) => void) | undefined;
-  const http = createServer((req, res) => app!(req, res));
+  const http = createServer();
   const addresses = new AddressLimiter(config.addressLimits);
-  const io = createIo(http, redis && { ...redis, prefix: config.redisPrefix }, addresses, config.corsOrigins);
+  // Attached to the HTTP server below, once the Express app is its request listener.
+  const io = createIo(
+    undefined,
+    redis && { ...redis, prefix: config.redisPrefix },
+    addresses,
+    config.corsOrigins,
+  );
   const roomEvents = socketRoomEvents(io);
   const liveEvents = socketLiveEvents(io);
 
@@ -123,24 +121,21 @@ export async function startServer(config: Config, opts: StartOptions = {}): Prom
   const wakeScheduler = () => wake.notify();
 
   // Known once listening (PORT=0 picks the port).
-  let publicUrl = config.publicUrl ?? `http://${config.host}:${config.port}`;
+  const publicUrl = () => config.publicUrl ?? listeningUrl(config, http);
   const webhooks = new Webhooks(config.webhook);
   const joinTokens = await JoinTokens.load(store.db);
   const joinAccess = new JoinAccess({ db: store.db, joinTokens, clock });
   const credits = new CreditService({ uow, clock, webhooks, policy: config.policy });
-  const bookings = new BookingService(
-    {
-      uow,
-      store,
-      clock,
-      credits,
-      webhooks,
-      joinTokens,
-      publicUrl: () => publicUrl,
-      policy: config.policy,
-    },
-    liveness,
-  );
+  const bookings = new BookingService({
+    uow,
+    store,
+    clock,
+    credits,
+    webhooks,
+    joinTokens,
+    publicUrl,
+    policy: config.policy,
+  });
   const deps: ServiceDeps = {
     store,
     clock,
@@ -151,6 +146,7 @@ export async function startServer(config: Config, opts: StartOptions = {}): Prom
     // eap and bh_insurance clients message inside a booked messaging session.
     gate: opts.gate ?? bookings.gate,
     wakeScheduler,
+    publish: (...e) => events.publish(e),
   };
 
   // MEDIA_WORKERS=0: a node that serves messaging and bookings only.
@@ -170,14 +166,18 @@ export async function startServer(config: Config, opts: StartOptions = {}): Prom
       : undefined;
   const sessions = placed ?? media;
   const live = new LiveService({
-    bookings,
+    attendance: new Attendance(bookings.lifecycle, liveness),
     media: sessions,
     events: liveEvents,
     log,
     iceServers: (userId) => turnIceServers(config.turn, userId),
   });
   sessions?.onSessionLost((bookingId: string) => live.mediaLost(bookingId));
-  events.on('session.ended', (e) => live.sessionEnded(e.bookingId, e.status));
+  events
+    .on('session.started', (e) => {
+      if (e.modality !== 'messaging') liveEvents.started({ bookingId: e.bookingId, startedAt: e.startedAt });
+    })
+    .on('session.ended', (e) => live.sessionEnded(e.bookingId, e.status));
 
   const rooms = new RoomService(deps, presence);
   const messages = new MessageService(deps);
@@ -222,7 +222,6 @@ export async function startServer(config: Config, opts: StartOptions = {}): Prom
     jobsDue: () => jobStore.countDue(clock.now()),
   });
 
-  logSocketConnections(io, log);
   attachSignaling({
     io,
     verifier,
@@ -240,7 +239,7 @@ export async function startServer(config: Config, opts: StartOptions = {}): Prom
     maxSocketsPerUser: config.socketsPerUser,
     addressLimiter: addresses,
   });
-  app = createHttpApp({
+  const app = createHttpApp({
     config,
     verifier,
     addresses,
@@ -274,6 +273,14 @@ export async function startServer(config: Config, opts: StartOptions = {}): Prom
     },
   });
 
+  // The HTTP server gets the Express app before Socket.IO attaches: engine.io then
+  // takes its own path and hands every other request on. A listener added after it
+  // would also answer /socket.io/ and race engine.io for the same response.
+  http.on('request', app);
+  io.attach(http);
+  // Its engine exists once attached.
+  logSocketConnections(io, log);
+
   await new Promise<void>((resolve, reject) => {
     http.once('error', reject);
     http.listen(config.port, config.host, () => resolve());
@@ -281,8 +288,10 @@ export async function startServer(config: Config, opts: StartOptions = {}): Prom
   const port = (http.address() as AddressInfo).port;
   if (opts.runScheduler ?? true) scheduler.start();
   const url = `http://${config.host}:${port}`;
-  publicUrl = config.publicUrl ?? url;
-  log.info({ port, url, store: store.db.kind, redis: !!redis, publicUrl, nodeId }, 'talkroom listening');
+  log.info(
+    { port, url, store: store.db.kind, redis: !!redis, publicUrl: publicUrl(), nodeId },
+    'talkroom listening',
+  );
   if (generatedSecret) {
     log.info(
       { secretFile: `${config.dataDir}/jwt-secret` },
@@ -319,4 +328,10 @@ export async function startServer(config: Config, opts: StartOptions = {}): Prom
     })());
 
   return { url, port, config, store, io, http, log, scheduler, bookings, media, close };
+}
+
+/** This node's own address: the configured port until it listens, then the one it got (PORT=0 picks it). */
+function listeningUrl(config: Config, http: HttpServer): string {
+  const bound = http.address() as AddressInfo | null;
+  return `http://${config.host}:${bound?.port ?? config.port}`;
 }

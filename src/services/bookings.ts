@@ -6,8 +6,6 @@ import { type BookingDeps, Lifecycle } from './bookings/lifecycle.ts';
 import { listBookings, messagingGate, openSlots, resolveJoinToken } from './bookings/reads.ts';
 import { rescheduleBooking } from './bookings/reschedule.ts';
 import { bookingTimers } from './bookings/timers.ts';
-import { Attendance } from './live-attendance.ts';
-import type { NodeLiveness } from './liveness.ts';
 import type { MessagingSessionGate } from './ports.ts';
 
 export { type CreateBookingInput, DEFAULT_SESSION_MIN } from './bookings/create.ts';
@@ -27,26 +25,10 @@ export class BookingService {
   /** The scheduler's handlers of the booking jobs. */
   readonly timers: ReturnType<typeof bookingTimers>;
 
-  /** Live attendance (held here until the live service takes it directly). */
-  readonly attendance: Attendance;
-
-  constructor(d: BookingDeps, liveness?: NodeLiveness) {
+  constructor(d: BookingDeps) {
     this.lifecycle = new Lifecycle(d);
     this.gate = messagingGate(this.lifecycle);
     this.timers = bookingTimers(this.lifecycle);
-    this.attendance = new Attendance(this.lifecycle, liveness);
-  }
-
-  admit(actor: Actor, ref: { bookingId: string } | { joinToken: string }) {
-    return this.attendance.admit(actor, ref);
-  }
-
-  presence(b: Booking, userId: string, present: boolean) {
-    return this.attendance.presence(b, userId, present);
-  }
-
-  endSession(actor: Actor, bookingId: string) {
-    return this.attendance.end(actor, bookingId);
   }
 
   create(actor: Actor, input: CreateBookingInput): Promise<Booking> {

@@ -8,6 +8,8 @@ import { auditRead } from './audit.ts';
 import type { ServiceDeps } from './deps.ts';
 import { readableRoom } from './rooms.ts';
 
+const JOBS = { type: 'jobs.scheduled' } as const;
+
 /** How many missed messages one rooms:sync returns per room before the client must ask again. */
 export const SYNC_LIMIT_PER_ROOM = 500;
 
@@ -59,10 +61,10 @@ export class MessageService {
       webhook: !!this.d.config.webhook.url,
     });
     if (!duplicate) {
-      if (this.d.config.webhook.url) this.d.wakeScheduler();
+      // Stored (and its webhook queued) in one statement: the room and the scheduler hear of it now.
+      this.d.publish({ type: 'message.stored', message }, ...(this.d.config.webhook.url ? [JOBS] : []));
       this.d.metrics.messagesStored.inc({ kind: message.kind });
       this.d.metrics.messageAppendSeconds.observe((performance.now() - started) / 1000);
-      this.d.events.messageNew(message);
       this.d.log.debug(
         { roomId: room.id, messageId: message.id, seq: message.seq, senderId: actor.id },
         'message stored',

@@ -187,7 +187,7 @@ export class RoomService {
         createdAt: now,
       });
       if (to === 'clinical') this.d.events.roomOpened(roomId, { roles: ['clinical'] });
-      this.d.events.messageNew(message);
+      this.d.publish({ type: 'message.stored', message });
       this.d.log.info({ roomId, to, by: actor.id }, 'support room escalated');
     }
     return this.get(actor, roomId);

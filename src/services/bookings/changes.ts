@@ -2,38 +2,46 @@ import { isLate } from '../../domain/bookings.ts';
 import type { Actor } from '../../domain/types.ts';
 import { AppError } from '../../errors.ts';
 import type { Booking } from '../../store/bookings.ts';
+import type { AuditAction } from '../audit.ts';
+import type { Tx } from '../unit-of-work.ts';
 import { assertMayManage, assertNotStarted } from './checks.ts';
 import { type Lifecycle, told } from './lifecycle.ts';
 
-/** The provider confirms a booking waiting for them, until its confirmation deadline. */
-export async function confirmBooking(lc: Lifecycle, actor: Actor, id: string): Promise<Booking> {
+/** A change only the booking's provider makes (`verb` names it in the refusal), audited. */
+function byProvider(
+  lc: Lifecycle,
+  actor: Actor,
+  id: string,
+  o: { verb: string; action: AuditAction },
+  fn: (t: Tx, b: Booking, now: Date) => Promise<Booking>,
+): Promise<Booking> {
   assertMayManage(actor);
   const now = lc.d.clock.now();
   return lc.d.uow.run(async (t) => {
     const b = await lc.loadForChange(t, actor, id);
-    if (actor.id !== b.providerId) throw new AppError('forbidden', 'only the booking’s provider confirms it');
+    if (actor.id !== b.providerId) throw new AppError('forbidden', `only the booking’s provider ${o.verb}`);
+    const changed = await fn(t, b, now);
+    await lc.audited(t, actor, o.action, changed, now);
+    return changed;
+  });
+}
+
+/** The provider confirms a booking waiting for them, until its confirmation deadline. */
+export function confirmBooking(lc: Lifecycle, actor: Actor, id: string): Promise<Booking> {
+  return byProvider(lc, actor, id, { verb: 'confirms it', action: 'booking.confirm' }, async (t, b, now) => {
     lc.assertAllowed(b, 'confirm');
     if (b.confirmBy && Date.parse(b.confirmBy) <= now.getTime()) {
       await lc.apply(t, b, 'expire', now);
       throw new AppError('conflict', 'the confirmation deadline has passed; the booking expired');
     }
-    const confirmed = await lc.apply(t, b, 'confirm', now);
-    await lc.audited(t, actor, 'booking.confirm', confirmed, now);
-    return confirmed;
+    return lc.apply(t, b, 'confirm', now);
   });
 }
 
 /** The provider declines a booking waiting for them: the client's credit comes back. */
-export async function declineBooking(lc: Lifecycle, actor: Actor, id: string): Promise<Booking> {
-  assertMayManage(actor);
-  const now = lc.d.clock.now();
-  return lc.d.uow.run(async (t) => {
-    const b = await lc.loadForChange(t, actor, id);
-    if (actor.id !== b.providerId) throw new AppError('forbidden', 'only the booking’s provider declines it');
-    const declined = await lc.apply(t, b, 'decline', now);
-    await lc.audited(t, actor, 'booking.decline', declined, now);
-    return declined;
-  });
+export function declineBooking(lc: Lifecycle, actor: Actor, id: string): Promise<Booking> {
+  const o = { verb: 'declines it', action: 'booking.decline' } as const;
+  return byProvider(lc, actor, id, o, (t, b, now) => lc.apply(t, b, 'decline', now));
 }
 
 /**
