@@ -1,3 +1,4 @@
+import type { JoinAnswer } from '../../protocol/answers.ts';
 import type { BookingStatus } from '../domain/bookings.ts';
 import type { Actor } from '../domain/types.ts';
 import { AppError, ERROR_CODES, type ErrorCode } from '../errors.ts';
@@ -7,7 +8,7 @@ import type { Attendance } from './live-attendance.ts';
 
 /**
  * What live sessions need of the SFU. media/ implements it with mediasoup;
- * the session rules here never import it (main.ts wires the two together).
+ * the session rules here never import it (src/app/ wires the two together).
  */
 export interface MediaPort {
   readonly ready: boolean;
@@ -55,17 +56,6 @@ export interface LiveEvents {
   producer(ev: { bookingId: string; producerId: string; userId: string; kind: 'audio' | 'video' }): void;
   /** The media server under this session restarted: rejoin to get new transports. */
   rejoin(ev: { bookingId: string; reason: string }): void;
-}
-
-export interface JoinAnswer {
-  bookingId: string;
-  modality: Booking['modality'];
-  status: 'waiting' | 'in_progress';
-  participants: Array<{ userId: string; role: string }>;
-  routerRtpCapabilities?: unknown;
-  iceServers?: unknown[];
-  /** When asked for in the join: the participant's transports, as live:transport answers them. */
-  transports?: Partial<Record<'send' | 'recv', Awaited<ReturnType<MediaSessionPort['createTransport']>>>>;
 }
 
 /**
