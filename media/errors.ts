@@ -3,7 +3,8 @@
  * spelled the same, so signaling maps a MediaError to its acknowledgement
  * without a table. media/ does not import src/ to stay free of the domain.
  */
-export type MediaErrorCode = 'not_found' | 'forbidden' | 'invalid_input' | 'media_unavailable';
+export const MEDIA_ERROR_CODES = ['not_found', 'forbidden', 'invalid_input', 'media_unavailable'] as const;
+export type MediaErrorCode = (typeof MEDIA_ERROR_CODES)[number];
 
 export class MediaError extends Error {
   readonly code: MediaErrorCode;

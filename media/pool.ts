@@ -88,7 +88,8 @@ export class MediaPool {
     return pending;
   }
 
-  get(sessionId: string): MediaSession | undefined {
+  /** The session if it is open here (async like the rest of the media port, which a relayed session implements too). */
+  async get(sessionId: string): Promise<MediaSession | undefined> {
     return this.#sessions.get(sessionId);
   }
 
@@ -111,7 +112,7 @@ export class MediaPool {
   async #close(): Promise<void> {
     this.#stop.abort();
     for (const wake of [...this.#waiters]) wake(new MediaError('media_unavailable', 'media pool is closed'));
-    for (const session of [...this.#sessions.values()]) session.close();
+    for (const session of [...this.#sessions.values()]) void session.close();
     await Promise.all(this.#respawns);
     const workers = this.#slots.filter((w) => w !== undefined);
     this.#slots.fill(undefined);

@@ -268,7 +268,8 @@ export class MediaSession {
     this.#own(peerId, producerId, this.#producers, 'producer').producer.close();
   }
 
-  producers(): ProducerInfo[] {
+  /** Async like every call a session answers, so a session held by another node (relayed) looks the same. */
+  async producers(): Promise<ProducerInfo[]> {
     return [...this.#producers].map(([producerId, { peerId, producer }]) => ({
       producerId,
       peerId,
@@ -282,7 +283,7 @@ export class MediaSession {
   }
 
   /** Closes the peer's transports, and with them its producers and consumers. Unknown peer: nothing to do. */
-  closePeer(peerId: string): void {
+  async closePeer(peerId: string): Promise<void> {
     if (this.closed) return;
     this.#peerEpochs.set(peerId, (this.#peerEpochs.get(peerId) ?? 0) + 1);
     for (const entry of [...this.#transports.values()]) {
@@ -290,8 +291,8 @@ export class MediaSession {
     }
   }
 
-  /** Safe twice; closing the router closes every transport, producer and consumer. */
-  close(): void {
+  /** Safe twice; closing the router closes every transport, producer and consumer (at once: nothing to wait for). */
+  async close(): Promise<void> {
     this.#router.close();
   }
 

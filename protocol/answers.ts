@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import {
+  BOOKING_REQUESTS,
   BOOKING_STATUSES,
   ESCALATION_TARGETS,
   MESSAGE_KINDS,
@@ -8,6 +9,7 @@ import {
   ROLES,
   ROOM_KINDS,
   SERVICES,
+  TICKET_STATUSES,
   WEEKDAYS,
 } from './vocabulary.ts';
 
@@ -45,6 +47,10 @@ export const Message = z.object({
   attachment: AttachmentRef.optional(),
   availability: z.array(TimeRange).optional(),
   bookingId: z.string().optional(),
+  /** Kind `request`: what the client asks of the booking `bookingId`. */
+  request: z.enum(BOOKING_REQUESTS).optional(),
+  /** A support room's internal note: only the support and clinical teams ever see it. */
+  internal: z.literal(true).optional(),
   meta: z.record(z.string(), z.unknown()).optional(),
   clientMsgId: z.string().optional(),
   createdAt: Instant,
@@ -74,6 +80,16 @@ export const RoomMember = z.object({
   online: z.boolean(),
 });
 
+/** A support room as a ticket. */
+export const Ticket = z.object({
+  status: z.enum(TICKET_STATUSES),
+  /** The support rep who has it; none while unassigned (and right after a supervisor escalation). */
+  assigneeId: z.string().optional(),
+  /** `supervisor` once handed over to the supervisors, else `clinical` once the clinical team was consulted. */
+  escalatedTo: z.enum(ESCALATION_TARGETS).optional(),
+});
+export type Ticket = z.infer<typeof Ticket>;
+
 /** A room as its reader sees it (GET /v1/rooms, rooms:list). */
 export const RoomView = z.object({
   id: z.string(),
@@ -89,6 +105,8 @@ export const RoomView = z.object({
   replyDueAt: Instant.nullable(),
   replyOverdue: z.boolean(),
   createdAt: Instant,
+  /** Support rooms only. */
+  ticket: Ticket.optional(),
 });
 export type RoomView = z.infer<typeof RoomView>;
 

@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import {
+  BOOKING_REQUESTS,
   BOOKING_STATUSES,
   ESCALATION_TARGETS,
   isValidTimezone,
@@ -8,6 +9,7 @@ import {
   PLAN_KINDS,
   ROLES,
   SERVICES,
+  TICKET_STATUSES,
   WEEKDAYS,
   workingHoursProblem,
 } from './vocabulary.ts';
@@ -150,6 +152,15 @@ export type CreateRoomInput = z.infer<typeof CreateRoomBody>;
 
 export const EscalationBody = z.strictObject({ to: z.enum(ESCALATION_TARGETS) });
 
+/** `PUT /v1/rooms/:id/ticket`: what changes (`assigneeId: null` unassigns). */
+export const TicketBody = z
+  .strictObject({ status: z.enum(TICKET_STATUSES).optional(), assigneeId: Id.nullable().optional() })
+  .refine((b) => b.status !== undefined || b.assigneeId !== undefined, 'give status, assigneeId or both');
+export type TicketInput = z.infer<typeof TicketBody>;
+
+/** A booking request's note is short: the conversation itself happens on the booking. */
+export const REQUEST_TEXT_MAX = 500;
+
 const TimeRangeSchema = z
   .strictObject({ startsAt: isoInstant, endsAt: isoInstant })
   .refine((r) => Date.parse(r.startsAt) < Date.parse(r.endsAt), 'startsAt must be before endsAt');
@@ -165,17 +176,25 @@ export function sendMessageSchema(maxChars: number) {
       attachmentId: Id.optional(),
       availability: z.array(TimeRangeSchema).min(1).max(50).optional(),
       bookingId: Id.optional(),
+      /** Kind `request`: what the client asks of the booking. */
+      request: z.enum(BOOKING_REQUESTS).optional(),
+      /** Support rooms: a note for the staff only, never shown to the requester. */
+      internal: z.boolean().optional(),
       meta: jsonRecord(4096).optional(),
     })
     .superRefine((m, ctx) => {
-      const need = (field: 'text' | 'attachmentId' | 'availability') => {
+      const need = (field: 'text' | 'attachmentId' | 'availability' | 'bookingId' | 'request') => {
         if (m[field] === undefined)
           ctx.addIssue({ code: 'custom', path: [field], message: `required for kind ${m.kind}` });
       };
-      const forbid = (field: 'attachmentId' | 'availability') => {
+      const forbid = (field: 'attachmentId' | 'availability' | 'request') => {
         if (m[field] !== undefined)
           ctx.addIssue({ code: 'custom', path: [field], message: `not allowed for kind ${m.kind}` });
       };
+      if (m.kind !== 'request') forbid('request');
+      if (m.internal && !['text', 'voice', 'video'].includes(m.kind)) {
+        ctx.addIssue({ code: 'custom', path: ['internal'], message: `not allowed for kind ${m.kind}` });
+      }
       switch (m.kind) {
         case 'text':
           need('text');
@@ -190,6 +209,19 @@ export function sendMessageSchema(maxChars: number) {
         case 'availability':
           need('availability');
           forbid('attachmentId');
+          break;
+        case 'request':
+          need('bookingId');
+          need('request');
+          forbid('attachmentId');
+          forbid('availability');
+          if (m.text !== undefined && m.text.length > REQUEST_TEXT_MAX) {
+            ctx.addIssue({
+              code: 'custom',
+              path: ['text'],
+              message: `at most ${REQUEST_TEXT_MAX} characters in a booking request`,
+            });
+          }
           break;
         case 'system':
           if (m.text === undefined && m.meta === undefined) {

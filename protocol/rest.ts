@@ -187,6 +187,15 @@ export const routes: readonly Route[] = [
     answers: { 201: RoomViewAnswer },
   },
   {
+    method: 'put',
+    path: '/v1/rooms/{id}/ticket',
+    summary: 'Set a support ticket’s status or assignee (support team)',
+    auth: ['support'],
+    params: IdParam,
+    body: I.TicketBody,
+    answers: { 200: RoomViewAnswer },
+  },
+  {
     method: 'post',
     path: '/v1/rooms/{id}/attachments',
     summary: 'Upload a voice or video recording (the raw file as the body)',

@@ -15,7 +15,7 @@ export type Weekday = (typeof WEEKDAYS)[number];
 /** Per weekday, a list of [start, end] wall-clock times ("09:00") in the user's time zone. */
 export type WorkingHours = Partial<Record<Weekday, Array<[string, string]>>>;
 
-export const MESSAGE_KINDS = ['text', 'voice', 'video', 'availability', 'system'] as const;
+export const MESSAGE_KINDS = ['text', 'voice', 'video', 'availability', 'system', 'request'] as const;
 export type MessageKind = (typeof MESSAGE_KINDS)[number];
 
 export const LIVE_MODALITIES = ['video', 'audio', 'chat'] as const;
@@ -40,6 +40,12 @@ export type BookingStatus = (typeof BOOKING_STATUSES)[number];
 export const ROOM_KINDS = ['therapy', 'support'] as const;
 export const SERVICES = ['therapy', 'psychiatry'] as const;
 export const ESCALATION_TARGETS = ['supervisor', 'clinical'] as const;
+/** What a client asks of their provider about a booking (a message of kind `request`). */
+export const BOOKING_REQUESTS = ['cancel', 'reschedule'] as const;
+export type BookingRequest = (typeof BOOKING_REQUESTS)[number];
+/** A support room is a ticket: open, pending on the requester, or resolved. */
+export const TICKET_STATUSES = ['open', 'pending', 'resolved'] as const;
+export type TicketStatus = (typeof TICKET_STATUSES)[number];
 
 const HHMM = /^([01]\d|2[0-3]):([0-5]\d)$|^24:00$/;
 export const minutesOf = (hhmm: string): number => {

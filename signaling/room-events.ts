@@ -1,5 +1,5 @@
 import type { Server } from 'socket.io';
-import type { RoomEvents } from '../src/services/ports.ts';
+import type { Audience, RoomEvents } from '../src/services/ports.ts';
 import {
   type ClientToServerEvents,
   channel,
@@ -15,17 +15,24 @@ export type IoServer = Server<ClientToServerEvents, ServerToClientEvents, InterS
  * reaches the matching sockets on every node.
  */
 export function socketRoomEvents(io: IoServer): RoomEvents {
+  const to = (roomId: string, audience?: Audience) =>
+    !audience
+      ? io.to(channel.room(roomId))
+      : 'only' in audience
+        ? io.to(channel.user(audience.only))
+        : io.to(channel.room(roomId)).except(channel.user(audience.except));
   return {
     // A session's chat also reaches the sockets that signed in with its join link (they hear no room).
-    messageNew: (m) =>
-      io
-        .to(
-          m.bookingId && m.kind !== 'system'
-            ? [channel.room(m.roomId), channel.live(m.bookingId)]
-            : channel.room(m.roomId),
-        )
-        .emit('message:new', m),
-    messageRead: (ev) => io.to(channel.room(ev.roomId)).emit('message:read', ev),
+    messageNew: (m, audience) =>
+      (audience
+        ? to(m.roomId, audience)
+        : io.to(
+            m.bookingId && m.kind !== 'system'
+              ? [channel.room(m.roomId), channel.live(m.bookingId)]
+              : channel.room(m.roomId),
+          )
+      ).emit('message:new', m),
+    messageRead: (ev, audience) => to(ev.roomId, audience).emit('message:read', ev),
     typing: (ev, exceptSocketId) => {
       const target = io.to(channel.room(ev.roomId));
       (exceptSocketId ? target.except(exceptSocketId) : target).emit('typing', ev);

@@ -10,7 +10,7 @@ import { AddressLimiter } from '../auth/address-limiter.ts';
 import { JoinTokens } from '../auth/join-tokens.ts';
 import { embeddedSecret, TokenVerifier } from '../auth/tokens.ts';
 import { type Clock, systemClock } from '../clock.ts';
-import { ClusterMedia } from '../cluster/media-placement.ts';
+import { ClusterMedia } from '../cluster/media/cluster-media.ts';
 import type { Config } from '../config.ts';
 import { logSocketConnections } from '../http/access-log.ts';
 import { createHttpApp } from '../http/app.ts';
@@ -114,7 +114,7 @@ export async function startServer(config: Config, opts: StartOptions = {}): Prom
 
   // What a committed change makes happen beyond the store: the hooks, wired once.
   const events = new DomainEvents(log)
-    .on('message.stored', (e) => roomEvents.messageNew(e.message))
+    .on('message.stored', (e) => roomEvents.messageNew(e.message, e.audience))
     .on('booking.changed', (e) => metrics.bookingTransitions.inc({ to: e.status }))
     .on('jobs.scheduled', () => wake.notify());
   const uow = new UnitOfWork(store.db, events);

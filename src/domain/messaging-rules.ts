@@ -6,6 +6,8 @@ export interface PostContext {
   room: Room;
   kind: MessageKind;
   hasMeta: boolean;
+  /** An internal note (support rooms: staff only). */
+  internal?: boolean;
   /** The client's plan; only consulted when a client posts in a therapy room. */
   plan: Plan | null;
   /** Whether a booked messaging session is in progress for this room now. */
@@ -26,7 +28,17 @@ export function assertMayPost(ctx: PostContext): void {
   if ((kind === 'system' || ctx.hasMeta) && !fromBot) {
     throw new AppError('forbidden', 'only bots and the server post system messages or meta');
   }
+  assertInternalRule(ctx);
   if (fromBot) return;
+
+  if (kind === 'request') {
+    if (room.kind !== 'therapy' || actor.role !== 'client') {
+      throw new AppError('forbidden', 'booking requests are sent by the client of a therapy room');
+    }
+    // The source tells clients who cannot cancel on their own to coordinate in
+    // the room: a request about a booking is allowed whatever the plan or service.
+    return;
+  }
 
   if (kind === 'availability') {
     if (room.kind !== 'therapy' || actor.role !== 'client') {
@@ -67,5 +79,26 @@ export function assertMayPost(ctx: PostContext): void {
         'messaging_session_required',
         `${plan.kind} plans message only inside a booked messaging session`,
       );
+  }
+}
+
+/**
+ * Internal notes (DOMAIN.md: support rooms are tickets): only the support and
+ * clinical teams write them, only in support rooms; the clinical team, there
+ * to be consulted, writes nothing else.
+ */
+function assertInternalRule(ctx: PostContext): void {
+  const { actor, room } = ctx;
+  const staff = actor.role === 'support' || actor.role === 'clinical';
+  if (ctx.internal) {
+    if (room.kind !== 'support')
+      throw new AppError('invalid_input', 'internal: only support rooms take internal notes');
+    if (!staff || actor.id === room.requesterId) {
+      throw new AppError('forbidden', 'internal: only the support and clinical teams write internal notes');
+    }
+    return;
+  }
+  if (actor.role === 'clinical' && room.kind === 'support') {
+    throw new AppError('forbidden', 'the clinical team writes internal notes only (internal: true)');
   }
 }

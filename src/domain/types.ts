@@ -1,6 +1,13 @@
 /** The vocabulary of talkroom (DOMAIN.md). Pure types, no behaviour. */
 
-import type { MessageKind, PlanKind, Role, WorkingHours } from '../../protocol/vocabulary.ts';
+import type {
+  BookingRequest,
+  MessageKind,
+  PlanKind,
+  Role,
+  TicketStatus,
+  WorkingHours,
+} from '../../protocol/vocabulary.ts';
 
 // The closed lists are the contract's; the domain speaks them.
 export {
@@ -44,6 +51,13 @@ export interface User {
 export type RoomKind = 'therapy' | 'support';
 export type Service = 'therapy' | 'psychiatry';
 export type EscalationTarget = 'supervisor' | 'clinical';
+export type { BookingRequest, TicketStatus };
+
+/** What a support room carries as a ticket (DOMAIN.md, "Rooms and messages"). */
+export interface TicketState {
+  status: TicketStatus;
+  assigneeId: string | null;
+}
 
 export interface Room {
   id: string;
@@ -56,6 +70,8 @@ export interface Room {
   lastSeq: number;
   awaitingReplySince: Date | null;
   createdAt: Date;
+  /** Support rooms, as read from the store. */
+  ticket?: TicketState;
 }
 
 export interface AttachmentRef {
@@ -81,6 +97,9 @@ export interface Message {
   attachment?: AttachmentRef;
   availability?: TimeRange[];
   bookingId?: string;
+  request?: BookingRequest;
+  /** A support room's internal note: staff only. */
+  internal?: true;
   meta?: Record<string, unknown>;
   clientMsgId?: string;
   createdAt: string;

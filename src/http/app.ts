@@ -21,6 +21,7 @@ import {
   RoomsQuery,
   SlotsQuery,
   sendMessageSchema,
+  TicketBody,
 } from '../../protocol/inputs.ts';
 import type { AddressLimiter } from '../auth/address-limiter.ts';
 import { bearerToken, type Identity, type TokenVerifier } from '../auth/tokens.ts';
@@ -267,6 +268,13 @@ export function createHttpApp(d: HttpDeps): express.Express {
     tracked(async (req, res) => {
       const { to } = parse(EscalationBody, req.body);
       res.status(201).json({ room: await d.rooms.escalate(actor(req), param(req, 'id'), to) });
+    }),
+  );
+  v1.put(
+    '/rooms/:id/ticket',
+    tracked(async (req, res) => {
+      const change = parse(TicketBody, req.body);
+      res.json({ room: await d.rooms.updateTicket(actor(req), param(req, 'id'), change) });
     }),
   );
 

@@ -38,8 +38,11 @@ export class UserExport {
     const withMessages = [];
     for (const room of rooms) {
       const messages: Message[] = [];
+      // A requester's export holds what they could read: no internal note of the staff.
+      const hidden = new Set(room.requesterId === userId ? [room.id] : []);
       for (let after = 0; ; ) {
-        const page = (await store.messages.since(new Map([[room.id, after]]), PAGE)).get(room.id) ?? [];
+        const page =
+          (await store.messages.since(new Map([[room.id, after]]), PAGE, hidden)).get(room.id) ?? [];
         messages.push(...page);
         if (page.length < PAGE) break;
         after = page.at(-1)!.seq;

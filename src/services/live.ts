@@ -14,7 +14,7 @@ export interface MediaPort {
   readonly ready: boolean;
   session(sessionId: string): Promise<MediaSessionPort>;
   /** The session if it is open (on this node, or, in a cluster, on the node it was placed on). */
-  get(sessionId: string): MediaSessionPort | undefined | Promise<MediaSessionPort | undefined>;
+  get(sessionId: string): Promise<MediaSessionPort | undefined>;
 }
 
 export interface MediaSessionPort {
@@ -41,11 +41,9 @@ export interface MediaSessionPort {
   resume(peerId: string, consumerId: string): Promise<void>;
   pauseProducer(peerId: string, producerId: string): Promise<void>;
   resumeProducer(peerId: string, producerId: string): Promise<void>;
-  producers():
-    | Array<{ producerId: string; peerId: string; kind: 'audio' | 'video' }>
-    | Promise<Array<{ producerId: string; peerId: string; kind: 'audio' | 'video' }>>;
-  closePeer(peerId: string): void | Promise<void>;
-  close(): void | Promise<void>;
+  producers(): Promise<Array<{ producerId: string; peerId: string; kind: 'audio' | 'video' }>>;
+  closePeer(peerId: string): Promise<void>;
+  close(): Promise<void>;
 }
 
 /** How live sessions reach their participants' sockets (signaling/ implements it). */

@@ -1,9 +1,10 @@
 import { randomUUID } from 'node:crypto';
 import type { HistoryInput, SendMessageInput } from '../../protocol/inputs.ts';
-import { canPost } from '../domain/access.ts';
+import { canPost, seesInternalNotes } from '../domain/access.ts';
 import { assertMayPost } from '../domain/messaging-rules.ts';
 import type { Actor, Message, Plan, Room } from '../domain/types.ts';
 import { AppError } from '../errors.ts';
+import { BookingStore } from '../store/bookings.ts';
 import { auditRead } from './audit.ts';
 import type { ServiceDeps } from './deps.ts';
 import { readableRoom } from './rooms.ts';
@@ -55,6 +56,8 @@ export class MessageService {
       attachment,
       availability: input.availability,
       bookingId: input.bookingId,
+      request: input.request,
+      internal: input.internal,
       meta: input.meta,
       clientMsgId: input.clientMsgId,
       createdAt: now,
@@ -62,7 +65,12 @@ export class MessageService {
     });
     if (!duplicate) {
       // Stored (and its webhook queued) in one statement: the room and the scheduler hear of it now.
-      this.d.publish({ type: 'message.stored', message }, ...(this.d.config.webhook.url ? [JOBS] : []));
+      // An internal note never reaches the requester's sockets.
+      const audience = message.internal && room.requesterId ? { except: room.requesterId } : undefined;
+      this.d.publish(
+        { type: 'message.stored', message, audience },
+        ...(this.d.config.webhook.url ? [JOBS] : []),
+      );
       this.d.metrics.messagesStored.inc({ kind: message.kind });
       this.d.metrics.messageAppendSeconds.observe((performance.now() - started) / 1000);
       this.d.log.debug(
@@ -96,6 +104,17 @@ export class MessageService {
   }
 
   private async checkRules(actor: Actor, room: Room, plan: Plan | null, input: SendMessageInput, now: Date) {
+    if (input.kind === 'request') {
+      assertMayPost({
+        actor,
+        room,
+        kind: input.kind,
+        hasMeta: input.meta !== undefined,
+        plan,
+        messagingSessionOpen: false,
+      });
+      return this.checkRequest(actor, room, input);
+    }
     const needsGate =
       room.kind === 'therapy' &&
       actor.role === 'client' &&
@@ -120,9 +139,36 @@ export class MessageService {
       room,
       kind: input.kind,
       hasMeta: input.meta !== undefined,
+      internal: input.internal === true,
       plan,
       messagingSessionOpen,
     });
+  }
+
+  /**
+   * A booking request must name a booking of the sender's in this room that
+   * can still be asked for: cancelled while it has not started, rescheduled
+   * while it has not started (or after the provider did not show: the client
+   * rebooks with the same credit).
+   */
+  private async checkRequest(actor: Actor, room: Room, input: SendMessageInput): Promise<void> {
+    const b = await new BookingStore(this.d.store.db).get(input.bookingId!);
+    if (!b || b.roomId !== room.id || b.clientId !== actor.id) {
+      throw new AppError('not_found', `bookingId: no booking ${input.bookingId} of yours in this room`);
+    }
+    if (b.status === 'in_progress') {
+      throw new AppError('session_already_started', `bookingId: booking ${b.id} is in progress`);
+    }
+    const askable =
+      input.request === 'cancel'
+        ? ['pending_confirmation', 'confirmed']
+        : ['pending_confirmation', 'confirmed', 'provider_no_show'];
+    if (!askable.includes(b.status)) {
+      throw new AppError(
+        'conflict',
+        `bookingId: booking ${b.id} is ${b.status}: nothing to ${input.request}`,
+      );
+    }
   }
 
   private async attachmentFor(actor: Actor, room: Room, input: SendMessageInput) {
@@ -146,9 +192,9 @@ export class MessageService {
   }
 
   async history(actor: Actor, q: HistoryInput): Promise<{ messages: Message[]; hasMore: boolean }> {
-    await this.requireReadable(actor, q.roomId);
+    const room = await this.requireReadable(actor, q.roomId);
     await auditRead(this.d.store.db, actor, 'messages.read', this.d.clock.now(), { roomId: q.roomId });
-    return this.d.store.messages.page(q.roomId, q.beforeSeq, q.limit ?? 50);
+    return this.d.store.messages.page(q.roomId, q.beforeSeq, q.limit ?? 50, !seesInternalNotes(actor, room));
   }
 
   /**
@@ -160,13 +206,17 @@ export class MessageService {
     cursors: Record<string, number>,
   ): Promise<{ messages: Record<string, Message[]>; hasMore: Record<string, boolean> }> {
     const ids = Object.keys(cursors);
-    for (const id of ids) await this.requireReadable(actor, id);
+    const hidden = new Set<string>();
+    for (const id of ids) {
+      if (!seesInternalNotes(actor, await this.requireReadable(actor, id))) hidden.add(id);
+    }
     for (const roomId of ids) {
       await auditRead(this.d.store.db, actor, 'messages.read', this.d.clock.now(), { roomId });
     }
     const found = await this.d.store.messages.since(
       new Map(Object.entries(cursors)),
       SYNC_LIMIT_PER_ROOM + 1,
+      hidden,
     );
     const messages: Record<string, Message[]> = {};
     const hasMore: Record<string, boolean> = {};
@@ -187,7 +237,15 @@ export class MessageService {
       throw new AppError('invalid_input', `seq: room ${roomId} has no message ${seq} yet`);
     const cursor = await this.d.store.rooms.markRead(roomId, actor.id, seq, this.d.clock.now());
     const ev = { roomId, userId: actor.id, seq: cursor };
-    this.d.events.messageRead(ev);
+    if (room.requesterId && seesInternalNotes(actor, room)) {
+      // Staff may have read as far as an internal note: the requester hears
+      // of the read only up to the last message they can see.
+      this.d.events.messageRead(ev, { except: room.requesterId });
+      const visible = await this.d.store.messages.lastPublicSeq(roomId, cursor);
+      if (visible > 0) this.d.events.messageRead({ ...ev, seq: visible }, { only: room.requesterId });
+    } else {
+      this.d.events.messageRead(ev);
+    }
     return ev;
   }
 

@@ -6,12 +6,16 @@ import type { Message, Role } from '../domain/types.ts';
  * across every node).
  */
 export interface RoomEvents {
-  messageNew(message: Message): void;
-  messageRead(ev: { roomId: string; userId: string; seq: number }): void;
+  /** `except`: a member who must not receive it (a support room's requester, for an internal note). */
+  messageNew(message: Message, audience?: Audience): void;
+  messageRead(ev: { roomId: string; userId: string; seq: number }, audience?: Audience): void;
   typing(ev: { roomId: string; userId: string; typing: boolean }, exceptSocketId?: string): void;
   /** Someone gained access to a room: their connected sockets should start receiving it. */
   roomOpened(roomId: string, audience: { userIds?: string[]; roles?: Role[] }): void;
 }
+
+/** Narrows a room broadcast: to one member only, or to everyone but one. */
+export type Audience = { only: string } | { except: string };
 
 /**
  * Whether a booked messaging session is in progress for a room (eap and

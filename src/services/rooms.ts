@@ -1,10 +1,13 @@
 import { randomUUID } from 'node:crypto';
-import { canRead } from '../domain/access.ts';
+import type { TicketInput } from '../../protocol/inputs.ts';
+import { canRead, mayManageTicket } from '../domain/access.ts';
 import { replyDueAt } from '../domain/reply-due.ts';
-import type { Actor, EscalationTarget, Room, User } from '../domain/types.ts';
+import type { Actor, EscalationTarget, Message, Room, TicketStatus, User } from '../domain/types.ts';
 import { DEFAULT_WORKING_HOURS } from '../domain/working-hours.ts';
 import { AppError } from '../errors.ts';
 import type { Store } from '../store/index.ts';
+import { MessagesRepo, type NewMessage } from '../store/messages.ts';
+import { RoomsRepo } from '../store/rooms.ts';
 import { auditRead } from './audit.ts';
 import { readCursor, writeCursor } from './cursor.ts';
 import type { ServiceDeps } from './deps.ts';
@@ -43,6 +46,11 @@ export interface RoomView {
   replyDueAt: string | null;
   replyOverdue: boolean;
   createdAt: string;
+  ticket?: {
+    status: TicketStatus;
+    assigneeId?: string;
+    escalatedTo?: EscalationTarget;
+  };
 }
 
 export class RoomService {
@@ -122,7 +130,7 @@ export class RoomService {
     room: Room,
     users: Map<string, User>,
     online: Set<string>,
-    unread: { unread: number; lastRead: number } | undefined,
+    unread: { unread: number; lastRead: number; lastSeq: number } | undefined,
     now: Date,
   ): RoomView {
     const member = (id: string | null, role: string): RoomMember[] =>
@@ -152,19 +160,81 @@ export class RoomService {
           ? ['support', ...(room.escalations.includes('clinical') ? ['clinical'] : [])]
           : [],
       escalations: room.escalations,
-      lastSeq: room.lastSeq,
+      lastSeq: unread?.lastSeq ?? room.lastSeq,
       lastReadSeq: unread?.lastRead ?? 0,
       unread: unread?.unread ?? 0,
       replyDueAt: due?.toISOString() ?? null,
       replyOverdue: due !== null && now.getTime() > due.getTime(),
       createdAt: room.createdAt.toISOString(),
+      ...(room.ticket ? { ticket: ticketView(room) } : {}),
     };
   }
 
   /**
+   * `PUT /v1/rooms/:id/ticket`: the support team sets a ticket's status or
+   * assignee (a support rep; once handed to the supervisors, a supervisor).
+   */
+  async updateTicket(actor: Actor, roomId: string, change: TicketInput): Promise<RoomView> {
+    const room = await this.requireReadable(actor, roomId);
+    if (room.kind !== 'support') throw new AppError('invalid_input', 'only support rooms are tickets');
+    const handedOver = room.escalations.includes('supervisor');
+    const me = handedOver ? await this.d.store.users.get(actor.id) : null;
+    if (!mayManageTicket(actor, room, me?.supervisor ?? false)) {
+      throw new AppError(
+        'forbidden',
+        handedOver
+          ? 'this ticket was handed over to the supervisors: only a supervisor changes it'
+          : 'only the support team changes a ticket',
+      );
+    }
+    let assigneeName: string | null = null;
+    if (change.assigneeId) {
+      const assignee = await this.d.store.users.get(change.assigneeId);
+      if (assignee?.role !== 'support') {
+        throw new AppError('invalid_input', `assigneeId: ${change.assigneeId} is not a support rep`);
+      }
+      if (handedOver && !assignee.supervisor) {
+        throw new AppError('invalid_input', `assigneeId: ${change.assigneeId} is not a supervisor`);
+      }
+      assigneeName = assignee.displayName;
+    }
+    // The room's timeline tells each change: a new status to everyone, a new
+    // assignee to the staff only (an internal note).
+    const before = room.ticket ?? { status: 'open', assigneeId: null };
+    const now = this.d.clock.now();
+    const notices: NewMessage[] = [];
+    if (change.status !== undefined && change.status !== before.status) {
+      notices.push(
+        ticketNotice(roomId, now, STATUS_TEXT[change.status], { status: change.status, by: actor.id }),
+      );
+    }
+    if (change.assigneeId !== undefined && change.assigneeId !== before.assigneeId) {
+      const text = assigneeName ? `Assigned to ${assigneeName}.` : 'Unassigned.';
+      notices.push({
+        ...ticketNotice(roomId, now, text, { assigneeId: change.assigneeId, by: actor.id }),
+        internal: true,
+      });
+    }
+    const stored = await this.d.store.db.tx(async (q) => {
+      await new RoomsRepo(q).setTicket(roomId, change);
+      const messages = new MessagesRepo(q, this.d.store.db.keyring);
+      const out: Message[] = [];
+      for (const n of notices) out.push((await messages.append(n, { retry: false })).message);
+      return out;
+    });
+    for (const m of stored) {
+      this.d.events.messageNew(m, m.internal && room.requesterId ? { except: room.requesterId } : undefined);
+    }
+    this.d.log.info({ roomId, by: actor.id, status: change.status }, 'ticket changed');
+    return this.get(actor, roomId);
+  }
+
+  /**
    * Escalates a support room to a supervisor or the clinical team. The
-   * escalation is told in the room as a system message, and a clinical
-   * escalation opens the room to clinical reviewers.
+   * escalation is told in the room as a system message. A supervisor
+   * escalation hands the ticket over (unassigned, for a supervisor to take);
+   * a clinical one opens the room to clinical reviewers, who consult in
+   * internal notes.
    */
   async escalate(actor: Actor, roomId: string, to: EscalationTarget): Promise<RoomView> {
     const room = await this.requireReadable(actor, roomId);
@@ -173,7 +243,12 @@ export class RoomService {
       throw new AppError('forbidden', 'only the support team escalates');
     }
     const now = this.d.clock.now();
-    const created = await this.d.store.rooms.escalate(randomUUID(), roomId, to, actor.id, now);
+    const created = await this.d.store.db.tx(async (q) => {
+      const rooms = new RoomsRepo(q);
+      const added = await rooms.escalate(randomUUID(), roomId, to, actor.id, now);
+      if (added && to === 'supervisor') await rooms.setTicket(roomId, { assigneeId: null });
+      return added;
+    });
     if (created) {
       const { message } = await this.d.store.messages.append({
         id: randomUUID(),
@@ -192,4 +267,38 @@ export class RoomService {
     }
     return this.get(actor, roomId);
   }
+}
+
+/** escalatedTo names who has the ticket beyond the reps: the supervisors once handed over, else the clinical team. */
+function ticketView(room: Room): NonNullable<RoomView['ticket']> {
+  const t = room.ticket!;
+  const escalatedTo = room.escalations.includes('supervisor')
+    ? 'supervisor'
+    : room.escalations.includes('clinical')
+      ? 'clinical'
+      : undefined;
+  return {
+    status: t.status,
+    ...(t.assigneeId ? { assigneeId: t.assigneeId } : {}),
+    ...(escalatedTo ? { escalatedTo } : {}),
+  };
+}
+
+const STATUS_TEXT: Record<TicketStatus, string> = {
+  open: 'The ticket is open.',
+  pending: 'The ticket waits for an answer from the requester.',
+  resolved: 'The ticket is resolved.',
+};
+
+function ticketNotice(roomId: string, now: Date, text: string, meta: Record<string, unknown>): NewMessage {
+  return {
+    id: randomUUID(),
+    roomId,
+    senderId: 'talkroom',
+    senderRole: 'bot',
+    kind: 'system',
+    text,
+    meta: { event: 'ticket', ...meta },
+    createdAt: now,
+  };
 }

@@ -8,11 +8,12 @@ import type { Db, Queryable } from '../store/db.ts';
 import { MessagesRepo } from '../store/messages.ts';
 import { RoomsRepo } from '../store/rooms.ts';
 import { UsersRepo } from '../store/users.ts';
+import type { Audience } from './ports.ts';
 
 /** What happened, told to the subscribers once the change is committed. */
 export type DomainEvent =
-  /** A message was stored (a system notice, say): the room hears it. */
-  | { type: 'message.stored'; message: Message }
+  /** A message was stored (a system notice, say): the room hears it (`audience`: but for whom). */
+  | { type: 'message.stored'; message: Message; audience?: Audience | undefined }
   /** A booking entered a status (a new one included). */
   | { type: 'booking.changed'; bookingId: string; status: BookingStatus }
   | { type: 'session.started'; bookingId: string; modality: Modality; startedAt: string }

@@ -1,4 +1,11 @@
-import type { AttachmentRef, Message, MessageKind, Role, TimeRange } from '../domain/types.ts';
+import type {
+  AttachmentRef,
+  BookingRequest,
+  Message,
+  MessageKind,
+  Role,
+  TimeRange,
+} from '../domain/types.ts';
 import type { Keyring } from '../privacy/keyring.ts';
 import { isUniqueViolation, type Queryable } from './db.ts';
 import { webhookJob } from './jobs.ts';
@@ -14,6 +21,8 @@ interface MessageRow {
   attachment: Omit<AttachmentRef, 'url'> | null;
   availability: TimeRange[] | null;
   booking_id: string | null;
+  request: BookingRequest | null;
+  internal: boolean;
   meta: Record<string, unknown> | null;
   client_msg_id: string | null;
   created_at: Date;
@@ -55,6 +64,8 @@ function toMessage(r: MessageRow): Message {
       kind,
       createdAt: r.created_at.toISOString(),
       erased: true,
+      // Staff still tell their notes from the requester's messages.
+      ...(r.internal ? { internal: true as const } : {}),
     };
   }
   const m: Message = {
@@ -70,6 +81,8 @@ function toMessage(r: MessageRow): Message {
   if (r.attachment) m.attachment = { ...r.attachment, url: attachmentUrl(r.room_id, r.attachment.id) };
   if (r.availability) m.availability = r.availability;
   if (r.booking_id !== null) m.bookingId = r.booking_id;
+  if (r.request !== null) m.request = r.request;
+  if (r.internal) m.internal = true;
   if (r.meta) m.meta = r.meta;
   if (r.client_msg_id !== null) m.clientMsgId = r.client_msg_id;
   return m;
@@ -85,6 +98,9 @@ export interface NewMessage {
   attachment?: Omit<AttachmentRef, 'url'> | undefined;
   availability?: TimeRange[] | undefined;
   bookingId?: string | undefined;
+  request?: BookingRequest | undefined;
+  /** A support room's internal note (staff only). */
+  internal?: boolean | undefined;
   meta?: Record<string, unknown> | undefined;
   /** Idempotency key, unique per room and sender. Server posts use deterministic ones. */
   clientMsgId?: string | undefined;
@@ -98,7 +114,7 @@ export interface NewMessage {
  * - `existing` finds an earlier message with the same clientMsgId (a retry);
  * - `bump` takes the room row's lock and the next seq only if there is none,
  *   and keeps the room's reply-due clock (client posts start it, provider
- *   replies stop it);
+ *   replies stop it) and its ticket (the requester's message reopens it);
  * - `ins` stores the message under that seq.
  * Concurrent senders queue on the room row, so seqs have no gaps or repeats.
  * - `hook` queues the message.created webhook (when enabled) atomically with it,
@@ -115,19 +131,23 @@ WITH existing AS (
       WHEN kind <> 'therapy' OR $5::text NOT IN ('text', 'voice', 'video') THEN awaiting_reply_since
       WHEN $4::text = 'client' THEN COALESCE(awaiting_reply_since, $12::timestamptz)
       WHEN $4::text = 'provider' THEN NULL
-      ELSE awaiting_reply_since END
+      ELSE awaiting_reply_since END,
+    ticket_status = CASE WHEN kind = 'support' AND requester_id = $2 THEN 'open' ELSE ticket_status END
   WHERE id = $1 AND NOT EXISTS (SELECT 1 FROM existing)
   RETURNING last_seq
 ), ins AS (
   INSERT INTO messages (id, room_id, seq, sender_id, sender_role, kind, text, attachment, availability,
-                        booking_id, meta, client_msg_id, created_at, kid)
-  SELECT $6, $1, bump.last_seq, $2, $4, $5, $7, $8::jsonb, $9::jsonb, $10, $11::jsonb, $3, $12, $15 FROM bump
+                        booking_id, meta, client_msg_id, created_at, kid, request, internal)
+  SELECT $6, $1, bump.last_seq, $2, $4, $5, $7, $8::jsonb, $9::jsonb, $10, $11::jsonb, $3, $12, $15, $16,
+         $17::boolean FROM bump
   RETURNING *
 ), hook AS (
   INSERT INTO jobs (id, kind, run_at, payload, created_at)
   SELECT $13::jsonb->>'jobId', $13::jsonb->>'kind', $12, jsonb_build_object('event', ($13::jsonb->'event') ||
            jsonb_build_object('data', jsonb_build_object('messageId', ins.id, 'roomId', ins.room_id, 'seq', ins.seq,
-                                      'senderId', ins.sender_id, 'senderRole', ins.sender_role, 'kind', ins.kind))), $12
+                                      'senderId', ins.sender_id, 'senderRole', ins.sender_role, 'kind', ins.kind)
+                    -- so the platform never notifies the requester of a staff note
+                    || CASE WHEN ins.internal THEN '{"internal": true}'::jsonb ELSE '{}'::jsonb END)), $12
     FROM ins WHERE $14::boolean
 )
 SELECT *, false AS duplicate FROM ins
@@ -183,6 +203,8 @@ export class MessagesRepo {
       m.webhook ? JSON.stringify(webhookJob('message.created', {}, m.createdAt)) : null,
       m.webhook ?? false,
       keys && (text !== null || meta !== null) ? keys.current : null,
+      m.request ?? null,
+      m.internal ?? false,
     ];
     for (let attempt = 0; ; attempt++) {
       try {
@@ -208,16 +230,18 @@ export class MessagesRepo {
     return row ? this.#message(row) : null;
   }
 
-  /** A page of history, newest last. */
+  /** A page of history, newest last; without internal notes when `hideInternal` (the requester's). */
   async page(
     roomId: string,
     beforeSeq: number | undefined,
     limit: number,
+    hideInternal = false,
   ): Promise<{ messages: Message[]; hasMore: boolean }> {
     const rows = await this.q.query<MessageRow>(
       `SELECT * FROM messages WHERE room_id = $1 AND ($2::int IS NULL OR seq < $2::int)
+          AND NOT ($4::boolean AND internal)
         ORDER BY seq DESC LIMIT $3`,
-      [roomId, beforeSeq ?? null, limit + 1],
+      [roomId, beforeSeq ?? null, limit + 1, hideInternal],
     );
     const hasMore = rows.length > limit;
     return {
@@ -229,20 +253,38 @@ export class MessagesRepo {
     };
   }
 
-  /** For each room, the messages after the given seq, oldest first, at most `limit` per room. */
-  async since(cursors: ReadonlyMap<string, number>, limit: number): Promise<Map<string, Message[]>> {
+  /**
+   * For each room, the messages after the given seq, oldest first, at most
+   * `limit` per room; none of the internal notes of the rooms in `hideInternal`.
+   */
+  async since(
+    cursors: ReadonlyMap<string, number>,
+    limit: number,
+    hideInternal: ReadonlySet<string> = new Set(),
+  ): Promise<Map<string, Message[]>> {
     const out = new Map<string, Message[]>([...cursors.keys()].map((k) => [k, []]));
     if (cursors.size === 0) return out;
+    const ids = [...cursors.keys()];
     const rows = await this.q.query<MessageRow>(
-      `SELECT m.* FROM unnest($1::text[], $2::int[]) AS c(room_id, after)
+      `SELECT m.* FROM unnest($1::text[], $2::int[], $4::boolean[]) AS c(room_id, after, hide)
          CROSS JOIN LATERAL (
-           SELECT * FROM messages WHERE room_id = c.room_id AND seq > c.after ORDER BY seq LIMIT $3
+           SELECT * FROM messages WHERE room_id = c.room_id AND seq > c.after AND NOT (c.hide AND internal)
+            ORDER BY seq LIMIT $3
          ) m
         ORDER BY m.room_id, m.seq`,
-      [[...cursors.keys()], [...cursors.values()], limit],
+      [ids, [...cursors.values()], limit, ids.map((id) => hideInternal.has(id))],
     );
     for (const r of rows) out.get(r.room_id)?.push(this.#message(r));
     return out;
+  }
+
+  /** The last seq at or below `seq` that is not an internal note: what the requester may hear of a read. */
+  async lastPublicSeq(roomId: string, seq: number): Promise<number> {
+    const [row] = await this.q.query<{ seq: number | null }>(
+      'SELECT max(seq) AS seq FROM messages WHERE room_id = $1 AND seq <= $2 AND NOT internal',
+      [roomId, seq],
+    );
+    return row?.seq ?? 0;
   }
 
   async attachmentUsed(attachmentId: string): Promise<boolean> {

@@ -1,4 +1,4 @@
-import type { EscalationTarget, Plan, Room } from '../domain/types.ts';
+import type { EscalationTarget, Plan, Room, TicketStatus } from '../domain/types.ts';
 import type { Queryable } from './db.ts';
 import { toPlan } from './users.ts';
 
@@ -13,6 +13,8 @@ interface RoomRow {
   awaiting_reply_since: Date | null;
   created_at: Date;
   escalations: EscalationTarget[] | null;
+  ticket_status: TicketStatus | null;
+  ticket_assignee_id: string | null;
 }
 
 const toRoom = (r: RoomRow): Room => ({
@@ -26,6 +28,9 @@ const toRoom = (r: RoomRow): Room => ({
   lastSeq: r.last_seq,
   awaitingReplySince: r.awaiting_reply_since,
   createdAt: r.created_at,
+  ...(r.kind === 'support'
+    ? { ticket: { status: r.ticket_status ?? 'open', assigneeId: r.ticket_assignee_id } }
+    : {}),
 });
 
 const ROOM_COLUMNS = `r.*, ARRAY(SELECT e.target FROM escalations e WHERE e.room_id = r.id ORDER BY e.created_at) AS escalations`;
@@ -80,8 +85,8 @@ export class RoomsRepo {
 
   async insert(room: Room): Promise<void> {
     await this.q.query(
-      `INSERT INTO rooms (id, kind, service, client_id, provider_id, requester_id, created_at)
-       VALUES ($1, $2, $3, $4, $5, $6, $7)`,
+      `INSERT INTO rooms (id, kind, service, client_id, provider_id, requester_id, created_at, ticket_status)
+       VALUES ($1, $2, $3, $4, $5, $6, $7, CASE WHEN $2 = 'support' THEN 'open' END)`,
       [room.id, room.kind, room.service, room.clientId, room.providerId, room.requesterId, room.createdAt],
     );
   }
@@ -111,21 +116,31 @@ export class RoomsRepo {
     return rows.map(toRoom);
   }
 
-  /** Unread messages per room for one user: messages from others after their read cursor. */
+  /**
+   * Per room for one user: unread messages (from others, after their read
+   * cursor) and the last seq they can see. A support room's requester sees no
+   * internal note, so none counts for them and `lastSeq` is their last visible one.
+   */
   async unreadCounts(
     userId: string,
     roomIds: readonly string[],
-  ): Promise<Map<string, { unread: number; lastRead: number }>> {
+  ): Promise<Map<string, { unread: number; lastRead: number; lastSeq: number }>> {
     if (roomIds.length === 0) return new Map();
-    const rows = await this.q.query<{ room_id: string; unread: number; last_read: number }>(
+    const rows = await this.q.query<{ room_id: string; unread: number; last_read: number; last_seq: number }>(
       `SELECT r.id AS room_id, COALESCE(c.seq, 0) AS last_read,
               (SELECT count(*) FROM messages m
-                WHERE m.room_id = r.id AND m.seq > COALESCE(c.seq, 0) AND m.sender_id <> $1)::int AS unread
+                WHERE m.room_id = r.id AND m.seq > COALESCE(c.seq, 0) AND m.sender_id <> $1
+                  AND NOT (m.internal AND r.requester_id = $1))::int AS unread,
+              CASE WHEN r.requester_id = $1
+                THEN COALESCE((SELECT max(m.seq) FROM messages m WHERE m.room_id = r.id AND NOT m.internal), 0)
+                ELSE r.last_seq END AS last_seq
          FROM rooms r LEFT JOIN read_cursors c ON c.room_id = r.id AND c.user_id = $1
         WHERE r.id = ANY($2::text[])`,
       [userId, roomIds],
     );
-    return new Map(rows.map((r) => [r.room_id, { unread: r.unread, lastRead: r.last_read }]));
+    return new Map(
+      rows.map((r) => [r.room_id, { unread: r.unread, lastRead: r.last_read, lastSeq: r.last_seq }]),
+    );
   }
 
   /** Moves a read cursor forward only; returns the cursor after the update. */
@@ -138,6 +153,23 @@ export class RoomsRepo {
       [roomId, userId, seq, now],
     );
     return row!.seq;
+  }
+
+  /**
+   * Changes a ticket: `status` and `assigneeId` when given (`assigneeId: null`
+   * unassigns). A supervisor escalation hands the ticket over: it leaves its
+   * rep unassigned for the supervisors to take.
+   */
+  async setTicket(
+    roomId: string,
+    change: { status?: TicketStatus | undefined; assigneeId?: string | null | undefined },
+  ): Promise<void> {
+    await this.q.query(
+      `UPDATE rooms SET ticket_status = COALESCE($2, ticket_status, 'open'),
+              ticket_assignee_id = CASE WHEN $3::boolean THEN $4 ELSE ticket_assignee_id END
+        WHERE id = $1 AND kind = 'support'`,
+      [roomId, change.status ?? null, change.assigneeId !== undefined, change.assigneeId ?? null],
+    );
   }
 
   /** Records an escalation; false if the room was already escalated to that target. */

@@ -1,7 +1,8 @@
 import { createClient } from 'redis';
-import { afterAll, beforeAll, describe, expect, it, onTestFailed } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { TEST_REDIS_URL } from '../helpers/backends.ts';
-import { type Cluster, type ServerProcess, startCluster } from '../helpers/processes.ts';
+import { bookableRoom, bookNextSlot, reportWarningsOnFailure } from '../helpers/cluster.ts';
+import { type Cluster, onNode, type ServerProcess, startCluster } from '../helpers/processes.ts';
 import { collect, nextEvent, request } from '../helpers/server.ts';
 import { freePortBase, opusParameters } from '../media/helpers.ts';
 
@@ -24,21 +25,16 @@ describe('live-session placement across two server processes', () => {
   const ports: number[] = [];
   const clientId = 'client-p';
   const providerId = 'provider-p';
-  let roomId: string;
   let clientToken: string;
   let providerToken: string;
   let redis: ReturnType<typeof createClient>;
 
-  const ok = async (p: Promise<{ status: number; body: any }>) => {
-    const r = await p;
-    if (r.status >= 300) throw new Error(`expected success, got ${r.status}: ${JSON.stringify(r.body)}`);
-    return r.body;
-  };
   const data = async (p: Promise<any>) => {
     const ack = await p;
     if (!ack.ok) throw new Error(`expected success: ${JSON.stringify(ack)}`);
     return ack.data;
   };
+  let room: Awaited<ReturnType<typeof bookableRoom>>;
 
   beforeAll(async () => {
     ports.push(await freePortBase(2));
@@ -52,48 +48,9 @@ describe('live-session placement across two server processes', () => {
     redis = createClient({ url: TEST_REDIS_URL });
     await redis.connect();
 
-    const admin = c.token('platform', 'admin');
-    const allDay: Array<[string, string]> = [['00:00', '24:00']];
-    const days = ['mon', 'tue', 'wed', 'thu', 'fri', 'sat', 'sun'];
-    await ok(
-      c.api(a, 'PUT', `/v1/users/${providerId}`, {
-        token: admin,
-        body: {
-          role: 'provider',
-          displayName: 'Provider',
-          // A slot well clear of the provider's midnight.
-          timezone: new Date().getUTCHours() === 23 ? 'Etc/GMT-12' : 'UTC',
-          specialty: 'therapy',
-          workingHours: Object.fromEntries(days.map((d) => [d, allDay])),
-        },
-      }),
-    );
-    await ok(
-      c.api(a, 'PUT', `/v1/users/${clientId}`, {
-        token: admin,
-        body: { role: 'client', displayName: 'Client', timezone: 'UTC' },
-      }),
-    );
-    await ok(
-      c.api(a, 'PUT', `/v1/users/${clientId}/plan`, {
-        token: admin,
-        body: {
-          kind: 'out_of_pocket',
-          includesMessaging: true,
-          liveSessionsPerPeriod: 4,
-          periodStart: `${new Date().toISOString().slice(0, 8)}01`,
-        },
-      }),
-    );
-    const created = await ok(
-      c.api(a, 'POST', '/v1/rooms', {
-        token: admin,
-        body: { kind: 'therapy', clientId, providerId, service: 'therapy' },
-      }),
-    );
-    roomId = created.room.id;
-    clientToken = c.token(clientId, 'client');
-    providerToken = c.token(providerId, 'provider');
+    room = await bookableRoom(onNode(c, a), { client: clientId, provider: providerId });
+    clientToken = room.clientToken;
+    providerToken = room.providerToken;
   });
   afterAll(async () => {
     await redis?.quit().catch(() => {});
@@ -101,36 +58,11 @@ describe('live-session placement across two server processes', () => {
   });
 
   it('a participant on the other node joins the session placed on the first node, through its own socket', async () => {
-    onTestFailed(() => {
-      const warnings = (n: ServerProcess) =>
-        n
-          .logs()
-          .filter((l) => (l.level ?? 0) >= 40 || l.raw)
-          .map((l) => JSON.stringify(l))
-          .join('\n');
-      console.error(`node-a warnings:\n${warnings(a)}\nnode-b warnings:\n${warnings(b)}`);
-    });
+    reportWarningsOnFailure(() => [a, b]);
     expect(a.listening).toMatchObject({ redis: true });
 
     // The next slot, booked and confirmed: joinable at once (the join window opens 24 h ahead).
-    const now = Date.now();
-    const slots = await ok(
-      c.api(
-        a,
-        'GET',
-        `/v1/providers/${providerId}/slots?durationMin=15&from=${new Date(now).toISOString()}&to=${new Date(now + 60 * 60_000).toISOString()}`,
-        { token: clientToken },
-      ),
-    );
-    const slot = slots.slots[0];
-    expect(slot).toBeDefined();
-    const booked = await c.api(a, 'POST', '/v1/bookings', {
-      token: clientToken,
-      body: { roomId, modality: 'video', startsAt: slot.startsAt, durationMin: 15 },
-    });
-    expect(booked.status, JSON.stringify(booked.body)).toBe(201);
-    const bookingId = booked.body.booking.id as string;
-    await ok(c.api(b, 'POST', `/v1/bookings/${bookingId}/confirm`, { token: providerToken, body: {} }));
+    const bookingId = await bookNextSlot(onNode(c, a), room, { confirmVia: onNode(c, b) });
 
     const clientOnA = await c.connect(a, clientToken);
     const providerOnB = await c.connect(b, providerToken);

@@ -1,7 +1,9 @@
 import type { Socket } from 'socket.io-client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { Ack, Message, RequestAnswer } from '../../protocol/index.ts';
-import { type Cluster, type ServerProcess, startCluster } from '../helpers/processes.ts';
+import type { Ack, Message, RequestAnswer, RequestInput } from '../../protocol/index.ts';
+import { answer } from '../helpers/cluster.ts';
+import { therapyRoom } from '../helpers/fixtures.ts';
+import { type Cluster, onNode, type ServerProcess, startCluster } from '../helpers/processes.ts';
 
 /**
  * A node dies (SIGKILL) in the middle of a burst of sends. What was
@@ -22,24 +24,14 @@ type Outcome = { kind: 'ack'; ack: Ack<RequestAnswer<'message:send'>> } | { kind
  * Sends a request and resolves with its acknowledgement, or with `lost` when
  * the connection drops (or the bound passes) before one arrives.
  */
-function send(socket: Socket, event: string, payload: unknown): Promise<Outcome> {
+function send(socket: Socket, payload: RequestInput<'message:send'>): Promise<Outcome> {
   if (!socket.connected) return Promise.resolve({ kind: 'lost', reason: 'not connected' });
   return new Promise((resolve) => {
     socket
       .timeout(ACK_TIMEOUT_MS)
-      .emit(event, payload, (err: Error | null, ack: Ack<RequestAnswer<'message:send'>>) =>
+      .emit('message:send', payload, (err: Error | null, ack: Ack<RequestAnswer<'message:send'>>) =>
         resolve(err ? { kind: 'lost', reason: err.message } : { kind: 'ack', ack }),
       );
-  });
-}
-
-function request<T>(socket: Socket, event: string, payload: unknown): Promise<T> {
-  return new Promise((resolve, reject) => {
-    socket.timeout(ACK_TIMEOUT_MS).emit(event, payload, (err: Error | null, ack: Ack<T>) => {
-      if (err) reject(err);
-      else if (!ack.ok) reject(new Error(`${event} failed: ${JSON.stringify(ack)}`));
-      else resolve(ack.data);
-    });
   });
 }
 
@@ -66,58 +58,14 @@ describe('a node killed during a burst of messages', () => {
   let c: Cluster;
   let a: ServerProcess;
   let b: ServerProcess;
-  let admin: string;
   const provider = 'provider-1';
   const clients = ['client-1', 'client-2', 'client-3'];
   const rooms: string[] = [];
 
-  const ok = async (p: Promise<{ status: number; body: any }>) => {
-    const r = await p;
-    if (r.status >= 300) throw new Error(`expected success, got ${r.status}: ${JSON.stringify(r.body)}`);
-    return r.body;
-  };
-
   beforeAll(async () => {
     c = await startCluster({ nodes: 2 });
     [a, b] = c.nodes as [ServerProcess, ServerProcess];
-    admin = c.token('platform', 'admin');
-    await ok(
-      c.api(a, 'PUT', `/v1/users/${provider}`, {
-        token: admin,
-        body: {
-          role: 'provider',
-          displayName: 'Provider',
-          timezone: 'America/New_York',
-          specialty: 'therapy',
-        },
-      }),
-    );
-    for (const id of clients) {
-      await ok(
-        c.api(a, 'PUT', `/v1/users/${id}`, {
-          token: admin,
-          body: { role: 'client', displayName: id, timezone: 'Europe/Berlin' },
-        }),
-      );
-      await ok(
-        c.api(a, 'PUT', `/v1/users/${id}/plan`, {
-          token: admin,
-          body: {
-            kind: 'out_of_pocket',
-            includesMessaging: true,
-            liveSessionsPerPeriod: 4,
-            periodStart: '2026-11-01',
-          },
-        }),
-      );
-      const created = await ok(
-        c.api(a, 'POST', '/v1/rooms', {
-          token: admin,
-          body: { kind: 'therapy', clientId: id, providerId: provider, service: 'therapy' },
-        }),
-      );
-      rooms.push(created.room.id);
-    }
+    for (const id of clients) rooms.push((await therapyRoom(onNode(c, a), { client: id, provider })).roomId);
   });
   afterAll(() => c?.stop());
 
@@ -140,7 +88,7 @@ describe('a node killed during a burst of messages', () => {
         text: `message ${i}`,
       };
     });
-    const payload = (p: Planned) => ({
+    const payload = (p: Planned): RequestInput<'message:send'> => ({
       roomId: p.roomId,
       clientMsgId: p.clientMsgId,
       kind: 'text',
@@ -162,7 +110,7 @@ describe('a node killed during a burst of messages', () => {
               p.first = 'unsent';
               return;
             }
-            p.first = await send(onA[si]!, 'message:send', payload(p));
+            p.first = await send(onA[si]!, payload(p));
             if (p.first.kind === 'ack' && p.first.ack.ok && ++acked === KILL_AFTER_ACKS) {
               killedAt = Date.now();
               killing = a.kill();
@@ -202,7 +150,7 @@ describe('a node killed during a burst of messages', () => {
           planned.filter((p) => p.sender === si),
           WINDOW,
           async (p) => {
-            const r = await send(onB[si]!, 'message:send', payload(p));
+            const r = await send(onB[si]!, payload(p));
             if (r.kind === 'ack' && r.ack.ok) retried.set(p.clientMsgId, r.ack.data.message);
             else retryErrors.push({ clientMsgId: p.clientMsgId, r });
           },
@@ -239,11 +187,12 @@ describe('a node killed during a burst of messages', () => {
       let beforeSeq: number | undefined;
       for (let pages = 0; ; pages++) {
         expect(pages, `history of ${roomId} does not end`).toBeLessThan(100);
-        const page = await request<{ messages: Message[]; hasMore: boolean }>(reader, 'message:history', {
-          roomId,
-          limit: 37,
-          ...(beforeSeq ? { beforeSeq } : {}),
-        });
+        const page = await answer(
+          reader,
+          'message:history',
+          { roomId, limit: 37, ...(beforeSeq ? { beforeSeq } : {}) },
+          ACK_TIMEOUT_MS,
+        );
         history.unshift(...page.messages);
         if (!page.hasMore || page.messages.length === 0) break;
         beforeSeq = page.messages[0]!.seq;

@@ -1,7 +1,8 @@
 import pg from 'pg';
-import type { Socket } from 'socket.io-client';
-import { afterAll, beforeAll, describe, expect, it, onTestFailed } from 'vitest';
-import { type Cluster, type ServerProcess, startCluster } from '../helpers/processes.ts';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { bookableRoom, Inbox, joinUrlsOf, reportWarningsOnFailure } from '../helpers/cluster.ts';
+import { ok } from '../helpers/fixtures.ts';
+import { type Cluster, onNode, type ServerProcess, startCluster } from '../helpers/processes.ts';
 import { request } from '../helpers/server.ts';
 
 /**
@@ -37,50 +38,6 @@ interface JobRow {
   dead_at: Date | null;
 }
 
-/** Every message:new a socket receives, with a way to wait (event-driven, bounded) for what should arrive. */
-class Inbox {
-  readonly name: string;
-  readonly messages: any[] = [];
-  readonly #waiters = new Set<() => void>();
-
-  constructor(name: string, socket: Socket) {
-    this.name = name;
-    socket.on('message:new', (m: any) => {
-      this.messages.push(m);
-      for (const w of [...this.#waiters]) w();
-    });
-  }
-
-  count(clientMsgId: string): number {
-    return this.messages.filter((m) => m.clientMsgId === clientMsgId).length;
-  }
-
-  until(ids: string[], timeoutMs: number): Promise<void> {
-    return new Promise((resolve, reject) => {
-      const check = () => {
-        if (!ids.every((id) => this.count(id) > 0)) return;
-        clearTimeout(timer);
-        this.#waiters.delete(check);
-        resolve();
-      };
-      const timer = setTimeout(() => {
-        this.#waiters.delete(check);
-        const seen = this.messages.map((m) => m.clientMsgId);
-        reject(
-          new Error(
-            `${this.name}: not all of ${ids.join(', ')} within ${timeoutMs} ms; saw ${seen.join(', ')}`,
-          ),
-        );
-      }, timeoutMs);
-      this.#waiters.add(check);
-      check();
-    });
-  }
-}
-
-/** A slot well clear of the provider's midnight: sessions do not cross from one working day into the next. */
-const providerTimezone = () => (new Date().getUTCHours() === 23 ? 'Etc/GMT-12' : 'UTC');
-
 describe('a booking from slot to reminder on two server processes', () => {
   let c: Cluster;
   let a: ServerProcess;
@@ -91,12 +48,6 @@ describe('a booking from slot to reminder on two server processes', () => {
   let roomId: string;
   let clientToken: string;
   let providerToken: string;
-
-  const ok = async (p: Promise<{ status: number; body: any }>) => {
-    const r = await p;
-    if (r.status >= 300) throw new Error(`expected success, got ${r.status}: ${JSON.stringify(r.body)}`);
-    return r.body;
-  };
 
   const jobsOf = async (bookingId: string) =>
     (
@@ -129,54 +80,16 @@ describe('a booking from slot to reminder on two server processes', () => {
     await db.connect();
 
     // Provisioned on node A; node B knows of it through the shared database.
-    const admin = c.token('platform', 'admin');
-    const allDay: Array<[string, string]> = [['00:00', '24:00']];
-    await ok(
-      c.api(a, 'PUT', `/v1/users/${providerId}`, {
-        token: admin,
-        body: {
-          role: 'provider',
-          displayName: 'Provider',
-          timezone: providerTimezone(),
-          specialty: 'therapy',
-          workingHours: {
-            mon: allDay,
-            tue: allDay,
-            wed: allDay,
-            thu: allDay,
-            fri: allDay,
-            sat: allDay,
-            sun: allDay,
-          },
-        },
-      }),
-    );
-    await ok(
-      c.api(a, 'PUT', `/v1/users/${clientId}`, {
-        token: admin,
-        body: { role: 'client', displayName: 'Client', timezone: 'UTC' },
-      }),
-    );
-    await ok(
-      c.api(a, 'PUT', `/v1/users/${clientId}/plan`, {
-        token: admin,
-        body: {
-          kind: 'out_of_pocket',
-          includesMessaging: true,
-          liveSessionsPerPeriod: 2,
-          periodStart: '2026-11-01',
-        },
-      }),
-    );
-    const created = await ok(
-      c.api(a, 'POST', '/v1/rooms', {
-        token: admin,
-        body: { kind: 'therapy', clientId, providerId, service: 'therapy' },
-      }),
-    );
-    roomId = created.room.id;
-    clientToken = c.token(clientId, 'client');
-    providerToken = c.token(providerId, 'provider');
+    ({ roomId, clientToken, providerToken } = await bookableRoom(onNode(c, a), {
+      client: clientId,
+      provider: providerId,
+      plan: {
+        kind: 'out_of_pocket',
+        includesMessaging: true,
+        liveSessionsPerPeriod: 2,
+        periodStart: '2026-11-01',
+      },
+    }));
   });
   afterAll(async () => {
     await db?.end();
@@ -185,20 +98,14 @@ describe('a booking from slot to reminder on two server processes', () => {
 
   it('books a slot, confirms it, and delivers each reminder exactly once with working join links', async () => {
     let bookingId = '';
-    onTestFailed(async () => {
-      // What the server did, for the failure report.
-      const rows = bookingId ? await jobsOf(bookingId).catch((e) => `(${e.message})`) : '(no booking)';
-      const warnings = (n: ServerProcess) =>
-        n
-          .logs()
-          .filter((l) => (l.level ?? 0) >= 40 || l.raw)
-          .map((l) => JSON.stringify(l))
-          .join('\n');
-      console.error(
-        `booking ${bookingId} job rows: ${JSON.stringify(rows)}\n` +
-          `node-a warnings:\n${warnings(a)}\nnode-b warnings:\n${warnings(b)}`,
-      );
-    });
+    // What the server did, for the failure report.
+    reportWarningsOnFailure(
+      () => [a, b],
+      async () => {
+        const rows = bookingId ? await jobsOf(bookingId).catch((e) => `(${e.message})`) : '(no booking)';
+        return `booking ${bookingId} job rows: ${JSON.stringify(rows)}`;
+      },
+    );
 
     // The client on node B (and node A), the provider on node A.
     const clientSocketB = await c.connect(b, clientToken);
@@ -280,8 +187,8 @@ describe('a booking from slot to reminder on two server processes', () => {
     const reminderIds = REMINDER_OFFSETS.map((o) => `booking:${bookingId}:reminder:${o}`);
     await clientOnB.until([reminderIds[0]!], 30_000);
     const opensAt = startsAt - JOIN_OPENS_MS;
-    const first = clientOnB.messages.find((m) => m.clientMsgId === reminderIds[0]);
-    const firstLink = first.meta.joinUrls[clientId] as string;
+    const first = clientOnB.find(reminderIds[0]!);
+    const firstLink = joinUrlsOf(first)[clientId]!;
     const sentAt = Date.now();
     const early = await c.api(b, 'GET', `/v1/join/${tokenOf(firstLink)}`, { token: clientToken });
     const answeredAt = Date.now();
@@ -330,12 +237,12 @@ describe('a booking from slot to reminder on two server processes', () => {
       // The two markers are sent through different nodes back to back, so they
       // may arrive in either order (one is local, one crosses Redis); the
       // lifecycle messages, seconds apart, arrive in seq order.
-      const seqs = inbox.messages.filter((m) => !markers.includes(m.clientMsgId)).map((m) => m.seq);
+      const seqs = inbox.messages.filter((m) => !markers.some((k) => k === m.clientMsgId)).map((m) => m.seq);
       expect(seqs, `${inbox.name}: seqs in order`).toEqual([...seqs].sort((x, y) => x - y));
     }
 
     for (const [i, offsetMs] of REMINDER_OFFSETS.entries()) {
-      const m = clientOnB.messages.find((x) => x.clientMsgId === reminderIds[i]);
+      const m = clientOnB.find(reminderIds[i]!);
       expect(m).toMatchObject({
         roomId,
         senderId: 'talkroom',
@@ -349,9 +256,9 @@ describe('a booking from slot to reminder on two server processes', () => {
       const dueAt = startsAt - offsetMs;
       expect(Date.parse(m.createdAt)).toBeGreaterThanOrEqual(dueAt);
       expect(Date.parse(m.createdAt) - dueAt).toBeLessThan(5000);
-      const urls = m.meta.joinUrls as Record<string, string>;
+      const urls = joinUrlsOf(m);
       expect(Object.keys(urls).sort()).toEqual([clientId, providerId].sort());
-      expect(m.meta.joinUrl).toBe(urls[clientId]);
+      expect(m.meta?.joinUrl).toBe(urls[clientId]);
       for (const url of Object.values(urls))
         expect(url).toMatch(/^https:\/\/talkroom\.test\/join\/[\w-]+\.[\w-]+\.[\w-]+$/);
       expect(urls[clientId]).not.toBe(urls[providerId]);
@@ -363,8 +270,8 @@ describe('a booking from slot to reminder on two server processes', () => {
       const m = clientOnB.messages.find((x) => x.clientMsgId === id);
       expect(m).toMatchObject({ senderRole: 'bot', kind: 'system', bookingId, meta: { bookingId } });
     }
-    expect(clientOnB.messages.find((x) => x.clientMsgId === noticeIds[0]).meta.event).toBe('booked');
-    expect(clientOnB.messages.find((x) => x.clientMsgId === noticeIds[1]).meta.event).toBe('confirmed');
+    expect(clientOnB.find(noticeIds[0]!).meta?.event).toBe('booked');
+    expect(clientOnB.find(noticeIds[1]!).meta?.event).toBe('confirmed');
 
     // The stored history holds each once too.
     const history = await request(clientSocketB, 'message:history', { roomId, limit: 200 });
@@ -375,9 +282,9 @@ describe('a booking from slot to reminder on two server processes', () => {
 
     // The join links, now that the window is open (it opened before the second reminder), on either node.
     expect(Date.now()).toBeGreaterThanOrEqual(opensAt);
-    const second = clientOnB.messages.find((m) => m.clientMsgId === reminderIds[1]);
-    const clientJoin = tokenOf(second.meta.joinUrls[clientId]);
-    const providerJoin = tokenOf(second.meta.joinUrls[providerId]);
+    const second = clientOnB.find(reminderIds[1]!);
+    const clientJoin = tokenOf(joinUrlsOf(second)[clientId]!);
+    const providerJoin = tokenOf(joinUrlsOf(second)[providerId]!);
     const grant = {
       booking: { id: bookingId, status: 'confirmed', startsAt: slot.startsAt },
       opensAt: new Date(opensAt).toISOString(),

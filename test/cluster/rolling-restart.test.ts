@@ -1,7 +1,6 @@
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it, onTestFailed } from 'vitest';
-import type { Ack } from '../../signaling/events.ts';
-import { ok, therapyRoom } from '../helpers/fixtures.ts';
+import { bookableRoom, bookNextSlot } from '../helpers/cluster.ts';
 import { type Cluster, onNode, startCluster } from '../helpers/processes.ts';
 import { RotatingClient } from '../helpers/rotating-client.ts';
 import { freePortBase } from '../media/helpers.ts';
@@ -18,13 +17,6 @@ import { freePortBase } from '../media/helpers.ts';
  */
 
 const ROOMS = 3;
-const ALL_DAY = Object.fromEntries(
-  ['mon', 'tue', 'wed', 'thu', 'fri', 'sat', 'sun'].map((d) => [
-    d,
-    [['00:00', '24:00']] as [string, string][],
-  ]),
-);
-
 describe('rolling restart of three nodes under live messaging', () => {
   let c: Cluster;
   const clients: RotatingClient[] = [];
@@ -51,50 +43,21 @@ describe('rolling restart of three nodes under live messaging', () => {
     });
     const node = onNode(c, c.nodes[0]!);
     for (let i = 0; i < ROOMS; i++) {
-      const r = await therapyRoom(node, {
-        client: `rc${i}`,
-        provider: `rp${i}`,
-        // Open all day in a zone clear of midnight, so a session can be booked a minute from now.
-        providerTimezone: new Date().getUTCHours() === 23 ? 'Etc/GMT-12' : 'UTC',
-        workingHours: ALL_DAY,
-        plan: {
-          kind: 'out_of_pocket',
-          includesMessaging: true,
-          liveSessionsPerPeriod: 4,
-          periodStart: `${new Date().toISOString().slice(0, 8)}01`,
-        },
-      });
-      if (i === 0) {
-        const now = Date.now();
-        const slots = await ok(
-          node.api(
-            'GET',
-            `/v1/providers/${r.provider}/slots?durationMin=15&from=${new Date(now).toISOString()}&to=${new Date(now + 3_600_000).toISOString()}`,
-            { token: r.clientToken },
-          ),
-        );
-        const booked = await ok(
-          node.api('POST', '/v1/bookings', {
-            token: r.clientToken,
-            body: { roomId: r.roomId, modality: 'video', startsAt: slots.slots[0].startsAt, durationMin: 15 },
-          }),
-        );
-        bookingId = booked.booking.id;
-        await ok(node.api('POST', `/v1/bookings/${bookingId}/confirm`, { token: r.providerToken, body: {} }));
-      }
+      const r = await bookableRoom(node, { client: `rc${i}`, provider: `rp${i}` });
+      if (i === 0) bookingId = await bookNextSlot(node, r);
       rooms.push(r.roomId);
       // The client starts on node i, the provider on node i+1: every node has sockets to lose.
       clients.push(
         new RotatingClient({
           name: `client ${i}`,
-          token: r.clientToken,
+          getToken: () => c.token(r.client, 'client'),
           rooms: [r.roomId],
           urls: () => c.nodes.map((n) => n.url),
           start: i,
         }),
         new RotatingClient({
           name: `provider ${i}`,
-          token: r.providerToken,
+          getToken: () => c.token(r.provider, 'provider'),
           rooms: [r.roomId],
           urls: () => c.nodes.map((n) => n.url),
           start: i + 1,
@@ -138,9 +101,7 @@ describe('rolling restart of three nodes under live messaging', () => {
         await p.until(`in the live session ${when}`, () => inSession(p) && p.socket.connected);
         const port = p.joins.at(-1)!.ok && (p.joins.at(-1) as any).data.transports.send.iceCandidates[0].port;
         expect(mediaPorts, `${p.name}'s media port ${when}`).toContain(port);
-        const recv: Ack<any> = await p.socket
-          .timeout(20_000)
-          .emitWithAck('live:transport', { bookingId, direction: 'recv' });
+        const recv = await p.ack('live:transport', { bookingId, direction: 'recv' }, 20_000);
         expect(recv, `${p.name} asks for a transport ${when}`).toMatchObject({ ok: true });
       }
     };

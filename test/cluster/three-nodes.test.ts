@@ -1,10 +1,17 @@
 import { join } from 'node:path';
 import pg from 'pg';
-import type { Socket } from 'socket.io-client';
-import { afterAll, beforeAll, describe, expect, it, onTestFailed } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { launchBrowser, SCREENSHOT_DIR, type TestBrowser } from '../helpers/browser.ts';
-import { type Cluster, type ServerProcess, startCluster } from '../helpers/processes.ts';
-import { rawRequest } from '../helpers/server.ts';
+import {
+  answer,
+  bookableRoom,
+  Inbox,
+  joinUrlsOf,
+  reportWarningsOnFailure,
+  until,
+} from '../helpers/cluster.ts';
+import { ok } from '../helpers/fixtures.ts';
+import { type Cluster, onNode, type ServerProcess, startCluster } from '../helpers/processes.ts';
 import { freePortBase } from '../media/helpers.ts';
 
 /**
@@ -30,73 +37,6 @@ const ENV = {
   CLUSTER_HEARTBEAT_TTL: '2s',
 };
 
-/** Every message:new a socket receives, with a bounded, event-driven wait for what should arrive. */
-class Inbox {
-  readonly name: string;
-  readonly socket: Socket;
-  readonly messages: any[] = [];
-  readonly #waiters = new Set<() => void>();
-
-  constructor(name: string, socket: Socket) {
-    this.name = name;
-    this.socket = socket;
-    socket.on('message:new', (m: any) => {
-      this.messages.push(m);
-      for (const w of [...this.#waiters]) w();
-    });
-  }
-
-  count(clientMsgId: string): number {
-    return this.messages.filter((m) => m.clientMsgId === clientMsgId).length;
-  }
-
-  until(ids: string[], timeoutMs: number): Promise<void> {
-    return new Promise((resolve, reject) => {
-      const check = () => {
-        if (!ids.every((id) => this.count(id) > 0)) return;
-        clearTimeout(timer);
-        this.#waiters.delete(check);
-        resolve();
-      };
-      const timer = setTimeout(() => {
-        this.#waiters.delete(check);
-        const seen = this.messages.map((m) => m.clientMsgId);
-        reject(
-          new Error(
-            `${this.name}: not all of ${ids.join(', ')} within ${timeoutMs} ms; saw ${seen.join(', ')}`,
-          ),
-        );
-      }, timeoutMs);
-      this.#waiters.add(check);
-      check();
-    });
-  }
-}
-
-async function until(what: string, check: () => boolean | Promise<boolean>, timeoutMs = 10_000) {
-  const by = Date.now() + timeoutMs;
-  while (!(await check())) {
-    if (Date.now() > by) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
-
-/** A socket request that fails instead of hanging, and answers its data. */
-async function data(socket: Socket, event: string, payload: unknown, timeoutMs = 10_000): Promise<any> {
-  let timer: NodeJS.Timeout | undefined;
-  const ack: any = await Promise.race([
-    rawRequest(socket, event, payload),
-    new Promise((_, reject) => {
-      timer = setTimeout(() => reject(new Error(`no answer to ${event} within ${timeoutMs} ms`)), timeoutMs);
-    }),
-  ]).finally(() => clearTimeout(timer));
-  if (!ack.ok) throw new Error(`${event} failed: ${JSON.stringify(ack)}`);
-  return ack.data;
-}
-
-/** A slot well clear of the provider's midnight: sessions do not cross from one working day into the next. */
-const providerTimezone = () => (new Date().getUTCHours() === 23 ? 'Etc/GMT-12' : 'UTC');
-
 describe('three talkroom processes on one PostgreSQL and one Redis', () => {
   let c: Cluster;
   let nodes: [ServerProcess, ServerProcess, ServerProcess];
@@ -110,22 +50,7 @@ describe('three talkroom processes on one PostgreSQL and one Redis', () => {
   let booking: { id: string; roomId: string; clientId: string; providerId: string } | undefined;
   let joinUrls: Record<string, string> | undefined;
 
-  const ok = async (p: Promise<{ status: number; body: any }>) => {
-    const r = await p;
-    if (r.status >= 300) throw new Error(`expected success, got ${r.status}: ${JSON.stringify(r.body)}`);
-    return r.body;
-  };
-
-  const reportWarnings = () =>
-    onTestFailed(() => {
-      const warnings = (n: ServerProcess) =>
-        n
-          .logs()
-          .filter((l) => (l.level ?? 0) >= 40 || l.raw)
-          .map((l) => JSON.stringify(l))
-          .join('\n');
-      console.error(nodes.map((n) => `${n.name} warnings:\n${warnings(n)}`).join('\n'));
-    });
+  const reportWarnings = () => reportWarningsOnFailure(() => nodes);
 
   beforeAll(async () => {
     const base = await freePortBase(3);
@@ -148,51 +73,15 @@ describe('three talkroom processes on one PostgreSQL and one Redis', () => {
     await db.connect();
 
     // Provisioned through all three nodes in turn: each knows of the others' writes through the database.
-    const admin = c.token('platform', 'admin');
-    const allDay: Array<[string, string]> = [['00:00', '24:00']];
-    const days = ['mon', 'tue', 'wed', 'thu', 'fri', 'sat', 'sun'];
     for (let i = 0; i < 3; i += 1) {
-      const clientId = `client-${i}`;
-      const providerId = `provider-${i}`;
-      const via = nodes[i]!;
-      await ok(
-        c.api(via, 'PUT', `/v1/users/${providerId}`, {
-          token: admin,
-          body: {
-            role: 'provider',
-            displayName: `Provider ${i}`,
-            timezone: providerTimezone(),
-            specialty: 'therapy',
-            workingHours: Object.fromEntries(days.map((d) => [d, allDay])),
-          },
-        }),
-      );
-      await ok(
-        c.api(via, 'PUT', `/v1/users/${clientId}`, {
-          token: admin,
-          body: { role: 'client', displayName: `Client ${i}`, timezone: 'UTC' },
-        }),
-      );
-      await ok(
-        c.api(via, 'PUT', `/v1/users/${clientId}/plan`, {
-          token: admin,
-          body: {
-            kind: 'out_of_pocket',
-            includesMessaging: true,
-            liveSessionsPerPeriod: 4,
-            periodStart: `${new Date().toISOString().slice(0, 8)}01`,
-          },
-        }),
-      );
-      const created = await ok(
-        c.api(nodes[(i + 1) % 3]!, 'POST', '/v1/rooms', {
-          token: admin,
-          body: { kind: 'therapy', clientId, providerId, service: 'therapy' },
-        }),
-      );
-      rooms.push({ roomId: created.room.id, clientId, providerId });
-      tokens.set(clientId, c.token(clientId, 'client'));
-      tokens.set(providerId, c.token(providerId, 'provider'));
+      const r = await bookableRoom(onNode(c, nodes[i]!), {
+        client: `client-${i}`,
+        provider: `provider-${i}`,
+        roomVia: onNode(c, nodes[(i + 1) % 3]!),
+      });
+      rooms.push({ roomId: r.roomId, clientId: r.client, providerId: r.provider });
+      tokens.set(r.client, r.clientToken);
+      tokens.set(r.provider, r.providerToken);
     }
   });
   afterAll(async () => {
@@ -226,7 +115,7 @@ describe('three talkroom processes on one PostgreSQL and one Redis', () => {
         parties.flatMap((p) =>
           (['client', 'provider'] as const).map(async (side) => {
             const clientMsgId = `${p.roomId}-${side}-${k}`;
-            const res = await data(p[side].socket, 'message:send', {
+            const res = await answer(p[side].socket, 'message:send', {
               roomId: p.roomId,
               clientMsgId,
               kind: 'text',
@@ -249,15 +138,15 @@ describe('three talkroom processes on one PostgreSQL and one Redis', () => {
     // Barrier: one more message per room, sent by each side; once both see both, the counts are final.
     for (const p of parties) {
       const markers = [`${p.roomId}-marker-client`, `${p.roomId}-marker-provider`];
-      await data(p.client.socket, 'message:send', {
+      await answer(p.client.socket, 'message:send', {
         roomId: p.roomId,
-        clientMsgId: markers[0],
+        clientMsgId: markers[0]!,
         kind: 'text',
         text: 'marker',
       });
-      await data(p.provider.socket, 'message:send', {
+      await answer(p.provider.socket, 'message:send', {
         roomId: p.roomId,
-        clientMsgId: markers[1],
+        clientMsgId: markers[1]!,
         kind: 'text',
         text: 'marker',
       });
@@ -274,7 +163,7 @@ describe('three talkroom processes on one PostgreSQL and one Redis', () => {
         // Sent by one sender, in that sender's order.
         for (const side of ['client', 'provider']) {
           const mine = inbox.messages
-            .filter((m) => m.clientMsgId.startsWith(`${p.roomId}-${side}-`))
+            .filter((m) => m.clientMsgId?.startsWith(`${p.roomId}-${side}-`))
             .map((m) => m.clientMsgId);
           expect(mine, `${inbox.name}: ${side}'s in order`).toEqual(
             Array.from({ length: PER_SIDE }, (_, k) => `${p.roomId}-${side}-${k}`),
@@ -284,7 +173,7 @@ describe('three talkroom processes on one PostgreSQL and one Redis', () => {
       // The stored history, read through the third node: every message once, seqs without gaps.
       const third = nodes[(rooms.findIndex((r) => r.roomId === p.roomId) + 2) % 3]!;
       const reader = await c.connect(third, tokens.get(p.clientId)!);
-      const history = await data(reader, 'message:history', { roomId: p.roomId, limit: 200 });
+      const history = await answer(reader, 'message:history', { roomId: p.roomId, limit: 200 });
       reader.disconnect();
       const stored = history.messages as any[];
       for (const id of all) expect(stored.filter((m) => m.clientMsgId === id).length, id).toBe(1);
@@ -341,15 +230,15 @@ describe('three talkroom processes on one PostgreSQL and one Redis', () => {
       5000,
     );
     const markers = ['reminder-marker-via-b', 'reminder-marker-via-c'];
-    await data(clientOnB.socket, 'message:send', {
+    await answer(clientOnB.socket, 'message:send', {
       roomId: room.roomId,
-      clientMsgId: markers[0],
+      clientMsgId: markers[0]!,
       kind: 'text',
       text: 'marker',
     });
-    await data(providerOnC.socket, 'message:send', {
+    await answer(providerOnC.socket, 'message:send', {
       roomId: room.roomId,
-      clientMsgId: markers[1],
+      clientMsgId: markers[1]!,
       kind: 'text',
       text: 'marker',
     });
@@ -360,7 +249,7 @@ describe('three talkroom processes on one PostgreSQL and one Redis', () => {
       for (const id of markers) expect(inbox.count(id), `${inbox.name}: ${id}`).toBe(1);
       expect(inbox.messages.filter((m) => m.meta?.event === 'reminder')).toHaveLength(1);
     }
-    const reminder = clientOnB.messages.find((m) => m.clientMsgId === reminderId);
+    const reminder = clientOnB.find(reminderId);
     expect(reminder).toMatchObject({
       roomId: room.roomId,
       senderRole: 'bot',
@@ -374,11 +263,11 @@ describe('three talkroom processes on one PostgreSQL and one Redis', () => {
     expect(Date.parse(reminder.createdAt) - dueAt).toBeLessThan(5000);
 
     // Stored once as well.
-    const history = await data(clientOnB.socket, 'message:history', { roomId: room.roomId, limit: 200 });
+    const history = await answer(clientOnB.socket, 'message:history', { roomId: room.roomId, limit: 200 });
     expect((history.messages as any[]).filter((m) => m.clientMsgId === reminderId)).toHaveLength(1);
 
     // Its join links, for the live session of the next test.
-    const urls = reminder.meta.joinUrls as Record<string, string>;
+    const urls = joinUrlsOf(reminder);
     expect(Object.keys(urls).sort()).toEqual([room.clientId, room.providerId].sort());
     booking = { id: bookingId, ...room };
     joinUrls = urls;
@@ -448,15 +337,15 @@ describe('three talkroom processes on one PostgreSQL and one Redis', () => {
     await until('the socket on node C dropped', () => cDropped, 10_000);
 
     const ids = ['after-kill-from-a', 'after-kill-from-b'];
-    await data(clientOnA.socket, 'message:send', {
+    await answer(clientOnA.socket, 'message:send', {
       roomId: room.roomId,
-      clientMsgId: ids[0],
+      clientMsgId: ids[0]!,
       kind: 'text',
       text: 'still here (A)',
     });
-    await data(providerOnB.socket, 'message:send', {
+    await answer(providerOnB.socket, 'message:send', {
       roomId: room.roomId,
-      clientMsgId: ids[1],
+      clientMsgId: ids[1]!,
       kind: 'text',
       text: 'still here (B)',
     });

@@ -1,5 +1,5 @@
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { ok, therapyRoom } from '../helpers/fixtures.ts';
+import { putClient, therapyRoom } from '../helpers/fixtures.ts';
 import { type Cluster, onNode, type ServerProcess, startCluster } from '../helpers/processes.ts';
 import { collect, nextEvent, request } from '../helpers/server.ts';
 
@@ -18,27 +18,6 @@ describe('two talkroom processes sharing Redis and PostgreSQL', () => {
   let roomId: string;
   let clientToken: string;
   let providerToken: string;
-
-  /** A client with a plan and no room yet (the room comes later, created on another node). */
-  const putClient = async (id: string) => {
-    await ok(
-      c.api(a, 'PUT', `/v1/users/${id}`, {
-        token: admin,
-        body: { role: 'client', displayName: 'Client', timezone: 'UTC' },
-      }),
-    );
-    await ok(
-      c.api(a, 'PUT', `/v1/users/${id}/plan`, {
-        token: admin,
-        body: {
-          kind: 'out_of_pocket',
-          includesMessaging: true,
-          liveSessionsPerPeriod: 4,
-          periodStart: '2026-11-01',
-        },
-      }),
-    );
-  };
 
   beforeAll(async () => {
     c = await startCluster({ nodes: 2 });
@@ -90,7 +69,8 @@ describe('two talkroom processes sharing Redis and PostgreSQL', () => {
   });
 
   it('a room created on one node reaches members’ sockets already connected to the other node', async () => {
-    await putClient('client-late');
+    // A client with a plan and no room yet (the room comes later, created on another node).
+    await putClient(onNode(c, a), 'client-late', { timezone: 'UTC' });
     const lateOnB = await c.connect(b, c.token('client-late', 'client'));
     const opened = nextEvent(lateOnB, 'room:opened');
     const created = await c.api(a, 'POST', '/v1/rooms', {

@@ -10,6 +10,33 @@ export type ApiTarget = {
   ): Promise<{ status: number; body: any }>;
 };
 
+/** Provisions a client and their plan (none with `plan: null`) through the admin API. */
+export async function putClient(
+  s: ApiTarget,
+  id: string,
+  o: { timezone?: string; plan?: Record<string, unknown> | null } = {},
+): Promise<void> {
+  const admin = s.token('platform', 'admin');
+  await ok(
+    s.api('PUT', `/v1/users/${id}`, {
+      token: admin,
+      body: { role: 'client', displayName: 'Client', timezone: o.timezone ?? 'Europe/Berlin' },
+    }),
+  );
+  if (o.plan === null) return;
+  await ok(
+    s.api('PUT', `/v1/users/${id}/plan`, {
+      token: admin,
+      body: o.plan ?? {
+        kind: 'out_of_pocket',
+        includesMessaging: true,
+        liveSessionsPerPeriod: 4,
+        periodStart: '2026-11-01',
+      },
+    }),
+  );
+}
+
 /** Provisions a client, a provider and their therapy room through the admin API. */
 export async function therapyRoom(
   s: ApiTarget,
@@ -19,18 +46,19 @@ export async function therapyRoom(
     plan?: Record<string, unknown> | null;
     service?: 'therapy' | 'psychiatry';
     providerTimezone?: string;
+    clientTimezone?: string;
     workingHours?: Record<string, [string, string][]>;
+    /** Where the room is opened, when not where the users are (another node of a cluster). */
+    roomVia?: ApiTarget;
   } = {},
 ) {
   const admin = s.token('platform', 'admin');
   const client = o.client ?? 'client-1';
   const provider = o.provider ?? 'provider-1';
-  await ok(
-    s.api('PUT', `/v1/users/${client}`, {
-      token: admin,
-      body: { role: 'client', displayName: 'Client', timezone: 'Europe/Berlin' },
-    }),
-  );
+  await putClient(s, client, {
+    ...(o.clientTimezone ? { timezone: o.clientTimezone } : {}),
+    ...(o.plan !== undefined ? { plan: o.plan } : {}),
+  });
   await ok(
     s.api('PUT', `/v1/users/${provider}`, {
       token: admin,
@@ -43,21 +71,8 @@ export async function therapyRoom(
       },
     }),
   );
-  if (o.plan !== null) {
-    await ok(
-      s.api('PUT', `/v1/users/${client}/plan`, {
-        token: admin,
-        body: o.plan ?? {
-          kind: 'out_of_pocket',
-          includesMessaging: true,
-          liveSessionsPerPeriod: 4,
-          periodStart: '2026-11-01',
-        },
-      }),
-    );
-  }
   const room = await ok(
-    s.api('POST', '/v1/rooms', {
+    (o.roomVia ?? s).api('POST', '/v1/rooms', {
       token: admin,
       body: { kind: 'therapy', clientId: client, providerId: provider, service: o.service ?? 'therapy' },
     }),

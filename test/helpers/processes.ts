@@ -241,6 +241,11 @@ export interface ClusterOptions {
   env?: Record<string, string>;
   /** Extra settings for one node (index 0 is node-a), over `env`. */
   nodeEnv?: (index: number) => Record<string, string>;
+  /**
+   * How long each node may take to start (default 90 s): nodes start side by
+   * side on a shared 2-core machine, where one start alone takes a few seconds.
+   */
+  startTimeoutMs?: number;
 }
 
 /**
@@ -267,6 +272,7 @@ export async function startCluster(o: ClusterOptions): Promise<Cluster> {
     mkdirSync(dataDir);
     return spawnServer({
       name,
+      startTimeoutMs: o.startTimeoutMs ?? 90_000,
       env: {
         PORT: '0',
         HOST: '127.0.0.1',

@@ -3,10 +3,20 @@ import dgram from 'node:dgram';
 import { once } from 'node:events';
 import net from 'node:net';
 import pino from 'pino';
-import type { MediaSession } from '../../media/index.ts';
+import { expect } from 'vitest';
+import { MediaError, type MediaSession } from '../../media/index.ts';
 
 export const ip = '127.0.0.1';
 export const silentLog = pino({ level: 'silent' });
+
+/** The promise rejects with a MediaError of that code (and a message matching, if given). */
+export const rejectsWith = (promise: Promise<unknown>, code: MediaError['code'], message?: RegExp) =>
+  expect(promise).rejects.toSatisfy((e: unknown) => {
+    expect(e).toBeInstanceOf(MediaError);
+    expect(e).toMatchObject({ code, name: 'MediaError' });
+    if (message) expect((e as Error).message).toMatch(message);
+    return true;
+  });
 
 const bindsUdp = async (port: number) => {
   const socket = dgram.createSocket('udp4');

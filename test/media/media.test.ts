@@ -2,20 +2,20 @@ import { randomUUID } from 'node:crypto';
 import net from 'node:net';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { type MediaConfig, MediaError, MediaPool, type MediaSession } from '../../media/index.ts';
-import { freePortBase, ip, nextEvent, opusParameters, plainAudioCall, silentLog } from './helpers.ts';
+import {
+  freePortBase,
+  ip,
+  nextEvent,
+  opusParameters,
+  plainAudioCall,
+  rejectsWith,
+  silentLog,
+} from './helpers.ts';
 
 const config = async (workers: number, extra: Partial<MediaConfig> = {}): Promise<MediaConfig> => {
   const base = await freePortBase(workers);
   return { workers, listenIp: ip, rtcMinPort: base, rtcMaxPort: base + 40, ...extra };
 };
-
-const rejectsWith = (promise: Promise<unknown>, code: MediaError['code'], message?: RegExp) =>
-  expect(promise).rejects.toSatisfy((e: unknown) => {
-    expect(e).toBeInstanceOf(MediaError);
-    expect(e).toMatchObject({ code, name: 'MediaError' });
-    if (message) expect((e as Error).message).toMatch(message);
-    return true;
-  });
 
 const throwsWith = (fn: () => unknown, code: MediaError['code']) => {
   try {
@@ -45,10 +45,10 @@ describe('media pool with one worker', () => {
     const [a, b] = await Promise.all([pool.session(id), pool.session(id)]);
     expect(a).toBe(b);
     expect(await pool.session(id)).toBe(a);
-    expect(pool.get(id)).toBe(a);
+    expect(await pool.get(id)).toBe(a);
     expect(a.id).toBe(id);
     expect(await newSession()).not.toBe(a);
-    expect(pool.get('never-created')).toBeUndefined();
+    expect(await pool.get('never-created')).toBeUndefined();
     expect(a.rtpCapabilities.codecs?.map((c) => c.mimeType)).toEqual(
       expect.arrayContaining(['audio/opus', 'video/VP8', 'video/H264']),
     );
@@ -86,7 +86,9 @@ describe('media pool with one worker', () => {
         kind: 'audio',
         producerPaused: false,
       });
-      expect(session.producers()).toEqual([{ producerId: call.producerId, peerId: 'alice', kind: 'audio' }]);
+      expect(await session.producers()).toEqual([
+        { producerId: call.producerId, peerId: 'alice', kind: 'audio' },
+      ]);
       await call.flows();
       expect(pool.stats()[0]).toMatchObject({
         transports: expect.any(Number),
@@ -284,13 +286,13 @@ describe('media pool with one worker', () => {
     });
     const first = nextEvent<{ producerId: string; peerId: string }>((l) => session.onProducerClosed(l));
 
-    session.closePeer('alice');
-    session.closePeer('alice');
-    session.closePeer('nobody');
+    await session.closePeer('alice');
+    await session.closePeer('alice');
+    await session.closePeer('nobody');
 
     expect(await first).toEqual({ producerId: call.producerId, peerId: 'alice' });
     expect(closed).toHaveBeenCalledExactlyOnceWith({ producerId: call.producerId, peerId: 'alice' });
-    expect(session.producers()).toEqual([]);
+    expect(await session.producers()).toEqual([]);
     await rejectsWith(session.restartIce('alice', video.id), 'not_found');
     // bob's consumer of alice's producer goes when the worker reports the producer gone.
     await vi.waitFor(() => expect(session.counts()).toEqual({ transports: 1, producers: 0, consumers: 0 }), {
@@ -323,17 +325,17 @@ describe('media pool with one worker', () => {
     session.onProducerClosed(closed);
     const before = pool.stats()[0]!.sessions;
 
-    session.close();
-    session.close();
+    await session.close();
+    await session.close();
 
     expect(session.closed).toBe(true);
     expect(closed).not.toHaveBeenCalled();
     expect(session.counts()).toEqual({ transports: 0, producers: 0, consumers: 0 });
-    expect(session.producers()).toEqual([]);
-    expect(pool.get(id)).toBeUndefined();
+    expect(await session.producers()).toEqual([]);
+    expect(await pool.get(id)).toBeUndefined();
     expect(pool.stats()[0]!.sessions).toBe(before - 1);
     await rejectsWith(session.createTransport('alice', 'send'), 'not_found', /session .* is closed/);
-    session.closePeer('alice');
+    await session.closePeer('alice');
 
     const again = await pool.session(id);
     expect(again).not.toBe(session);
@@ -345,7 +347,7 @@ describe('media pool with one worker', () => {
     const created = [];
     for (let i = 0; i < 8; i += 1) created.push(await session.createTransport('alice', 'recv'));
     await rejectsWith(session.createTransport('alice', 'recv'), 'forbidden', /^limit: /);
-    session.closePeer('alice');
+    await session.closePeer('alice');
     await session.createTransport('alice', 'recv');
     expect(created).toHaveLength(8);
   });
@@ -403,11 +405,11 @@ describe('media pool with several workers', () => {
       expect(readyWhenLost).toBe(false);
       expect(doomed.closed).toBe(true);
       expect(producerClosed).not.toHaveBeenCalled();
-      expect(pool.get('doomed')).toBeUndefined();
+      expect(await pool.get('doomed')).toBeUndefined();
       await rejectsWith(doomed.createTransport('alice', 'send'), 'not_found');
 
       // The other worker's session is untouched.
-      expect(pool.get('survivor')).toBe(survivor);
+      expect(await pool.get('survivor')).toBe(survivor);
       await survivor.restartIce('carol', survivorTransport.id);
 
       await vi.waitFor(() => expect(pool.ready).toBe(true), { timeout: 10_000, interval: 20 });
@@ -467,7 +469,7 @@ describe('media pool with several workers', () => {
     expect(lost).not.toHaveBeenCalled();
     expect(pool.ready).toBe(false);
     expect(pool.stats()).toEqual([]);
-    expect(pool.get('x')).toBeUndefined();
+    expect(await pool.get('x')).toBeUndefined();
     await rejectsWith(pool.session('z'), 'media_unavailable');
     for (const pid of pids) expect(() => process.kill(pid, 0)).toThrow(/ESRCH/);
   });

@@ -97,3 +97,31 @@ client.on('message:new', (m) => {
 });
 // @ts-expect-error live:connect answers {} and nothing else
 handle('live:connect', async () => ({ connected: true }));
+
+// ---- booking requests and tickets ------------------------------------------------
+
+client.emit(
+  'message:send',
+  { roomId: 'r1', clientMsgId: 'c1', kind: 'request', bookingId: 'b1', request: 'reschedule' },
+  () => {},
+);
+client.emit(
+  'message:send',
+  // @ts-expect-error a booking request is cancel or reschedule, nothing else
+  { roomId: 'r1', clientMsgId: 'c1', kind: 'request', bookingId: 'b1', request: 'refund' },
+  () => {},
+);
+client.emit(
+  'message:send',
+  { roomId: 'r1', clientMsgId: 'c1', kind: 'text', text: 'hi', internal: true },
+  () => {},
+);
+client.on('message:new', (m) => {
+  m.internal satisfies true | undefined;
+  m.request satisfies 'cancel' | 'reschedule' | undefined;
+});
+client.emit('rooms:list', {}, (res) => {
+  if (res.ok) res.data.rooms[0]?.ticket?.status satisfies 'open' | 'pending' | 'resolved' | undefined;
+  // @ts-expect-error a ticket's assignee is one id, not a list
+  if (res.ok) res.data.rooms[0]?.ticket?.assigneeId satisfies string[] | undefined;
+});
