@@ -27,7 +27,7 @@ export function socketRoomEvents(io: IoServer): RoomEvents {
       (audience
         ? to(m.roomId, audience)
         : io.to(
-            m.bookingId && m.kind !== 'system'
+            m.bookingId && m.kind === 'text'
               ? [channel.room(m.roomId), channel.live(m.bookingId)]
               : channel.room(m.roomId),
           )

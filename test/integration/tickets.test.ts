@@ -251,4 +251,24 @@ describe.each(backends)('the support ticket desk on the $name store', (backend) 
     const audit = await ok(s.api('GET', `/v1/audit?actorId=clin-1&roomId=${t.roomId}`, { token: admin }));
     expect(audit.entries.map((e: { action: string }) => e.action)).toContain('room.read');
   });
+  it('erasure treats an internal note like any message: a tombstone the requester still never sees', async () => {
+    const t = await ticket();
+    await ok(
+      s.api('PUT', `/v1/users/rep-gone${n}`, {
+        token: admin,
+        body: { role: 'support', displayName: 'Gone', timezone: 'UTC' },
+      }),
+    );
+    const gone = s.token(`rep-gone${n}`, 'support');
+    await ok(say(t.token, t.roomId, 'q1'));
+    await ok(say(gone, t.roomId, 'n1', { internal: true, text: 'a note to be erased' }));
+    expect(await ok(s.api('POST', `/v1/users/rep-gone${n}/erase`, { token: admin, body: {} }))).toEqual({
+      erased: { messages: 1, recordings: 0 },
+    });
+    const forRep = await ok(s.api('GET', `/v1/rooms/${t.roomId}/messages`, { token: repA() }));
+    expect(forRep.messages.at(-1)).toMatchObject({ seq: 2, erased: true, internal: true });
+    expect(forRep.messages.at(-1).text).toBeUndefined();
+    const forRequester = await ok(s.api('GET', `/v1/rooms/${t.roomId}/messages`, { token: t.token }));
+    expect(forRequester.messages.map((m: { seq: number }) => m.seq)).toEqual([1]);
+  });
 });
