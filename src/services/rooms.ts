@@ -222,9 +222,14 @@ export class RoomService {
       for (const n of notices) out.push((await messages.append(n, { retry: false })).message);
       return out;
     });
-    for (const m of stored) {
-      this.d.events.messageNew(m, m.internal && room.requesterId ? { except: room.requesterId } : undefined);
-    }
+    const except = room.requesterId ? { except: room.requesterId } : undefined;
+    this.d.publish(
+      ...stored.map((m) => ({
+        type: 'message.stored' as const,
+        message: m,
+        audience: m.internal ? except : undefined,
+      })),
+    );
     this.d.log.info({ roomId, by: actor.id, status: change.status }, 'ticket changed');
     return this.get(actor, roomId);
   }
