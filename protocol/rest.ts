@@ -98,10 +98,18 @@ export const routes: readonly Route[] = [
   },
   {
     method: 'get',
-    path: '/web/client.js',
-    summary: 'The reference web client’s script',
+    path: '/app',
+    summary: 'The reference web app (signs in with `#token=<JWT>` in the fragment)',
     auth: 'none',
-    answers: { 200: { type: 'application/javascript', description: 'the bundled web client' } },
+    answers: { 200: { type: 'text/html', description: 'the web app' } },
+  },
+  {
+    method: 'get',
+    path: '/assets/{file}',
+    summary: 'A built script or stylesheet of the web pages (content-hashed name, cacheable for good)',
+    auth: 'none',
+    params: z.object({ file: z.string() }),
+    answers: { 200: { type: 'text/javascript', description: 'a script, stylesheet or source map' } },
   },
   {
     method: 'get',

@@ -8,7 +8,9 @@
 #    mediasoup package ships, against Debian's libraries, once per version and
 #    cached under ~/.cache/talkroom (scripts/mediasoup/). Machines with internet
 #    can take mediasoup's own prebuilt download instead: TALKROOM_MEDIASOUP_PREBUILT=1;
-#  - installs Debian's Chromium for the browser tests when it is missing;
+#  - builds the web pages into web/dist (npm run build:web) when their sources
+#    (web/, the SDK, the contract, the lockfile) changed since the last build;
+#  - installs Debian's Chromium and Firefox ESR for the browser tests when missing;
 #  - installs Debian's coturn (turnserver) for the TURN tests when it is missing.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -44,13 +46,25 @@ if [[ -f node_modules/mediasoup/package.json && ${TALKROOM_MEDIASOUP_PREBUILT:-}
   fi
 fi
 
-if [[ ! -x /usr/bin/chromium ]]; then
-  echo "setup: installing Debian's chromium for the browser tests" >&2
-  if ! DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends chromium >/dev/null 2>&1; then
-    apt-get update -qq
-    DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends chromium >/dev/null
-  fi
+# The server serves web/dist as built (no bundler at request time). The stamp is
+# a hash of every file the bundle may read, so an edit anywhere rebuilds it.
+web_sources=$( (find web client/src protocol -type f \( -name '*.ts' -o -name '*.tsx' -o -name '*.css' -o -name '*.html' \) \
+  -not -path 'web/dist/*' | LC_ALL=C sort; echo package-lock.json) | xargs sha256sum | sha256sum | cut -d' ' -f1)
+if [[ ! -f web/dist/manifest.json ]] || ! grep -q "\"sources\": \"$web_sources\"" web/dist/manifest.json; then
+  echo "setup: building the web pages (npm run build:web)" >&2
+  node_modules/.bin/node web/build.ts "$web_sources"
 fi
+
+# Debian's browsers for the browser tests: Chromium (playwright-core) and Firefox ESR (puppeteer-core, WebDriver BiDi).
+for pkg in chromium firefox-esr; do
+  if [[ ! -x /usr/bin/$pkg ]]; then
+    echo "setup: installing Debian's $pkg for the browser tests" >&2
+    if ! DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends "$pkg" >/dev/null 2>&1; then
+      apt-get update -qq
+      DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends "$pkg" >/dev/null
+    fi
+  fi
+done
 
 # The TURN tests start their own coturn on loopback (test/helpers/coturn.ts);
 # Debian's package also starts no service of its own in a container.

@@ -33,6 +33,12 @@ export interface RemoteTrack {
   track: MediaStreamTrack;
   consumerId: string;
   producerId: string;
+  /**
+   * What the track most likely is: audio is the microphone; a user's first
+   * video is the camera and a second one, sent beside it, the screen (the
+   * producer broadcast does not say which).
+   */
+  source: Source;
 }
 
 export interface LiveEvents {
@@ -117,6 +123,32 @@ export class LiveSession extends Emitter<LiveEvents> {
     return this.status !== 'ended' && this.status !== 'left' && this.status !== 'superseded';
   }
 
+  /** What is being sent now, by source, and whether it is paused. */
+  sending(): Partial<Record<Source, { paused: boolean; producerId: string | null }>> {
+    const out: Partial<Record<Source, { paused: boolean; producerId: string | null }>> = {};
+    for (const [source, e] of this.#local)
+      out[source] = { paused: e.paused, producerId: e.producer?.id ?? null };
+    return out;
+  }
+
+  /** Packets received so far on each track of the other side, by consumer id (a track with none arriving is paused or away). */
+  async received(): Promise<Record<string, number>> {
+    const m = this.#media;
+    const out: Record<string, number> = {};
+    if (!m) return out;
+    await Promise.all(
+      [...m.consumers.values()].map(async ({ consumer }) => {
+        const report = await consumer.getStats().catch(() => null);
+        let packets = 0;
+        report?.forEach((x: { type: string; packetsReceived?: number }) => {
+          if (x.type === 'inbound-rtp') packets += x.packetsReceived ?? 0;
+        });
+        out[consumer.id] = packets;
+      }),
+    );
+    return out;
+  }
+
   /** Sends a local track (a microphone, a camera, a screen); replaces an earlier track of the same source. */
   async produce(track: MediaStreamTrack, source: Source = sourceOf(track)): Promise<void> {
     const earlier = this.#local.get(source);
@@ -132,6 +164,8 @@ export class LiveSession extends Emitter<LiveEvents> {
 
   /** Shares a screen (from getDisplayMedia); stopping it in the browser stops sending it. */
   async shareScreen(track: MediaStreamTrack): Promise<void> {
+    if (this.modality !== 'video')
+      throw new TalkroomError('modality_mismatch', 'screens are shared in video sessions only');
     track.addEventListener('ended', () => void this.stopProducing('screen'), { once: true });
     await this.produce(track, 'screen');
   }
@@ -318,9 +352,13 @@ export class LiveSession extends Emitter<LiveEvents> {
         kind: c.kind,
         rtpParameters: c.rtpParameters as types.RtpParameters,
       });
+      const videoBeside = [...m.consumers.values()].some(
+        (x) => x.remote.userId === p.userId && x.remote.kind === 'video',
+      );
       const remote: RemoteTrack = {
         userId: p.userId,
         kind: c.kind,
+        source: c.kind === 'audio' ? 'mic' : videoBeside ? 'screen' : 'camera',
         track: consumer.track,
         consumerId: consumer.id,
         producerId: c.producerId,

@@ -5,7 +5,6 @@ import { socketLiveEvents } from '../../signaling/live.ts';
 import type { IoServer } from '../../signaling/room-events.ts';
 import { socketRoomEvents } from '../../signaling/room-events.ts';
 import { attachSignaling, createIo } from '../../signaling/server.ts';
-import { buildWebClient } from '../../web/build.ts';
 import { AddressLimiter } from '../auth/address-limiter.ts';
 import { JoinTokens } from '../auth/join-tokens.ts';
 import { embeddedSecret, TokenVerifier } from '../auth/tokens.ts';
@@ -260,7 +259,6 @@ export async function startServer(config: Config, opts: StartOptions = {}): Prom
     erasure: new Erasure({ db: store.db, clock }),
     joinLinks: new JoinLinks({ db: store.db, bookings, policy: config.policy }),
     joinAccess,
-    webClient: buildWebClient,
     readiness: async () => {
       const checks: Record<string, 'ok' | 'degraded' | 'down'> = {};
       checks.store = await store.db.ping().then(

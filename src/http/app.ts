@@ -49,6 +49,7 @@ import type { RoomService } from '../services/rooms.ts';
 import { accessLog } from './access-log.ts';
 import { attachmentRoutes } from './attachments.ts';
 import { privacyRoutes } from './privacy.ts';
+import { webRoutes } from './web.ts';
 
 export interface HttpDeps {
   config: Config;
@@ -72,8 +73,8 @@ export interface HttpDeps {
   audit: AuditLog;
   exports: UserExport;
   erasure: Erasure;
-  /** The reference web client (bundled once, in memory): what a join link opens. */
-  webClient: () => Promise<{ js: string; html: string }>;
+  /** Where the built web pages are (web/dist unless a test says otherwise). */
+  webDist?: string;
   /** Readiness of each dependency: name → healthy. */
   readiness: () => Promise<Record<string, 'ok' | 'degraded' | 'down'>>;
 }
@@ -140,27 +141,8 @@ export function createHttpApp(d: HttpDeps): express.Express {
     res.type(d.metrics.registry.contentType).send(await d.metrics.registry.metrics());
   });
 
-  // A join link opens the reference web client; it reads its join token from the path.
-  const pageCsp = pagePolicy(d.config.frameAncestors.length ? d.config.frameAncestors.join(' ') : "'none'");
-  app.get('/join/:token', async (_req, res) => {
-    const page = await d.webClient();
-    const { html } = page;
-    res
-      .type('html')
-      .set({
-        'Cache-Control': 'no-store',
-        'Referrer-Policy': 'no-referrer',
-        'Content-Security-Policy': pageCsp(page),
-        'X-Content-Type-Options': 'nosniff',
-        // Older browsers that ignore frame-ancestors: no framing unless the platform is allowed to.
-        ...(d.config.frameAncestors.length ? {} : { 'X-Frame-Options': 'DENY' }),
-      })
-      .send(html);
-  });
-  app.get('/web/client.js', async (_req, res) => {
-    const { js } = await d.webClient();
-    res.type('application/javascript').set('Cache-Control', 'public, max-age=31536000, immutable').send(js);
-  });
+  // The reference web pages (a join link's session page, /app) and their built assets.
+  app.use(webRoutes(d));
 
   const v1 = express.Router();
   v1.use(async (req, res, next) => {
@@ -462,37 +444,6 @@ const sameSecret = (given: string, expected: string): boolean =>
     createHash('sha256').update(given).digest(),
     createHash('sha256').update(expected).digest(),
   );
-
-/**
- * The session page's Content-Security-Policy: its script and styles from this
- * origin (the page's one inline style block by hash), Socket.IO and the API on
- * this origin (connect-src 'self' covers ws: and wss: to it), media from
- * MediaStreams (blob:), and framing only by the allowed ancestors.
- */
-function pagePolicy(frameAncestors: string): (page: { html: string }) => string {
-  // The bundled page is built once per process: its policy is worked out once too.
-  const cspByPage = new WeakMap<object, string>();
-  return (page) => {
-    let csp = cspByPage.get(page);
-    if (csp) return csp;
-    const styles = [...page.html.matchAll(/<style>([\s\S]*?)<\/style>/g)].map(
-      (m) => `'sha256-${createHash('sha256').update(m[1]!).digest('base64')}'`,
-    );
-    csp = [
-      "default-src 'none'",
-      "script-src 'self'",
-      `style-src 'self' ${styles.join(' ')}`.trim(),
-      "connect-src 'self'",
-      "media-src 'self' blob:",
-      "img-src 'self' data: blob:",
-      "base-uri 'none'",
-      "form-action 'none'",
-      `frame-ancestors ${frameAncestors}`,
-    ].join('; ');
-    cspByPage.set(page, csp);
-    return csp;
-  };
-}
 
 /**
  * A request Express or body-parser could not read (a path that is not valid

@@ -1,10 +1,10 @@
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ManualClock } from '../../src/clock.ts';
-import { buildWebClient } from '../../web/build.ts';
 import { embedded } from '../helpers/backends.ts';
 import {
   type BrowserParticipant,
+  expectAccessible,
   launchBrowser,
   SCREENSHOT_DIR,
   serveWebClient,
@@ -37,7 +37,7 @@ describe('the web client page', () => {
       serveWebClient({
         // Never answers: the page stays on "Connecting…".
         '/v1/join/slow-link': () => {},
-        '/v1/join/closed-link': (res) => {
+        '/v1/join/': (res) => {
           res.writeHead(403, { 'content-type': 'application/json' });
           res.end(
             JSON.stringify({ error: { code: 'join_window_closed', message: 'the join window is closed' } }),
@@ -51,36 +51,33 @@ describe('the web client page', () => {
     await site?.close();
   });
 
-  it('builds, renders headless, asks for the sign-in token, connects, and shows errors in the status line', async () => {
-    const built = await buildWebClient();
-    expect(built.js.length).toBeGreaterThan(10_000);
-    expect(built.html).toMatch(/<script type="module" src="\/web\/client\.js\?v=[0-9a-f]{12}"><\/script>/);
-    expect(await buildWebClient()).toBe(built); // built once, then served from memory
+  it('is built ahead of time, joins with the link alone (no sign-in form), and says plainly why a link does not work', async () => {
+    // Built ahead of time: the page names its content-hashed script and stylesheet, cacheable for good.
+    const html = await (await fetch(`${site.url}/join/any`)).text();
+    const js = /<script type="module" src="(\/assets\/session-[A-Z0-9]{8}\.js)"><\/script>/.exec(html)?.[1];
+    const css = /<link rel="stylesheet" href="(\/assets\/session-[A-Z0-9]{8}\.css)">/.exec(html)?.[1];
+    expect(js && css, html).toBeTruthy();
+    for (const asset of [js, css]) {
+      const res = await fetch(`${site.url}${asset}`);
+      expect(res.status).toBe(200);
+      expect(res.headers.get('cache-control')).toBe('public, max-age=31536000, immutable');
+      expect((await res.text()).length).toBeGreaterThan(asset === js ? 10_000 : 100);
+    }
+    expect((await fetch(`${site.url}/assets/manifest.json`)).status).toBe(404);
 
-    // No platform token anywhere: the page asks for one.
+    // No platform token anywhere: the page does not ask for one, it looks the link up.
     const visitor = await browser.participant('visitor');
     await visitor.open(`${site.url}/join/slow-link`);
-    await visitor.waitForPhase('need_token');
-    const page = visitor.page;
-    expect(await page.locator('#status').textContent()).toBe('Please enter your sign-in token to join');
-    expect(await page.getByLabel('Your sign-in token', { exact: true }).isVisible()).toBe(true);
-    expect(await page.getByRole('button', { name: 'Join session' }).isVisible()).toBe(true);
-    expect(await page.locator('#controls').isVisible()).toBe(false);
-    await visitor.screenshot(shot('join-page.png'));
-
-    // The token through the form: "Connecting…" while the link is looked up.
-    await page
-      .getByLabel('Your sign-in token', { exact: true })
-      .fill(fakeJwt({ sub: 'client-1', role: 'client' }));
-    await page.getByRole('button', { name: 'Join session' }).click();
     const connecting = await visitor.waitForPhase('connecting');
     expect(connecting.joinToken).toBe('slow-link');
+    const page = visitor.page;
     expect(await page.locator('#status').textContent()).toBe('Connecting…');
-    expect(await page.getByLabel('Your sign-in token', { exact: true }).isVisible()).toBe(false);
-    expect(await page.evaluate("sessionStorage.getItem('talkroom.token')")).toMatch(/^ey/);
-    await visitor.screenshot(shot('join-connecting.png'));
+    expect(await page.getByLabel('Your sign-in token', { exact: true }).count()).toBe(0);
+    expect(await page.locator('input[type="password"]').count()).toBe(0);
+    await expectAccessible(page, 'connecting');
+    await visitor.screenshot(shot('session-connecting.png'));
 
-    // The token in the fragment (scrubbed from the address bar), and an error answer shown in words and code.
+    // A platform token in the fragment is scrubbed from the address bar; an error answer is shown in words and code.
     const late = await browser.participant('late');
     await late.open(`${site.url}/join/closed-link`, fakeJwt({ sub: 'client-1', role: 'client' }));
     const failed = await late.waitForPhase('error');
@@ -89,10 +86,42 @@ describe('the web client page', () => {
     expect(await late.page.locator('#status').textContent()).toBe('This session is not open right now');
     expect(await late.page.locator('#detail').textContent()).toMatch(/from shortly before the start/);
     expect(await late.page.locator('#code').textContent()).toBe('(join_window_closed)');
-    await late.screenshot(shot('join-error.png'));
+    await expectAccessible(late.page, 'closed link');
 
-    // The bundle ran cleanly: no uncaught exceptions in either page.
-    expect([...visitor.logs, ...late.logs].filter((l) => l.includes('pageerror'))).toEqual([]);
+    // A link opened too early says when it opens, in the viewer's own time; one opened after its session, that it expired.
+    const opens = Date.now() + 2 * 86_400_000;
+    const early = await browser.participant('early-link');
+    await early.open(
+      `${site.url}/join/${fakeJwt({ typ: 'join', sub: 'client-1', nbf: opens / 1000, exp: opens / 1000 + 3600 })}`,
+    );
+    await early.waitForPhase('error');
+    expect(await early.page.locator('#status').textContent()).toBe('This session has not opened yet');
+    const local = new Intl.DateTimeFormat('en-US', {
+      weekday: 'long',
+      day: 'numeric',
+      month: 'long',
+      timeZone: 'UTC',
+    });
+    const localTime = new Intl.DateTimeFormat('en-US', {
+      hour: 'numeric',
+      minute: '2-digit',
+      timeZone: 'UTC',
+    });
+    expect(await early.page.locator('#detail').textContent()).toContain(
+      `${local.format(opens)}, ${localTime.format(opens)}`,
+    );
+    await expectAccessible(early.page, 'too early');
+    await early.screenshot(shot('session-too-early.png'));
+    const expired = await browser.participant('expired-link');
+    const closed = Date.now() - 86_400_000;
+    await expired.open(
+      `${site.url}/join/${fakeJwt({ typ: 'join', sub: 'client-1', nbf: closed / 1000 - 3600, exp: closed / 1000 })}`,
+    );
+    await expired.waitForPhase('error');
+    expect(await expired.page.locator('#status').textContent()).toBe('This link has expired');
+
+    // The bundle ran cleanly: no uncaught exceptions in any page.
+    expect([...visitor.logs, ...late.logs, ...early.logs].filter((l) => l.includes('pageerror'))).toEqual([]);
   });
 });
 
@@ -135,11 +164,12 @@ describe('live sessions in two real browsers', () => {
   async function bothJoin(booking: { id: string; startsAt: string; endsAt: string }) {
     const client = await browser.participant(`client-${booking.id}`);
     const provider = await browser.participant(`provider-${booking.id}`);
-    await client.open(s.bookings.joinUrl(booking, r.client), r.clientToken);
+    // The link alone: no platform token in the page.
+    await client.open(s.bookings.joinUrl(booking, r.client));
     // The first to arrive waits for the other.
     await client.waitForPhase('waiting');
     expect(await client.page.locator('#status').textContent()).toBe('Waiting for the other party…');
-    await provider.open(s.bookings.joinUrl(booking, r.provider), r.providerToken);
+    await provider.open(s.bookings.joinUrl(booking, r.provider));
     for (const p of [client, provider]) {
       const st = await p.waitForPhase('in_progress');
       expect(st.bookingId).toBe(booking.id);
@@ -196,11 +226,11 @@ describe('live sessions in two real browsers', () => {
     // Only the provider may end it, and is asked twice.
     expect(await client.page.getByRole('button', { name: 'End session' }).isVisible()).toBe(false);
     await provider.page.getByRole('button', { name: 'End session' }).click();
-    await provider.page.getByRole('button', { name: 'Press again to end for everyone' }).click();
+    await provider.page.getByRole('button', { name: 'End for everyone' }).click();
     for (const p of [client, provider]) {
       const st = await p.waitForPhase('ended');
       expect(st.endedStatus).toBe('completed');
-      expect(await p.page.locator('#status').textContent()).toBe('Session ended (completed)');
+      expect(await p.page.locator('#status').textContent()).toBe('The session has ended');
     }
     await client.screenshot(shot('video-ended.png'));
   });
@@ -224,7 +254,9 @@ describe('live sessions in two real browsers', () => {
     await client.screenshot(shot('audio-client.png'));
 
     // Leaving: the other side sees the participant go.
+    // Leaving asks first.
     await client.page.getByRole('button', { name: 'Leave' }).click();
+    await client.page.getByRole('button', { name: 'Leave now' }).click();
     await client.waitForPhase('left');
     await provider.waitForState((st) => st.participants.length === 1, 'the client gone from the list');
   });
@@ -245,9 +277,10 @@ describe('live sessions in two real browsers', () => {
     const booking = await confirmedSession('video', '2026-11-19T15:00:00.000Z');
     clock.set('2026-11-19T14:00:00Z'); // an hour early
     const early = await browser.participant('early');
-    await early.open(s.bookings.joinUrl(booking, r.client), r.clientToken);
+    await early.open(s.bookings.joinUrl(booking, r.client));
     const st = await early.waitForPhase('error');
     expect(st.error?.code).toBe('join_window_closed');
     expect(await early.page.locator('#code').textContent()).toBe('(join_window_closed)');
+    expect(await early.page.locator('#detail').textContent()).toContain('Thursday, November 19, 2:50 PM');
   });
 });

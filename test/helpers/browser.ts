@@ -1,16 +1,19 @@
-import { mkdirSync } from 'node:fs';
+import { mkdirSync, readFileSync } from 'node:fs';
 import { createServer, type ServerResponse } from 'node:http';
+import { createRequire } from 'node:module';
 import type { AddressInfo } from 'node:net';
 import { dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import express from 'express';
 import { type Browser, type BrowserContext, chromium, type Page } from 'playwright-core';
-import { buildWebClient } from '../../web/build.ts';
+import { AppError, toPublicError } from '../../src/errors.ts';
+import { webRoutes } from '../../src/http/web.ts';
 
 /**
  * Real Chromium for the live-session tests: one headless browser, one context
  * per participant (its own storage, permissions and fake camera/microphone),
  * each page opened on a join link with the platform JWT in the URL fragment, as
- * the reference web client (web/client.ts) expects.
+ * the session page (web/session/) accepts from a platform that embeds it.
  */
 
 export const CHROMIUM_PATH = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
@@ -33,14 +36,17 @@ export const CHROMIUM_ARGS = [
   ...(process.env.CHROMIUM_EXTRA_ARGS ?? '').split(' ').filter(Boolean),
 ];
 
-/** Where tests put screenshots (.cache/ is git-ignored). */
-export const SCREENSHOT_DIR = fileURLToPath(new URL('../../.cache/screenshots/', import.meta.url));
+/** Where tests put screenshots (git-ignored; docs/screens/ holds the README's copies). */
+export const SCREENSHOT_DIR = fileURLToPath(new URL('../.screenshots/', import.meta.url));
 
-/** The page's `window.talkroom.state` (web/client.ts TalkroomState), as far as tests read it. */
+/** The page's `window.talkroom.state` (web/session/session.ts TalkroomState), as far as tests read it. */
 export interface PageState {
-  phase: 'starting' | 'need_token' | 'connecting' | 'waiting' | 'in_progress' | 'ended' | 'left' | 'error';
+  phase: 'starting' | 'connecting' | 'waiting' | 'in_progress' | 'ended' | 'left' | 'superseded' | 'error';
   joinToken: string | null;
-  me: { userId: string; role: string } | null;
+  me: { userId: string; role: string; displayName: string | null } | null;
+  other: { userId: string; role: string; displayName: string | null } | null;
+  otherOnline: boolean;
+  otherAway: boolean;
   bookingId: string | null;
   roomId: string | null;
   modality: 'video' | 'audio' | 'chat' | 'messaging' | null;
@@ -51,11 +57,41 @@ export interface PageState {
   notice: string | null;
   connected: boolean;
   handlerName: string | null;
-  producers: { audio: string | null; video: string | null };
-  consumers: { consumerId: string; producerId: string; userId: string; kind: 'audio' | 'video' }[];
+  producers: { audio: string | null; video: string | null; screen: string | null };
+  audioPaused: boolean;
+  videoPaused: boolean;
+  consumers: {
+    consumerId: string;
+    producerId: string;
+    userId: string;
+    kind: 'audio' | 'video';
+    source: 'mic' | 'camera' | 'screen';
+    paused: boolean;
+  }[];
   messages: number;
+  level: number;
+  check: { server: string; media: string };
 }
 export type Phase = PageState['phase'];
+
+/** axe-core's source, run in a page to check the screen it shows. */
+const AXE_SOURCE = readFileSync(createRequire(import.meta.url).resolve('axe-core/axe.min.js'), 'utf8');
+
+/** What axe-core finds wrong on the page as it is now (WCAG 2.1 A and AA), one line per violation. */
+export async function axeViolations(evaluate: (script: string) => Promise<unknown>): Promise<string[]> {
+  // Evaluated, not added as a <script>: the page's CSP allows no inline scripts.
+  await evaluate(`if (!window.axe) { ${AXE_SOURCE}\n }`);
+  return (await evaluate(
+    `window.axe.run(document, { runOnly: ['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa', 'best-practice'] })
+       .then((r) => r.violations.map((v) => v.id + ': ' + v.help + ' — ' + v.nodes.map((n) => n.target.join(' ')).join(', ')))`,
+  )) as string[];
+}
+
+/** Fails with axe-core's findings when the screen has any. */
+export async function expectAccessible(page: Page, screen: string): Promise<void> {
+  const found = await axeViolations((script) => page.evaluate(script));
+  if (found.length) throw new Error(`axe-core on the ${screen} screen:\n${found.join('\n')}`);
+}
 
 /** `window.talkroom.stats()`: RTP packets summed over the send and recv transports. */
 export interface MediaStats {
@@ -63,7 +99,7 @@ export interface MediaStats {
   inboundVideoPackets: number;
   outboundAudioPackets: number;
   outboundVideoPackets: number;
-  /** Each transport's selected ICE candidate pair (web/client.ts SelectedPair). */
+  /** Each transport's selected ICE candidate pair (web/session/media.ts SelectedPair). */
   candidatePairs: {
     direction: 'send' | 'recv';
     state: string;
@@ -82,7 +118,7 @@ export interface TestBrowser {
   close(): Promise<void>;
 }
 
-export interface BrowserParticipant {
+export interface BrowserParticipant extends SessionProbe {
   name: string;
   context: BrowserContext;
   page: Page;
@@ -90,14 +126,6 @@ export interface BrowserParticipant {
   logs: string[];
   /** Opens a join link as this user: the JWT goes in the fragment (`#token=`), never to the server in the URL. */
   open(joinUrl: string, jwt?: string): Promise<void>;
-  state(): Promise<PageState>;
-  /** Waits until the page is in one of the phases; fails early (with the page's error) on an unexpected 'error'. */
-  waitForPhase(phase: Phase | Phase[], timeoutMs?: number): Promise<PageState>;
-  /** Polls the state until the predicate holds. */
-  waitForState(pred: (s: PageState) => boolean, what: string, timeoutMs?: number): Promise<PageState>;
-  stats(): Promise<MediaStats>;
-  /** Polls stats until the predicate holds (media takes a moment: ICE, DTLS, the first key frame). */
-  waitForStats(pred: (s: MediaStats) => boolean, what: string, timeoutMs?: number): Promise<MediaStats>;
   /** A full-page PNG; the folder is made if needed. Answers the path. */
   screenshot(path: string): Promise<string>;
   close(): Promise<void>;
@@ -142,8 +170,48 @@ async function newParticipant(browser: Browser, name: string): Promise<BrowserPa
   page.on('pageerror', (e) => keep(`pageerror: ${e.message}`));
   page.on('requestfailed', (r) => keep(`requestfailed: ${r.url()} ${r.failure()?.errorText ?? ''}`));
 
-  const state = () => page.evaluate('window.talkroom ? window.talkroom.state : null') as Promise<PageState>;
+  const probe = sessionProbe(name, (js) => page.evaluate(js), logs);
 
+  return {
+    name,
+    context,
+    page,
+    logs,
+    async open(joinUrl, jwt) {
+      const url = jwt ? `${joinUrl}#token=${encodeURIComponent(jwt)}` : joinUrl;
+      await page.goto(url, { waitUntil: 'domcontentloaded' });
+    },
+    ...probe,
+    async screenshot(path) {
+      mkdirSync(dirname(path), { recursive: true });
+      await page.screenshot({ path, fullPage: true });
+      return path;
+    },
+    async close() {
+      await context.close().catch(() => {});
+    },
+  };
+}
+
+/** What any engine's driver offers to read the session page (`window.talkroom`). */
+export interface SessionProbe {
+  state(): Promise<PageState>;
+  /** Waits until the page is in one of the phases; fails early (with the page's error) on an unexpected 'error'. */
+  waitForPhase(phase: Phase | Phase[], timeoutMs?: number): Promise<PageState>;
+  /** Polls the state until the predicate holds. */
+  waitForState(pred: (s: PageState) => boolean, what: string, timeoutMs?: number): Promise<PageState>;
+  stats(): Promise<MediaStats>;
+  /** Polls stats until the predicate holds (media takes a moment: ICE, DTLS, the first key frame). */
+  waitForStats(pred: (s: MediaStats) => boolean, what: string, timeoutMs?: number): Promise<MediaStats>;
+}
+
+/** The session page's state and stats through an engine's `evaluate`; a failed wait quotes the page's state and logs. */
+export function sessionProbe(
+  name: string,
+  evaluate: (js: string) => Promise<unknown>,
+  logs: string[],
+): SessionProbe {
+  const state = () => evaluate('window.talkroom ? window.talkroom.state : null') as Promise<PageState>;
   async function poll<T>(read: () => Promise<T>, pred: (v: T) => boolean, what: string, timeoutMs: number) {
     const until = Date.now() + timeoutMs;
     let last: T | undefined;
@@ -160,16 +228,8 @@ async function newParticipant(browser: Browser, name: string): Promise<BrowserPa
       await new Promise((r) => setTimeout(r, 100));
     }
   }
-
-  const self: BrowserParticipant = {
-    name,
-    context,
-    page,
-    logs,
-    async open(joinUrl, jwt) {
-      const url = jwt ? `${joinUrl}#token=${encodeURIComponent(jwt)}` : joinUrl;
-      await page.goto(url, { waitUntil: 'domcontentloaded' });
-    },
+  const stats = () => evaluate('window.talkroom.stats()') as Promise<MediaStats>;
+  return {
     state,
     waitForPhase(phase, timeoutMs = 15_000) {
       const want = Array.isArray(phase) ? phase : [phase];
@@ -188,50 +248,34 @@ async function newParticipant(browser: Browser, name: string): Promise<BrowserPa
         timeoutMs,
       );
     },
-    waitForState(pred, what, timeoutMs = 15_000) {
-      return poll(state, pred, what, timeoutMs);
-    },
-    stats: () => page.evaluate('window.talkroom.stats()') as Promise<MediaStats>,
-    waitForStats(pred, what, timeoutMs = 20_000) {
-      return poll(self.stats, pred, what, timeoutMs);
-    },
-    async screenshot(path) {
-      mkdirSync(dirname(path), { recursive: true });
-      await page.screenshot({ path, fullPage: true });
-      return path;
-    },
-    async close() {
-      await context.close().catch(() => {});
-    },
+    waitForState: (pred, what, timeoutMs = 15_000) => poll(state, pred, what, timeoutMs),
+    stats,
+    waitForStats: (pred, what, timeoutMs = 20_000) => poll(stats, pred, what, timeoutMs),
   };
-  return self;
 }
 
 /**
- * The built web client on a tiny HTTP server of its own (no talkroom behind it):
- * GET /join/:token → the page, GET /web/client.js → the bundle, as the real
- * server serves them. `routes` answers anything else (e.g. a fake GET /v1/join/…);
- * unanswered paths get a 404 in the PROTOCOL.md error shape.
+ * The built web pages (web/dist, as scripts/setup.sh builds them) on a tiny
+ * HTTP server of their own, served by the same routes as the real server
+ * (src/http/web.ts: /join/:token, /app, /assets/…) with no talkroom behind them.
+ * `routes` answers anything else (e.g. a fake GET /v1/join/…); unanswered
+ * paths get a 404 in the PROTOCOL.md error shape.
  */
 export async function serveWebClient(
   routes: Record<string, (res: ServerResponse) => void> = {},
 ): Promise<{ url: string; close(): Promise<void> }> {
-  const { js, html } = await buildWebClient();
-  const server = createServer((req, res) => {
-    const path = new URL(req.url ?? '/', 'http://x').pathname;
-    if (req.method === 'GET' && path.startsWith('/join/')) {
-      res.writeHead(200, { 'content-type': 'text/html; charset=utf-8', 'cache-control': 'no-store' });
-      res.end(html);
-    } else if (req.method === 'GET' && path === '/web/client.js') {
-      res.writeHead(200, { 'content-type': 'text/javascript; charset=utf-8' });
-      res.end(js);
-    } else {
-      const route = Object.entries(routes).find(([prefix]) => path.startsWith(prefix));
-      if (route) return route[1](res);
-      res.writeHead(404, { 'content-type': 'application/json' });
-      res.end(JSON.stringify({ error: { code: 'not_found', message: 'no such route' } }));
-    }
+  const app = express();
+  app.use(webRoutes({ config: { frameAncestors: [] } }));
+  app.use((req, res) => {
+    const route = Object.entries(routes).find(([prefix]) => req.path.startsWith(prefix));
+    if (route) return route[1](res);
+    res.status(404).json({ error: { code: 'not_found', message: 'no such route' } });
   });
+  app.use((err: unknown, _req: express.Request, res: express.Response, _next: express.NextFunction) => {
+    const e = toPublicError(err);
+    res.status(err instanceof AppError ? err.httpStatus : 500).json({ error: e });
+  });
+  const server = createServer(app);
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   const { port } = server.address() as AddressInfo;
   return {
