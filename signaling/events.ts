@@ -1,4 +1,5 @@
-import type { Booking } from '../protocol/answers.ts';
+import type { Socket } from 'socket.io';
+import type * as Contract from '../protocol/events.ts';
 import type { Identity } from '../src/auth/tokens.ts';
 
 // The event maps are the contract's, derived from its schemas (protocol/events.ts).
@@ -21,11 +22,28 @@ export interface JoinScope {
 
 export interface SocketData {
   identity: Identity;
-  /** The live sessions this socket has joined, as they were when it joined. */
-  live: Map<string, Booking>;
+  /** The ids of the live sessions this socket has joined (their state is the store's, not the socket's). */
+  live: Set<string>;
   /** Set when the socket signed in with a join link: the one session it may act in. */
   joinScope?: JoinScope;
 }
+
+export type IoSocket = Socket<
+  Contract.ClientToServerEvents,
+  Contract.ServerToClientEvents,
+  InterServerEvents,
+  SocketData
+>;
+
+/**
+ * Registers a request event: rate-limited, validated with the contract's input
+ * schema for that event, answered with the one ack shape, counted in flight.
+ * The handler's input and answer types are the contract's for that event.
+ */
+export type Handle = <E extends Contract.RequestEvent>(
+  event: E,
+  fn: (input: Contract.RequestInput<E>) => Promise<Contract.RequestAnswer<E>>,
+) => void;
 
 /** Socket.IO rooms used for fan-out: one per talkroom room, user and role. */
 export const channel = {

@@ -1,25 +1,23 @@
-import type { Booking } from '../protocol/answers.ts';
 import { AppError } from '../src/errors.ts';
 import type { Logger } from '../src/log.ts';
 import type { LiveEvents, LiveService } from '../src/services/live.ts';
-import { channel } from './events.ts';
+import { channel, type Handle, type IoSocket } from './events.ts';
 import type { IoServer } from './room-events.ts';
-import type { Handle, IoSocket } from './server.ts';
 
 /** The live-session events of PROTOCOL.md on one socket. */
 export function attachLiveHandlers(socket: IoSocket, handle: Handle, live: LiveService, log: Logger): void {
   const me = socket.data.identity;
-  socket.data.live = new Map();
-  const joined = (bookingId: string): Booking => {
-    const b = socket.data.live.get(bookingId);
-    if (!b) throw new AppError('forbidden', `bookingId: join session ${bookingId} with live:join first`);
+  socket.data.live = new Set();
+  const joined = (bookingId: string): string => {
+    if (!socket.data.live.has(bookingId))
+      throw new AppError('forbidden', `bookingId: join session ${bookingId} with live:join first`);
     // A newer socket of the same participant took the session over (it removed this one from the channel).
     if (!socket.rooms.has(channel.live(bookingId)))
       throw new AppError(
         'superseded',
         'another connection of yours joined this session; this one was let go',
       );
-    return b;
+    return bookingId;
   };
 
   handle('live:join', async (ref) => {
@@ -34,7 +32,7 @@ export function attachLiveHandlers(socket: IoSocket, handle: Handle, live: LiveS
         if (admittedTo && !socket.data.live.has(admittedTo)) socket.leave(channel.live(admittedTo));
         throw e;
       });
-    socket.data.live.set(booking.id, booking);
+    socket.data.live.add(booking.id);
     await supersede(socket, booking.id, log);
     // After the answer (same socket, so in order): what the other side already sends.
     setImmediate(() => {
@@ -75,25 +73,25 @@ export function attachLiveHandlers(socket: IoSocket, handle: Handle, live: LiveS
     return {};
   });
   handle('live:leave', async (i) => {
-    const b = joined(i.bookingId);
-    socket.data.live.delete(b.id);
-    socket.leave(channel.live(b.id));
-    await live.leave(me, b);
+    const id = joined(i.bookingId);
+    socket.data.live.delete(id);
+    socket.leave(channel.live(id));
+    await live.leave(me, id);
     return {};
   });
   handle('live:end', async (i) => {
-    await live.end(me, joined(i.bookingId).id);
+    await live.end(me, joined(i.bookingId));
     return {};
   });
 
   // A dropped socket leaves its sessions; the session goes on, and rejoining resumes it.
   // Not those it was superseded in: its newer socket is there.
   socket.on('disconnecting', () => {
-    for (const b of socket.data.live.values()) {
-      if (!socket.rooms.has(channel.live(b.id))) continue;
+    for (const id of socket.data.live) {
+      if (!socket.rooms.has(channel.live(id))) continue;
       live
-        .leave(me, b)
-        .catch((e) => log.warn({ err: (e as Error).message, bookingId: b.id }, 'leave on disconnect failed'));
+        .leave(me, id)
+        .catch((e) => log.warn({ err: (e as Error).message, bookingId: id }, 'leave on disconnect failed'));
     }
   });
 }

@@ -22,29 +22,18 @@ import type { PresenceStore } from '../src/services/presence.ts';
 import type { RoomService } from '../src/services/rooms.ts';
 import {
   type Ack,
-  type ClientToServerEvents,
   channel,
-  type InterServerEvents,
-  type RequestAnswer,
+  type Handle,
+  type IoSocket,
   type RequestEvent,
   type RequestInput,
-  type ServerToClientEvents,
-  type SocketData,
 } from './events.ts';
 import { checkJoinScope } from './join-scope.ts';
 import { attachLiveHandlers } from './live.ts';
 import type { IoServer } from './room-events.ts';
 
-export type IoSocket = Socket<ClientToServerEvents, ServerToClientEvents, InterServerEvents, SocketData>;
-/**
- * Registers a request event: rate-limited, validated with the contract's input
- * schema for that event, answered with the one ack shape, counted in flight.
- * The handler's input and answer types are the contract's for that event.
- */
-export type Handle = <E extends RequestEvent>(
-  event: E,
-  fn: (input: RequestInput<E>) => Promise<RequestAnswer<E>>,
-) => void;
+// Where the socket and handler types live; re-exported for the contract's type tests.
+export type { Handle, IoSocket } from './events.ts';
 
 export interface RedisPair {
   pub: unknown;
@@ -67,7 +56,8 @@ const MAX_TRANSPORT_BYTES = 1024 * 1024;
 
 /** Creates the Socket.IO server (transport only); handlers are attached once the services exist. */
 export function createIo(
-  http: HttpServer,
+  /** Without one, attach it with io.attach(http) once the HTTP app listens on it. */
+  http: HttpServer | undefined,
   redis: RedisPair | undefined,
   addresses?: AddressLimiter,
   corsOrigins: string[] = [],

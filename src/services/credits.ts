@@ -1,14 +1,20 @@
+import { randomUUID } from 'node:crypto';
+import type { ChargeStep, CreditMove } from '../domain/booking-lifecycle.ts';
+import { type Policy, restoredExpiry } from '../domain/bookings.ts';
 import { periodAt } from '../domain/periods.ts';
 import type { Actor, Plan } from '../domain/types.ts';
 import { AppError } from '../errors.ts';
-import type { Charge } from '../store/bookings.ts';
-import type { LedgerEntry } from '../store/credits.ts';
-import type { ServiceDeps } from './deps.ts';
-import { inTx, type Tx } from './tx.ts';
+import type { TypedJob } from '../jobs/kinds.ts';
+import type { Booking, Charge } from '../store/bookings.ts';
+import type { CreditType, LedgerEntry } from '../store/credits.ts';
+import type { Tx, UnitOfWork } from './unit-of-work.ts';
 import type { Webhooks } from './webhooks.ts';
 
-export interface CreditDeps extends ServiceDeps {
+export interface CreditDeps {
+  uow: UnitOfWork;
+  clock: { now(): Date };
   webhooks: Webhooks;
+  policy: Policy;
 }
 
 /** Most ledger entries one answer holds. */
@@ -17,7 +23,11 @@ const MAX_LEDGER = 500;
 /** Plans with booked messaging sessions get a messaging allowance too. */
 const hasMessagingSessions = (plan: Plan) => plan.kind === 'eap' || plan.kind === 'bh_insurance';
 
-/** Session credits: period allowances, purchases, and the client's balance. */
+/**
+ * Session credits: period allowances, purchases, the client's balance, and
+ * every write to the ledger (a booking's reserve, restore, forfeit, consume)
+ * and to the charges, each with its webhook.
+ */
 export class CreditService {
   private readonly d: CreditDeps;
   constructor(d: CreditDeps) {
@@ -53,38 +63,38 @@ export class CreditService {
     }
     if (added > 0) {
       await this.d.webhooks.enqueue(
-        t.q,
+        t.jobs,
         'credit.granted',
         { clientId, count: added, periodStart: period.startDate },
         now,
       );
     }
-    await t.jobs.schedule(
+    await t.jobs.add(
       `rollover:${clientId}:${period.end.toISOString()}`,
       'billing.rollover',
       period.end,
       { clientId },
       now,
     );
-    t.scheduled = true;
     return { plan, periodEndsAt: period.end };
   }
 
   /** The billing-period rollover job: unused allowance lapses (no carry-over), the new period's is granted. */
-  async rollover(clientId: string): Promise<void> {
+  readonly rollover = async (job: TypedJob<'billing.rollover'>): Promise<void> => {
+    const { clientId } = job.payload;
     const now = this.d.clock.now();
-    await this.tx(async (t) => {
+    await this.d.uow.run(async (t) => {
       await t.bookings.lockUsers([clientId]);
       for (const creditId of await t.credits.lapsed(clientId, now)) {
         await t.credits.record(creditId, 'expire', null, 'period ended', now);
       }
       await this.ensurePeriod(t, clientId, now);
     });
-  }
+  };
 
   async planChanged(clientId: string): Promise<void> {
     const now = this.d.clock.now();
-    await this.tx(async (t) => {
+    await this.d.uow.run(async (t) => {
       await t.bookings.lockUsers([clientId]);
       await this.ensurePeriod(t, clientId, now);
     });
@@ -109,7 +119,7 @@ export class CreditService {
     if (actor.role !== 'client') throw new AppError('forbidden', 'credits belong to clients');
     const now = this.d.clock.now();
     const limit = Math.min(page.limit ?? MAX_LEDGER, MAX_LEDGER);
-    return this.tx(async (t) => {
+    return this.d.uow.run(async (t) => {
       await t.bookings.lockUsers([actor.id]);
       const period = await this.ensurePeriod(t, actor.id, now);
       const [live, messaging, entries, charges] = await Promise.all([
@@ -138,7 +148,7 @@ export class CreditService {
   async plan(actor: Actor) {
     if (actor.role !== 'client') throw new AppError('forbidden', 'plans belong to clients');
     const now = this.d.clock.now();
-    return this.tx(async (t) => {
+    return this.d.uow.run(async (t) => {
       await t.bookings.lockUsers([actor.id]);
       const current = await this.ensurePeriod(t, actor.id, now);
       const [plan, client] = await Promise.all([t.users.getPlan(actor.id), t.users.get(actor.id)]);
@@ -163,7 +173,7 @@ export class CreditService {
       throw new AppError('support_cannot_manage_sessions', 'support cannot buy sessions for a client');
     if (actor.role !== 'client') throw new AppError('forbidden', 'clients buy their own credits');
     const now = this.d.clock.now();
-    const bought = await this.tx(async (t) => {
+    const bought = await this.d.uow.run(async (t) => {
       await t.bookings.lockUsers([actor.id]);
       const plan = await t.users.getPlan(actor.id);
       if (plan?.kind !== 'out_of_pocket')
@@ -175,7 +185,7 @@ export class CreditService {
       }
       if (r.added)
         await this.d.webhooks.enqueue(
-          t.q,
+          t.jobs,
           'credit.purchased',
           { clientId: actor.id, count, paymentRef },
           now,
@@ -185,9 +195,82 @@ export class CreditService {
     return { creditIds: bought, ...(await this.balance(actor)) };
   }
 
-  private tx<T>(fn: (t: Tx) => Promise<T>): Promise<T> {
-    return inTx(this.d.store.db, fn, (t) => {
-      if (t.scheduled) this.d.wakeScheduler();
-    });
+  // ---- a booking's credit ------------------------------------------------------
+
+  /** A credit for a new booking: the soonest-expiring available, or one bought now (out-of-pocket only). */
+  async take(
+    t: Tx,
+    clientId: string,
+    type: CreditType,
+    bookingId: string,
+    o: { purchase: boolean; outOfPocket: boolean; now: Date },
+  ): Promise<string> {
+    const [first] = await t.credits.available(clientId, type, o.now);
+    if (first) return first.creditId;
+    if (o.purchase) {
+      if (!o.outOfPocket)
+        throw new AppError('no_credit', 'no credit left, and only out-of-pocket plans buy more');
+      const { creditIds } = await t.credits.purchase(clientId, 1, `booking:${bookingId}`, o.now);
+      await this.d.webhooks.enqueue(t.jobs, 'credit.purchased', { clientId, count: 1, bookingId }, o.now);
+      return creditIds[0]!;
+    }
+    throw new AppError(
+      'no_credit',
+      o.outOfPocket
+        ? 'no session credit left; book with purchase: true to buy one'
+        : 'no session credit left this period',
+    );
+  }
+
+  /** Whether a credit is still as a provider's no-show gave it back (not used again since). */
+  async stillRestored(t: Tx, creditId: string): Promise<boolean> {
+    return (await t.credits.latest(creditId))?.kind === 'restore';
+  }
+
+  /** Reserves `creditId` for a new booking. */
+  async reserve(t: Tx, creditId: string, bookingId: string, reason: string, now: Date): Promise<void> {
+    await t.credits.record(creditId, 'reserve', bookingId, reason, now);
+  }
+
+  /**
+   * A booking's credit moves as its lifecycle row says. A restore or forfeit
+   * takes the credit only from this booking's reserve (or forfeit, as the row
+   * says): anything else means the credit has moved on, and it stays.
+   * A credit the provider gave back stays usable for a rebooking even if its
+   * period has ended (POLICY_RESTORE_VALIDITY).
+   */
+  async move(t: Tx, b: Booking, m: CreditMove, now: Date): Promise<void> {
+    if (!b.creditId || m.kind === 'reserve' || m.kind === 'move') return;
+    const data = { clientId: b.clientId, bookingId: b.id, creditId: b.creditId };
+    if (m.kind === 'consume') {
+      await t.credits.record(b.creditId, 'consume', b.id, m.reason, now);
+      await this.d.webhooks.enqueue(t.jobs, 'credit.consumed', data, now);
+      return;
+    }
+    const latest = await t.credits.latest(b.creditId);
+    const holds = m.kind === 'restore' ? (m.of ?? 'reserve') : 'reserve';
+    if (latest?.kind !== holds || latest.bookingId !== b.id) return;
+    const current = latest.expiresAt === null ? null : new Date(latest.expiresAt);
+    const expiresAt =
+      m.kind === 'restore' && m.givenBack ? restoredExpiry(current, now, this.d.policy) : current;
+    await t.credits.record(b.creditId, m.kind, b.id, m.reason, now, expiresAt);
+    const type = m.kind === 'restore' ? 'credit.restored' : 'credit.forfeited';
+    await this.d.webhooks.enqueue(t.jobs, type, data, now);
+  }
+
+  /**
+   * Records the charge a row makes (once per booking and reason), or waives a
+   * booking's charges; a waive with none left to waive is refused.
+   */
+  async charge(t: Tx, b: Booking, c: ChargeStep, by: string, now: Date): Promise<void> {
+    if (c.kind === 'waive') {
+      if (!(await t.bookings.waiveCharges(b.id, by, now)))
+        throw new AppError('conflict', 'this booking has no charge left to waive');
+      return;
+    }
+    if (await t.bookings.recordCharge(randomUUID(), b.clientId, b.id, c.reason, now)) {
+      const data = { clientId: b.clientId, bookingId: b.id, reason: c.reason };
+      await this.d.webhooks.enqueue(t.jobs, 'credit.charged', data, now);
+    }
   }
 }

@@ -1,13 +1,14 @@
+import type { JoinAnswer } from '../../protocol/answers.ts';
 import type { BookingStatus } from '../domain/bookings.ts';
 import type { Actor } from '../domain/types.ts';
 import { AppError, ERROR_CODES, type ErrorCode } from '../errors.ts';
 import type { Logger } from '../log.ts';
 import type { Booking } from '../store/bookings.ts';
-import type { BookingService } from './bookings.ts';
+import type { Attendance } from './live-attendance.ts';
 
 /**
  * What live sessions need of the SFU. media/ implements it with mediasoup;
- * the session rules here never import it (main.ts wires the two together).
+ * the session rules here never import it (src/app/ wires the two together).
  */
 export interface MediaPort {
   readonly ready: boolean;
@@ -55,39 +56,30 @@ export interface LiveEvents {
   rejoin(ev: { bookingId: string; reason: string }): void;
 }
 
-export interface JoinAnswer {
-  bookingId: string;
-  modality: Booking['modality'];
-  status: 'waiting' | 'in_progress';
-  participants: Array<{ userId: string; role: string }>;
-  routerRtpCapabilities?: unknown;
-  iceServers?: unknown[];
-  /** When asked for in the join: the participant's transports, as live:transport answers them. */
-  transports?: Partial<Record<'send' | 'recv', Awaited<ReturnType<MediaSessionPort['createTransport']>>>>;
-}
-
 /**
- * Live sessions: admission (through the bookings' rules), presence, and the
- * media each participant sends and receives. A participant is one media peer
- * per session (their user id): joining again replaces their earlier
- * transports, which is how a dropped socket resumes.
+ * Live sessions: attendance (admission through the booking's rules, presence,
+ * the start and the end) and the media each participant sends and receives. A
+ * participant is one media peer per session (their user id): joining again
+ * replaces their earlier transports, which is how a dropped socket resumes.
+ * Requests name a session by its booking id; its state is read from the
+ * store, never kept per socket.
  */
 export class LiveService {
-  private readonly bookings: BookingService;
+  private readonly attendance: Attendance;
   private readonly media: MediaPort | undefined;
   private readonly events: LiveEvents;
   private readonly log: Logger;
   private readonly iceServers: (userId: string) => unknown[];
 
   constructor(d: {
-    bookings: BookingService;
+    attendance: Attendance;
     media: MediaPort | undefined;
     events: LiveEvents;
     log: Logger;
     /** The ICE servers (TURN relays, with credentials) a participant's browser may use; none by default. */
     iceServers?: (userId: string) => unknown[];
   }) {
-    this.bookings = d.bookings;
+    this.attendance = d.attendance;
     this.media = d.media;
     this.events = d.events;
     this.log = d.log;
@@ -106,7 +98,7 @@ export class LiveService {
      */
     onAdmitted?: (bookingId: string) => void,
   ): Promise<{ answer: JoinAnswer; booking: Booking }> {
-    const admitted = await this.bookings.admit(actor, ref);
+    const admitted = await this.attendance.admit(actor, ref);
     onAdmitted?.(admitted.id);
     const live = admitted.modality !== 'chat';
     let media: MediaSessionPort | undefined;
@@ -115,10 +107,10 @@ export class LiveService {
       // A participant joining again (new socket, or after a drop) starts with fresh transports.
       await media.closePeer(actor.id);
     }
-    const { booking, participants, started } = await this.bookings.presence(admitted, actor.id, true);
+    const { booking, participants, started } = await this.attendance.presence(admitted, actor.id, true);
     const role = actor.id === booking.providerId ? 'provider' : 'client';
+    // The start itself is announced when it commits (the session.started domain event).
     this.events.participant({ bookingId: booking.id, userId: actor.id, role, state: 'joined' });
-    if (started) this.events.started({ bookingId: booking.id, startedAt: booking.startedAt! });
     this.log.info({ bookingId: booking.id, userId: actor.id, started }, 'joined live session');
     const answer: JoinAnswer = {
       bookingId: booking.id,
@@ -146,19 +138,20 @@ export class LiveService {
     return ((await m?.producers()) ?? []).filter((p) => p.peerId !== userId);
   }
 
-  async leave(actor: Actor, booking: Booking): Promise<void> {
+  async leave(actor: Actor, bookingId: string): Promise<void> {
+    const booking = await this.attendance.booking(actor, bookingId);
     try {
       await (await this.media?.get(booking.id))?.closePeer(actor.id);
     } catch (e) {
       this.log.warn({ err: (e as Error).message, bookingId: booking.id }, 'could not close the peer');
     }
-    await this.bookings.presence(booking, actor.id, false);
+    await this.attendance.presence(booking, actor.id, false);
     const role = actor.id === booking.providerId ? 'provider' : 'client';
     this.events.participant({ bookingId: booking.id, userId: actor.id, role, state: 'left' });
   }
 
   async end(actor: Actor, bookingId: string): Promise<void> {
-    await this.bookings.endSession(actor, bookingId);
+    await this.attendance.end(actor, bookingId);
   }
 
   /** A session ended (the provider ended it, its time ran out, or a no-show): free its media, tell its sockets. */
@@ -175,27 +168,32 @@ export class LiveService {
     this.events.rejoin({ bookingId, reason: 'the media server restarted; rejoin to resume' });
   }
 
-  async transport(actor: Actor, b: Booking, direction: 'send' | 'recv') {
-    return this.withMedia(b, (m) => m.createTransport(actor.id, direction));
+  async transport(actor: Actor, bookingId: string, direction: 'send' | 'recv') {
+    return this.withMedia(await this.session(actor, bookingId), (m) =>
+      m.createTransport(actor.id, direction),
+    );
   }
 
-  async connect(actor: Actor, b: Booking, transportId: string, dtlsParameters: unknown) {
+  async connect(actor: Actor, bookingId: string, transportId: string, dtlsParameters: unknown) {
+    const b = await this.session(actor, bookingId);
     await this.withMedia(b, (m) => m.connectTransport(actor.id, transportId, dtlsParameters));
   }
 
-  async restartIce(actor: Actor, b: Booking, transportId: string) {
+  async restartIce(actor: Actor, bookingId: string, transportId: string) {
+    const b = await this.session(actor, bookingId);
     return { iceParameters: await this.withMedia(b, (m) => m.restartIce(actor.id, transportId)) };
   }
 
   /** Modality is enforced here: no video in an audio session (psychiatry books video only). */
   async produce(
     actor: Actor,
-    b: Booking,
+    bookingId: string,
     transportId: string,
     kind: 'audio' | 'video',
     rtpParameters: unknown,
     appData?: Record<string, unknown>,
   ) {
+    const b = await this.session(actor, bookingId);
     if (kind === 'video' && b.modality !== 'video') {
       throw new AppError('modality_mismatch', `kind: a ${b.modality} session carries no video`);
     }
@@ -206,18 +204,30 @@ export class LiveService {
     return out;
   }
 
-  async consume(actor: Actor, b: Booking, transportId: string, producerId: string, rtpCapabilities: unknown) {
+  async consume(
+    actor: Actor,
+    bookingId: string,
+    transportId: string,
+    producerId: string,
+    rtpCapabilities: unknown,
+  ) {
+    const b = await this.session(actor, bookingId);
     return this.withMedia(b, (m) => m.consume(actor.id, transportId, producerId, rtpCapabilities));
   }
 
-  async resume(actor: Actor, b: Booking, consumerId: string) {
-    await this.withMedia(b, (m) => m.resume(actor.id, consumerId));
+  async resume(actor: Actor, bookingId: string, consumerId: string) {
+    await this.withMedia(await this.session(actor, bookingId), (m) => m.resume(actor.id, consumerId));
   }
 
-  async mute(actor: Actor, b: Booking, producerId: string, paused: boolean) {
-    await this.withMedia(b, (m) =>
+  async mute(actor: Actor, bookingId: string, producerId: string, paused: boolean) {
+    await this.withMedia(await this.session(actor, bookingId), (m) =>
       paused ? m.pauseProducer(actor.id, producerId) : m.resumeProducer(actor.id, producerId),
     );
+  }
+
+  /** The session's booking as it is now (its modality decides what media it carries). */
+  private session(actor: Actor, bookingId: string): Promise<Booking> {
+    return this.attendance.booking(actor, bookingId);
   }
 
   /** The media layer's errors carry the same codes as ours; keep them, and their messages, for the client. */

@@ -9,6 +9,8 @@ import { auditRead } from './audit.ts';
 import type { ServiceDeps } from './deps.ts';
 import { readableRoom } from './rooms.ts';
 
+const JOBS = { type: 'jobs.scheduled' } as const;
+
 /** How many missed messages one rooms:sync returns per room before the client must ask again. */
 export const SYNC_LIMIT_PER_ROOM = 500;
 
@@ -62,14 +64,15 @@ export class MessageService {
       webhook: !!this.d.config.webhook.url,
     });
     if (!duplicate) {
-      if (this.d.config.webhook.url) this.d.wakeScheduler();
+      // Stored (and its webhook queued) in one statement: the room and the scheduler hear of it now.
+      // An internal note never reaches the requester's sockets.
+      const audience = message.internal && room.requesterId ? { except: room.requesterId } : undefined;
+      this.d.publish(
+        { type: 'message.stored', message, audience },
+        ...(this.d.config.webhook.url ? [JOBS] : []),
+      );
       this.d.metrics.messagesStored.inc({ kind: message.kind });
       this.d.metrics.messageAppendSeconds.observe((performance.now() - started) / 1000);
-      // An internal note never reaches the requester's sockets.
-      this.d.events.messageNew(
-        message,
-        message.internal && room.requesterId ? { except: room.requesterId } : undefined,
-      );
       this.d.log.debug(
         { roomId: room.id, messageId: message.id, seq: message.seq, senderId: actor.id },
         'message stored',

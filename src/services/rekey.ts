@@ -1,14 +1,12 @@
 import { randomUUID } from 'node:crypto';
 import type { Clock } from '../clock.ts';
 import type { Actor } from '../domain/types.ts';
+import { JobQueue, type TypedJob } from '../jobs/kinds.ts';
 import type { Logger } from '../log.ts';
 import type { Db, Queryable } from '../store/db.ts';
-import type { Job } from '../store/jobs.ts';
-import { JobStore } from '../store/jobs.ts';
 import { type RekeyCursor, RekeyStore } from '../store/rekey.ts';
 import { audit } from './audit.ts';
 
-export const REKEY_JOB = 'privacy.rekey';
 export interface RekeyBatches {
   /** Messages per transaction. */
   messages: number;
@@ -57,14 +55,14 @@ export class RekeyService {
   /** Step ids are the pass's and the step's number: a step run twice hands on to the same next step. */
   async #next(q: Queryable, pass: string, step: number, cursor: RekeyCursor): Promise<void> {
     const now = this.#d.clock.now();
-    await new JobStore(q).schedule(`rekey:${pass}:${step}`, REKEY_JOB, now, { pass, step, cursor }, now);
+    await new JobQueue(q).add(`rekey:${pass}:${step}`, 'privacy.rekey', now, { pass, step, cursor }, now);
   }
 
   /** One step of a pass: up to `perRun` batches from the job's cursor, then the next step. */
-  readonly run = async (job: Job): Promise<void> => {
+  readonly run = async (job: TypedJob<'privacy.rekey'>): Promise<void> => {
     const store = this.#store();
-    const { pass, step } = job.payload as { pass: string; step: number };
-    let cursor = job.payload.cursor as RekeyCursor;
+    const { pass, step } = job.payload;
+    let cursor = job.payload.cursor;
     let done = false;
     for (let i = 0; i < this.#b.perRun && !done; i++) {
       if (cursor.chunk === undefined) {

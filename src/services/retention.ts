@@ -1,11 +1,10 @@
 import type { Clock } from '../clock.ts';
+import { JobQueue } from '../jobs/kinds.ts';
 import type { Logger } from '../log.ts';
 import type { Metrics } from '../metrics.ts';
 import type { Db } from '../store/db.ts';
 import { ErasureStore } from '../store/erasure.ts';
-import { JobStore } from '../store/jobs.ts';
 
-export const RETENTION_JOB = 'privacy.retention';
 const HOUR = 3_600_000;
 /** Messages per transaction; a run goes on until none are left. */
 const BATCH = 500;
@@ -42,7 +41,7 @@ export class Retention {
   async schedule(): Promise<void> {
     if (!this.enabled) return;
     const now = this.#d.clock.now();
-    await new JobStore(this.#d.db).schedule(slotId(now), RETENTION_JOB, now, {}, now);
+    await new JobQueue(this.#d.db).add(slotId(now), 'privacy.retention', now, {}, now);
   }
 
   readonly run = async (): Promise<void> => {
@@ -68,7 +67,7 @@ export class Retention {
     if (this.enabled) {
       const next = new Date(now.getTime() + HOUR);
       const at = new Date(Math.floor(next.getTime() / HOUR) * HOUR);
-      await new JobStore(this.#d.db).schedule(slotId(next), RETENTION_JOB, at, {}, now);
+      await new JobQueue(this.#d.db).add(slotId(next), 'privacy.retention', at, {}, now);
     }
   };
 }

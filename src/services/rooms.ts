@@ -222,9 +222,14 @@ export class RoomService {
       for (const n of notices) out.push((await messages.append(n, { retry: false })).message);
       return out;
     });
-    for (const m of stored) {
-      this.d.events.messageNew(m, m.internal && room.requesterId ? { except: room.requesterId } : undefined);
-    }
+    const except = room.requesterId ? { except: room.requesterId } : undefined;
+    this.d.publish(
+      ...stored.map((m) => ({
+        type: 'message.stored' as const,
+        message: m,
+        audience: m.internal ? except : undefined,
+      })),
+    );
     this.d.log.info({ roomId, by: actor.id, status: change.status }, 'ticket changed');
     return this.get(actor, roomId);
   }
@@ -262,7 +267,7 @@ export class RoomService {
         createdAt: now,
       });
       if (to === 'clinical') this.d.events.roomOpened(roomId, { roles: ['clinical'] });
-      this.d.events.messageNew(message);
+      this.d.publish({ type: 'message.stored', message });
       this.d.log.info({ roomId, to, by: actor.id }, 'support room escalated');
     }
     return this.get(actor, roomId);

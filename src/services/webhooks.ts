@@ -1,15 +1,6 @@
-import { createHmac, randomUUID } from 'node:crypto';
+import { createHmac } from 'node:crypto';
 import type { Config } from '../config.ts';
-import type { Queryable } from '../store/db.ts';
-import type { Job } from '../store/jobs.ts';
-import { JobStore } from '../store/jobs.ts';
-
-export interface WebhookEvent {
-  id: string;
-  type: string;
-  createdAt: string;
-  data: Record<string, unknown>;
-}
+import type { JobQueue, TypedJob } from '../jobs/kinds.ts';
 
 const WHSEC = 'whsec_';
 
@@ -59,17 +50,15 @@ export class Webhooks {
   }
 
   /** Records an event for delivery, inside the caller's transaction. Payloads carry ids, never message text. */
-  async enqueue(q: Queryable, type: string, data: Record<string, unknown>, now: Date): Promise<void> {
-    if (!this.enabled) return;
-    const event: WebhookEvent = { id: randomUUID(), type, createdAt: now.toISOString(), data };
-    await new JobStore(q).schedule(`webhook:${event.id}`, 'webhook.deliver', now, { event }, now);
+  async enqueue(jobs: JobQueue, type: string, data: Record<string, unknown>, now: Date): Promise<void> {
+    if (this.enabled) await jobs.webhook(type, data, now);
   }
 
   /** The job handler: one delivery attempt; throwing makes the scheduler retry later. */
-  deliver = async (job: Job): Promise<void> => {
+  deliver = async (job: TypedJob<'webhook.deliver'>): Promise<void> => {
     const { url, secret } = this.#config;
     if (!url || !secret) return;
-    const event = job.payload.event as WebhookEvent;
+    const { event } = job.payload;
     const body = JSON.stringify(event);
     // The event's id is the message id: the same on every retry, so receivers can drop duplicates.
     const timestamp = Math.floor(this.#now() / 1000);

@@ -1,4 +1,30 @@
+import { randomUUID } from 'node:crypto';
 import type { Queryable } from './db.ts';
+
+/** What a webhook receiver gets: the one envelope every event goes out in. */
+export interface WebhookEvent {
+  id: string;
+  type: string;
+  createdAt: string;
+  data: Record<string, unknown>;
+}
+
+/** The job kind that delivers a webhook (an outbox row in the job table). */
+export const WEBHOOK_DELIVER = 'webhook.deliver';
+
+/**
+ * A webhook event in its envelope, and the job that delivers it. Built here
+ * only: the message store's one-statement append fills in `data` inside its
+ * SQL, around this same envelope.
+ */
+export function webhookJob(
+  type: string,
+  data: Record<string, unknown>,
+  now: Date,
+): { jobId: string; kind: typeof WEBHOOK_DELIVER; event: WebhookEvent } {
+  const event: WebhookEvent = { id: randomUUID(), type, createdAt: now.toISOString(), data };
+  return { jobId: `webhook:${event.id}`, kind: WEBHOOK_DELIVER, event };
+}
 
 export interface Job {
   id: string;

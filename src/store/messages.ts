@@ -1,4 +1,3 @@
-import { randomUUID } from 'node:crypto';
 import type {
   AttachmentRef,
   BookingRequest,
@@ -9,6 +8,7 @@ import type {
 } from '../domain/types.ts';
 import type { Keyring } from '../privacy/keyring.ts';
 import { isUniqueViolation, type Queryable } from './db.ts';
+import { webhookJob } from './jobs.ts';
 
 interface MessageRow {
   id: string;
@@ -117,7 +117,8 @@ export interface NewMessage {
  *   replies stop it) and its ticket (the requester's message reopens it);
  * - `ins` stores the message under that seq.
  * Concurrent senders queue on the room row, so seqs have no gaps or repeats.
- * - `hook` queues the message.created webhook (when enabled) atomically with it.
+ * - `hook` queues the message.created webhook (when enabled) atomically with it,
+ *   in the envelope webhookJob() builds ($13), its `data` filled in here.
  * Two racing retries of one clientMsgId: the loser hits the unique index and
  * the caller re-reads the winner's row.
  */
@@ -142,12 +143,11 @@ WITH existing AS (
   RETURNING *
 ), hook AS (
   INSERT INTO jobs (id, kind, run_at, payload, created_at)
-  SELECT 'webhook:' || $13::text, 'webhook.deliver', $12, jsonb_build_object('event', jsonb_build_object(
-           'id', $13::text, 'type', 'message.created', 'createdAt', to_char($12::timestamptz AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"'),
-           'data', jsonb_build_object('messageId', ins.id, 'roomId', ins.room_id, 'seq', ins.seq,
+  SELECT $13::jsonb->>'jobId', $13::jsonb->>'kind', $12, jsonb_build_object('event', ($13::jsonb->'event') ||
+           jsonb_build_object('data', jsonb_build_object('messageId', ins.id, 'roomId', ins.room_id, 'seq', ins.seq,
                                       'senderId', ins.sender_id, 'senderRole', ins.sender_role, 'kind', ins.kind)
-                   -- so the platform never notifies the requester of a staff note
-                   || CASE WHEN ins.internal THEN '{"internal": true}'::jsonb ELSE '{}'::jsonb END)), $12
+                    -- so the platform never notifies the requester of a staff note
+                    || CASE WHEN ins.internal THEN '{"internal": true}'::jsonb ELSE '{}'::jsonb END)), $12
     FROM ins WHERE $14::boolean
 )
 SELECT *, false AS duplicate FROM ins
@@ -200,7 +200,7 @@ export class MessagesRepo {
       m.bookingId ?? null,
       meta,
       m.createdAt,
-      randomUUID(),
+      m.webhook ? JSON.stringify(webhookJob('message.created', {}, m.createdAt)) : null,
       m.webhook ?? false,
       keys && (text !== null || meta !== null) ? keys.current : null,
       m.request ?? null,

@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { ManualClock } from '../../src/clock.ts';
+import type { TypedJob } from '../../src/jobs/kinds.ts';
 import { createLogger } from '../../src/log.ts';
 import { Keyring } from '../../src/privacy/keyring.ts';
 import { RekeyService } from '../../src/services/rekey.ts';
@@ -163,8 +164,10 @@ describe('a rekey pass in steps', () => {
       const steps: string[] = [];
       let crashed = false;
       for (;;) {
-        const [job] = await jobs.claim('test-node', clock.now(), 60_000, 1);
-        if (!job) break;
+        const [claimed] = await jobs.claim('test-node', clock.now(), 60_000, 1);
+        if (!claimed) break;
+        // Only rekey steps are queued here: the claimed row is one.
+        const job = claimed as TypedJob<'privacy.rekey'>;
         steps.push(job.id);
         await rekey.run(job);
         if (!crashed && steps.length === 2) {
