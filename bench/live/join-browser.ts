@@ -142,6 +142,7 @@ export async function browserRoute(setup: Setup, result: JoinResult): Promise<vo
     for (let rep = 0; rep <= JOIN_REPS; rep++) {
       if (rep > 0) {
         await client.page.locator('#leave').click();
+        await client.page.locator('#confirm-yes').click(); // the page asks before leaving
         await client.waitForPhase('left', 10_000);
         await provider.waitForState(
           (s) => s.participants.length === 1 && s.consumers.length === 0,
