@@ -23,6 +23,10 @@ export type AuditAction =
   | 'booking.cancel'
   | 'booking.reschedule'
   | 'booking.waive'
+  | 'booking.expire'
+  | 'booking.no_show'
+  | 'booking.complete'
+  | 'booking.messaging_start'
   | 'keys.rekey'
   | 'user.export'
   | 'user.erase'
@@ -36,6 +40,14 @@ export interface AuditTarget {
 /** Appends an entry inside the caller's transaction `q`. */
 export function audit(q: Queryable, actor: Actor, action: AuditAction, at: Date, target: AuditTarget = {}) {
   return new AuditRepo(q).append({ actorId: actor.id, actorRole: actor.role, action, at, ...target });
+}
+
+/**
+ * A change nobody asked for at that moment — the scheduler's, at a deadline —
+ * is recorded as the server's own (actor `talkroom`, role `system`).
+ */
+export function auditBySystem(q: Queryable, action: AuditAction, at: Date, target: AuditTarget = {}) {
+  return new AuditRepo(q).append({ actorId: 'talkroom', actorRole: 'system', action, at, ...target });
 }
 
 /**

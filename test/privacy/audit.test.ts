@@ -14,8 +14,9 @@ describe.each(backends)('the audit log, on the $name store', (backend) => {
   let r: Awaited<ReturnType<typeof therapyRoom>>;
   let admin: string;
   const secret = 'what I never said aloud';
+  const clock = new ManualClock('2026-12-01T10:00:00Z');
   beforeAll(async () => {
-    s = await startTestServer({ backend, clock: new ManualClock('2026-12-01T10:00:00Z') });
+    s = await startTestServer({ backend, clock, runScheduler: false });
     r = await therapyRoom(s);
     admin = r.admin;
   });
@@ -47,8 +48,8 @@ describe.each(backends)('the audit log, on the $name store', (backend) => {
     const before = await all();
     expect(before.map((e) => [e.action, e.subjectId])).toEqual([
       ['user.put', r.client],
-      ['user.put', r.provider],
       ['plan.put', r.client],
+      ['user.put', r.provider],
       ['room.create', r.client],
       ['user.put', 'support-1'],
       ['room.create', r.client],
@@ -123,6 +124,31 @@ describe.each(backends)('the audit log, on the $name store', (backend) => {
       roomId: r.roomId,
       subjectId: r.client,
     });
+  });
+
+  it('records a booking the scheduler changed (an unconfirmed booking expiring) as the server’s own change', async () => {
+    const booking = await s.api('POST', '/v1/bookings', {
+      token: r.clientToken,
+      body: { roomId: r.roomId, modality: 'audio', startsAt: '2026-12-22T15:00:00Z' },
+    });
+    expect(booking.status).toBe(201);
+    const n = (await all()).length;
+    clock.set('2026-12-22T15:00:00Z'); // nobody confirmed it by its deadline
+    await s.scheduler.runDue();
+    clock.set('2026-12-01T10:00:00Z');
+    expect(
+      (await ok(s.api('GET', `/v1/bookings/${booking.body.booking.id}`, { token: r.clientToken }))).booking
+        .status,
+    ).toBe('expired');
+    expect((await all()).slice(n)).toEqual([
+      expect.objectContaining({
+        action: 'booking.expire',
+        actorId: 'talkroom',
+        actorRole: 'system',
+        roomId: r.roomId,
+        subjectId: r.client,
+      }),
+    ]);
   });
 
   it('chains every entry by hash from 64 zeros, oldest first, also under concurrent appends', async () => {

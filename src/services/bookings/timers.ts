@@ -3,6 +3,7 @@ import { decide } from '../../domain/booking-lifecycle.ts';
 import { joinWindow, noShowCosts } from '../../domain/bookings.ts';
 import type { JobHandlers, TypedJob } from '../../jobs/kinds.ts';
 import type { Booking } from '../../store/bookings.ts';
+import { type AuditAction, auditBySystem } from '../audit.ts';
 import { reminderText } from '../booking-texts.ts';
 import type { Tx } from '../unit-of-work.ts';
 import { type Lifecycle, times, told } from './lifecycle.ts';
@@ -14,6 +15,15 @@ type BookingJobKind =
   | 'booking.session_end'
   | 'booking.messaging_start'
   | 'booking.messaging_end';
+
+/** What each status a timer moves a booking to is audited as. */
+const AUDITED: Partial<Record<Booking['status'], AuditAction>> = {
+  expired: 'booking.expire',
+  client_no_show: 'booking.no_show',
+  provider_no_show: 'booking.no_show',
+  completed: 'booking.complete',
+  in_progress: 'booking.messaging_start',
+};
 
 /**
  * The timed steps the scheduler drives: confirmation deadlines, reminders,
@@ -37,6 +47,10 @@ export function bookingTimers(lc: Lifecycle): Pick<JobHandlers, BookingJobKind> 
         const b = (await t.bookings.get(id, true))!;
         if (event && !decide(b.status, event).ok) return;
         await fn(t, b, now, job);
+        // A booking the scheduler changed is audited as the server's own change, in the same transaction.
+        const after = await t.bookings.get(id);
+        const action = after && after.status !== b.status ? AUDITED[after.status] : undefined;
+        if (action) await auditBySystem(t.q, action, now, { roomId: b.roomId, subjectId: b.clientId });
       });
     };
 
