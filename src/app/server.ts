@@ -1,6 +1,7 @@
 import { createServer, type Server as HttpServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { MediaPool } from '../../media/index.ts';
+import { logSocketConnections } from '../../signaling/connection-log.ts';
 import { socketLiveEvents } from '../../signaling/live.ts';
 import type { IoServer } from '../../signaling/room-events.ts';
 import { socketRoomEvents } from '../../signaling/room-events.ts';
@@ -11,7 +12,6 @@ import { embeddedSecret, TokenVerifier } from '../auth/tokens.ts';
 import { type Clock, systemClock } from '../clock.ts';
 import { ClusterMedia } from '../cluster/media/cluster-media.ts';
 import type { Config } from '../config.ts';
-import { logSocketConnections } from '../http/access-log.ts';
 import { createHttpApp } from '../http/app.ts';
 import { extension } from '../http/attachments.ts';
 import { InFlight } from '../inflight.ts';

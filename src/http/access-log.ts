@@ -1,7 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import type { IncomingMessage } from 'node:http';
 import type { NextFunction, Request, Response } from 'express';
-import type { IoServer } from '../../signaling/room-events.ts';
 import type { Logger } from '../log.ts';
 import { withRequestId } from '../request-context.ts';
 
@@ -87,28 +86,4 @@ export function handshakeRequestId(req: IncomingMessage): string {
     handshakeIds.set(req, id);
   }
   return id;
-}
-
-/**
- * One line when a socket connects and one when it closes, with the id of the
- * handshake request (echoed in its X-Request-Id), the user and role, the
- * transport and, on close, the reason and how long it lasted.
- */
-export function logSocketConnections(io: IoServer, log: Logger): void {
-  io.engine.on('initial_headers', (headers: Record<string, string>, req: IncomingMessage) => {
-    headers['X-Request-Id'] = handshakeRequestId(req);
-  });
-  io.on('connection', (socket) => {
-    const started = performance.now();
-    const base = {
-      reqId: handshakeRequestId(socket.request),
-      socketId: socket.id,
-      userId: socket.data.identity?.id,
-      role: socket.data.identity?.role,
-    };
-    log.info({ ...base, transport: socket.conn.transport.name }, 'socket open');
-    socket.on('disconnect', (reason) => {
-      log.info({ ...base, reason, durationMs: Math.round(performance.now() - started) }, 'socket closed');
-    });
-  });
 }
