@@ -4,22 +4,14 @@ import express, { type NextFunction, type Request, type Response } from 'express
 import { RateLimiterMemory, type RateLimiterRes } from 'rate-limiter-flexible';
 import { API_VERSION, asyncApiDocument, openApiDocument } from '../../protocol/documents.ts';
 import {
-  BookingsQuery,
-  CancelBody,
-  CreateBookingBody,
   CreateRoomBody,
-  CreditsQuery,
   EmptyBody,
   EscalationBody,
   FailedJobsQuery,
   HistoryQuery,
-  Id,
-  PurchaseBody,
   PutPlanBody,
   PutUserBody,
-  RescheduleBody,
   RoomsQuery,
-  SlotsQuery,
   sendMessageSchema,
   TicketBody,
 } from '../../protocol/inputs.ts';
@@ -27,7 +19,7 @@ import type { AddressLimiter } from '../auth/address-limiter.ts';
 import { bearerToken, type Identity, type TokenVerifier } from '../auth/tokens.ts';
 import type { Clock } from '../clock.ts';
 import type { Config } from '../config.ts';
-import type { Role, Room } from '../domain/types.ts';
+import type { Room } from '../domain/types.ts';
 import { AppError, toPublicError } from '../errors.ts';
 import type { InFlight } from '../inflight.ts';
 import type { Logger } from '../log.ts';
@@ -48,7 +40,9 @@ import type { RekeyService } from '../services/rekey.ts';
 import type { RoomService } from '../services/rooms.ts';
 import { accessLog } from './access-log.ts';
 import { attachmentRoutes } from './attachments.ts';
+import { bookingRoutes } from './bookings.ts';
 import { privacyRoutes } from './privacy.ts';
+import { actor, only, param, tracker } from './route-kit.ts';
 import { webRoutes } from './web.ts';
 
 export interface HttpDeps {
@@ -84,9 +78,6 @@ declare module 'express-serve-static-core' {
     identity?: Identity;
   }
 }
-
-const actor = (req: Request): Identity => req.identity!;
-const param = (req: Request, name: string): string => parse(Id, req.params[name], name);
 
 export function createHttpApp(d: HttpDeps): express.Express {
   const app = express();
@@ -170,17 +161,7 @@ export function createHttpApp(d: HttpDeps): express.Express {
   });
   v1.use(express.json({ limit: '256kb' }));
 
-  const only =
-    (...roles: Role[]) =>
-    (req: Request, _res: Response, next: NextFunction) => {
-      if (!roles.includes(actor(req).role))
-        throw new AppError('forbidden', `this needs the ${roles.join(' or ')} role`);
-      next();
-    };
-  const tracked =
-    (fn: (req: Request, res: Response) => Promise<void>) =>
-    (req: Request, res: Response): Promise<void> =>
-      d.inflight.run(() => fn(req, res));
+  const tracked = tracker(d.inflight);
 
   // Provisioning (the platform's backend).
   v1.put(
@@ -263,115 +244,8 @@ export function createHttpApp(d: HttpDeps): express.Express {
   // Voice and video recordings: streamed in and out one chunk at a time.
   v1.use(attachmentRoutes(d));
 
-  // Bookings and credits.
-  v1.get(
-    '/providers/:id/slots',
-    tracked(async (req, res) => {
-      const q = parse(SlotsQuery, req.query, 'query');
-      res.json(await d.bookings.slots(param(req, 'id'), q));
-    }),
-  );
-  v1.post(
-    '/bookings',
-    tracked(async (req, res) => {
-      res
-        .status(201)
-        .json({ booking: await d.bookings.create(actor(req), parse(CreateBookingBody, req.body)) });
-    }),
-  );
-  v1.get(
-    '/bookings',
-    tracked(async (req, res) => {
-      res.json(await d.bookings.list(actor(req), parse(BookingsQuery, req.query, 'query')));
-    }),
-  );
-  v1.get(
-    '/bookings/:id',
-    tracked(async (req, res) => {
-      res.json({ booking: await d.bookings.get(actor(req), param(req, 'id')) });
-    }),
-  );
-  v1.post(
-    '/bookings/:id/confirm',
-    tracked(async (req, res) => {
-      parse(EmptyBody, req.body ?? {});
-      res.json({ booking: await d.bookings.confirm(actor(req), param(req, 'id')) });
-    }),
-  );
-  v1.post(
-    '/bookings/:id/decline',
-    tracked(async (req, res) => {
-      parse(EmptyBody, req.body ?? {});
-      res.json({ booking: await d.bookings.decline(actor(req), param(req, 'id')) });
-    }),
-  );
-  v1.post(
-    '/bookings/:id/waive',
-    tracked(async (req, res) => {
-      parse(EmptyBody, req.body ?? {});
-      res.json({ booking: await d.bookings.waive(actor(req), param(req, 'id')) });
-    }),
-  );
-  v1.post(
-    '/bookings/:id/cancel',
-    tracked(async (req, res) => {
-      const { reason } = parse(CancelBody, req.body ?? {});
-      res.json({ booking: await d.bookings.cancel(actor(req), param(req, 'id'), reason) });
-    }),
-  );
-  v1.post(
-    '/bookings/:id/reschedule',
-    tracked(async (req, res) => {
-      res.status(201).json({
-        booking: await d.bookings.reschedule(actor(req), param(req, 'id'), parse(RescheduleBody, req.body)),
-      });
-    }),
-  );
-  // A client's own plan (PROTOCOL.md, "Fair bookings").
-  v1.get(
-    '/plan',
-    tracked(async (req, res) => {
-      res.json(await d.credits.plan(actor(req)));
-    }),
-  );
-  v1.get(
-    '/credits',
-    tracked(async (req, res) => {
-      res.json(await d.credits.balance(actor(req), parse(CreditsQuery, req.query, 'query')));
-    }),
-  );
-  v1.post(
-    '/credits/purchase',
-    tracked(async (req, res) => {
-      const { count, paymentRef } = parse(PurchaseBody, req.body);
-      res.status(201).json(await d.credits.purchase(actor(req), count, paymentRef));
-    }),
-  );
-  // What a join link grants its participant (the web client reads this before live:join).
-  v1.get(
-    '/join/:token',
-    tracked(async (req, res) => {
-      const token = req.params.token;
-      if (typeof token !== 'string' || token.length > 4096)
-        throw new AppError('invalid_input', 'token: malformed');
-      try {
-        res.json(await d.joinAccess.info(token, req.identity));
-      } catch (e) {
-        // A forged link counts against its address, like a forged token.
-        if (e instanceof AppError && e.code === 'unauthenticated')
-          await d.addresses.failed(req.socket.remoteAddress ?? 'unknown');
-        throw e;
-      }
-    }),
-  );
-
-  // Join links for a reminder bot of the platform's own (or the platform's backend).
-  v1.get(
-    '/bookings/:id/join-links',
-    tracked(async (req, res) => {
-      res.json(await d.joinLinks.forBooking(actor(req), param(req, 'id')));
-    }),
-  );
+  // Bookings, credits and join links.
+  v1.use(bookingRoutes(d));
 
   // Jobs that used up their attempts (webhook deliveries among them): listed and run again.
   v1.get(

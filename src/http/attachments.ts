@@ -11,6 +11,7 @@ import {
   UPLOAD_LIMITS,
   UploadAborted,
 } from '../services/attachments.ts';
+import { tracker } from './route-kit.ts';
 
 export interface AttachmentRouteDeps {
   config: Config;
@@ -28,10 +29,7 @@ const param = (req: Request, name: string): string => parse(Id, req.params[name]
  */
 export function attachmentRoutes(d: AttachmentRouteDeps): express.Router {
   const r = express.Router();
-  const tracked =
-    (fn: (req: Request, res: Response) => Promise<void>) =>
-    (req: Request, res: Response): Promise<void> =>
-      d.inflight.run(() => fn(req, res));
+  const tracked = tracker(d.inflight);
 
   r.post(
     '/rooms/:id/attachments',

@@ -1,5 +1,5 @@
 import { pipeline } from 'node:stream/promises';
-import express, { type Request, type Response } from 'express';
+import express, { type Request } from 'express';
 import { AuditQuery, EmptyBody, HoldBody, Id } from '../../protocol/inputs.ts';
 import { AppError } from '../errors.ts';
 import type { InFlight } from '../inflight.ts';
@@ -8,6 +8,7 @@ import type { AuditLog } from '../services/audit.ts';
 import type { Erasure } from '../services/erasure.ts';
 import type { UserExport } from '../services/export.ts';
 import type { RekeyService } from '../services/rekey.ts';
+import { tracker } from './route-kit.ts';
 
 export interface PrivacyRouteDeps {
   inflight: InFlight;
@@ -20,10 +21,7 @@ export interface PrivacyRouteDeps {
 /** Privacy routes (rekey; audit, export, erasure and hold as they land). Mounted on /v1 behind authentication. */
 export function privacyRoutes(d: PrivacyRouteDeps): express.Router {
   const r = express.Router();
-  const tracked =
-    (fn: (req: Request, res: Response) => Promise<void>) =>
-    (req: Request, res: Response): Promise<void> =>
-      d.inflight.run(() => fn(req, res));
+  const tracked = tracker(d.inflight);
   const admin = (req: Request) => {
     if (req.identity!.role !== 'admin') throw new AppError('forbidden', 'this needs the admin role');
   };

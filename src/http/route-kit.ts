@@ -1,0 +1,27 @@
+import type { NextFunction, Request, Response } from 'express';
+import { Id } from '../../protocol/inputs.ts';
+import type { Identity } from '../auth/tokens.ts';
+import type { Role } from '../domain/types.ts';
+import { AppError } from '../errors.ts';
+import type { InFlight } from '../inflight.ts';
+import { parse } from '../parse.ts';
+
+/** What every REST route file shares: the signed-in caller, a path id, a role check, in-flight tracking. */
+export const actor = (req: Request): Identity => req.identity!;
+
+export const param = (req: Request, name: string): string => parse(Id, req.params[name], name);
+
+export const only =
+  (...roles: Role[]) =>
+  (req: Request, _res: Response, next: NextFunction): void => {
+    if (!roles.includes(actor(req).role))
+      throw new AppError('forbidden', `this needs the ${roles.join(' or ')} role`);
+    next();
+  };
+
+/** Wraps a handler so a shutdown waits for its answer. */
+export const tracker =
+  (inflight: InFlight) =>
+  (fn: (req: Request, res: Response) => Promise<void>) =>
+  (req: Request, res: Response): Promise<void> =>
+    inflight.run(() => fn(req, res));
