@@ -2,8 +2,8 @@
 /** The waiting room and the session itself: who is here, the videos, the controls, the checks before joining. */
 import { useEffect, useRef, useState } from 'preact/hooks';
 import { Chat } from './chat.tsx';
-import type { Remote } from './media.ts';
 import type { SessionPage, TalkroomState } from './session.ts';
+import type { Remote } from './state.ts';
 import { elapsed } from './words.ts';
 
 /** A MediaStreamTrack in a <video> or <audio> element. */

@@ -4,19 +4,8 @@
  * following its status and the other side's tracks, and reading WebRTC
  * statistics (the connection check, a paused remote track, the test hook).
  */
-import { type Kind, LiveSession, type RemoteTrack, type Source, type TalkroomClient } from '@talkroom/client';
-import type { SessionPage } from './session.ts';
-
-export interface Remote {
-  consumerId: string;
-  producerId: string;
-  userId: string;
-  kind: Kind;
-  source: Source;
-  /** Nothing arrives on it: the other side muted it, turned the camera off, or is away. */
-  paused: boolean;
-  track: MediaStreamTrack;
-}
+import { LiveSession, type RemoteTrack, type Source, type TalkroomClient } from '@talkroom/client';
+import type { MediaHost } from './state.ts';
 
 export interface TalkroomStats {
   inboundAudioPackets: number;
@@ -40,7 +29,7 @@ export interface SelectedPair {
 }
 
 export async function joinLive(
-  page: SessionPage,
+  page: MediaHost,
   client: TalkroomClient,
   joinToken: string,
   iceTransportPolicy: RTCIceTransportPolicy | undefined,
@@ -97,7 +86,7 @@ export async function joinLive(
 const lastPackets = new Map<string, number>();
 
 /** Once a second: the other side's paused tracks, what this side sends, and the connection check. */
-export async function watchRemotes(page: SessionPage): Promise<void> {
+export async function watchRemotes(page: MediaHost): Promise<void> {
   const live = page.live;
   if (!live?.active) return;
   page.syncSending();
