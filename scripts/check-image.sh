@@ -50,8 +50,8 @@ if [[ -z $COPY_SOURCES ]]; then
 else
   # .dockerignore semantics (Go filepath.Match per pattern, relative to the
   # context root; a path is excluded when it or an ancestor matches; the last
-  # matching pattern wins, `!` re-includes). Also reports files excluded inside
-  # a copied directory, which the image would silently lack.
+  # matching pattern wins, `!` re-includes). Also reports tracked files excluded
+  # inside a copied directory, which the image would silently lack.
   if IGNORE_REPORT=$("$NODE" -e '
       const fs = require("fs"), path = require("path");
       const pats = (fs.existsSync(".dockerignore") ? fs.readFileSync(".dockerignore", "utf8") : "")
@@ -73,9 +73,14 @@ else
         return hit;
       };
       let bad = 0;
+      // Only files the repository tracks: build output (web/dist) and other ignored files are not sources the image lacks.
+      let tracked;
+      try {
+        tracked = new Set(require("child_process").execFileSync("git", ["ls-files"], { encoding: "utf8" }).split("\n"));
+      } catch {}
       const walk = (rel) => {
         const st = fs.statSync(rel);
-        if (!st.isDirectory()) return [rel];
+        if (!st.isDirectory()) return !tracked || tracked.has(rel) ? [rel] : [];
         return fs.readdirSync(rel).flatMap((n) => walk(rel + "/" + n));
       };
       for (const src of process.argv.slice(1)) {
