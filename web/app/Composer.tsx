@@ -54,7 +54,7 @@ export function Composer({ store, room, block }: { store: AppStore; room: Room; 
   return (
     <form class={`composer${internal ? ' internal' : ''}`} onSubmit={send}>
       {staffNotes && (
-        <label class="internal-toggle">
+        <label class="radio internal-toggle">
           <input
             type="checkbox"
             checked={internal}

@@ -47,7 +47,8 @@ export function MessageView({
     >
       {m.internal && <InternalLabel />}
       <p class="sender">
-        {store.nameOf(room.id, m.senderId)} · <time dateTime={m.createdAt}>{clock(m.createdAt)}</time>
+        {store.nameOf(room.id, m.senderId, m.senderRole)} ·{' '}
+        <time dateTime={m.createdAt}>{clock(m.createdAt)}</time>
       </p>
       {m.kind === 'text' && <p class="text">{m.text}</p>}
       {m.kind === 'request' && <RequestView store={store} room={room} m={m} />}

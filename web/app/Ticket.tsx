@@ -98,21 +98,23 @@ export function TicketBar({ store, room }: { store: AppStore; room: Room }) {
               </button>
             )}
           </fieldset>
-          <form
-            class="assign"
-            onSubmit={(e) => {
-              e.preventDefault();
-              if (assignTo.trim()) void change({ assigneeId: assignTo.trim() });
-            }}
-          >
-            <label for="assign-to">
-              {handedOver ? 'Assign to a supervisor (user id)' : 'Assign to a rep (user id)'}
-            </label>
-            <input id="assign-to" value={assignTo} onInput={(e) => setAssignTo(e.currentTarget.value)} />
-            <button type="submit" disabled={busy || !assignTo.trim()}>
-              Assign
-            </button>
-          </form>
+          <details class="assign">
+            <summary>Assign to someone else</summary>
+            <form
+              onSubmit={(e) => {
+                e.preventDefault();
+                if (assignTo.trim()) void change({ assigneeId: assignTo.trim() });
+              }}
+            >
+              <label for="assign-to">
+                {handedOver ? 'Assign to a supervisor (user id)' : 'Assign to a rep (user id)'}
+              </label>
+              <input id="assign-to" value={assignTo} onInput={(e) => setAssignTo(e.currentTarget.value)} />
+              <button type="submit" disabled={busy || !assignTo.trim()}>
+                Assign
+              </button>
+            </form>
+          </details>
         </>
       )}
       {error && (

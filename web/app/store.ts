@@ -190,11 +190,13 @@ export class AppStore {
       .map(([u]) => u);
   }
 
-  nameOf(roomId: string, userId: string): string {
+  /** A sender's name; the staff of a support room are no members of it, so their role names them. */
+  nameOf(roomId: string, userId: string, role?: string): string {
     if (userId === this.me.userId) return 'You';
     if (userId === 'talkroom') return 'talkroom';
     const m = this.room(roomId)?.members.find((x) => x.userId === userId);
-    return m?.displayName ?? (m?.role === 'support' ? 'Support' : 'Someone');
+    const as = m?.role ?? role;
+    return m?.displayName ?? (as === 'support' ? 'Support' : as === 'clinical' ? 'Clinical team' : 'Someone');
   }
 
   #receiptsOf(roomId: string): Map<string, number> {
