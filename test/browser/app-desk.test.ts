@@ -104,16 +104,13 @@ describe('booking requests and the ticket desk in the web app', { timeout: SLOW 
         body: { role: 'support', displayName: 'Sam', timezone: 'UTC' },
       }),
     );
-    const roomId = (
-      await ok(s.api('POST', '/v1/rooms', { token: admin, body: { kind: 'support', requesterId: f.client } }))
-    ).room.id as string;
+    const supportRoom = async (requesterId: string): Promise<string> =>
+      (await ok(s.api('POST', '/v1/rooms', { token: admin, body: { kind: 'support', requesterId } }))).room
+        .id;
+    const roomId = await supportRoom(f.client);
     // Another requester's ticket, already resolved: the desk lists open tickets first.
     const other = await therapyRoom(s, { client: 'client-other', provider: 'provider-desk' });
-    const otherId = (
-      await ok(
-        s.api('POST', '/v1/rooms', { token: admin, body: { kind: 'support', requesterId: other.client } }),
-      )
-    ).room.id as string;
+    const otherId = await supportRoom(other.client);
     const repToken = s.token('rep-1', 'support');
     await ok(s.api('PUT', `/v1/rooms/${otherId}/ticket`, { token: repToken, body: { status: 'resolved' } }));
 
@@ -149,6 +146,7 @@ describe('booking requests and the ticket desk in the web app', { timeout: SLOW 
       `document.querySelector('.msg.mine.internal')?.innerText.includes('Internal — not shown to the requester')`,
       'the internal note, marked',
     );
+    await noViolations(rep, 'desk-note');
     await rep.eval(`document.querySelector('.internal-toggle input').click()`);
     await rep.waitFor(`!document.querySelector('form.composer.internal')`, 'back to messages');
     await rep.fill('#composer-text', 'We are refunding the second charge. Does that settle it?');

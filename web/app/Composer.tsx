@@ -70,7 +70,7 @@ export function Composer({ store, room, block }: { store: AppStore; room: Room; 
       <textarea
         id="composer-text"
         rows={2}
-        placeholder={internal ? 'Write an internal note — not shown to the requester' : 'Write a message'}
+        placeholder={internal ? 'A note for the staff only' : 'Write a message'}
         value={text}
         onInput={(e) => {
           setText(e.currentTarget.value);
