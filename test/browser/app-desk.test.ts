@@ -79,6 +79,13 @@ describe('booking requests and the ticket desk in the web app', { timeout: SLOW 
     );
     expect(await text(provider, '.msg[data-kind="request"]')).toContain('work trip');
     await noViolations(provider, 'provider-request');
+    // Reschedule opens the booking flow for that booking: its card's slot picker.
+    await provider.click('Reschedule', '.msg[data-kind="request"]');
+    await provider.waitFor(
+      `document.querySelector('[data-booking="${bookingId}"] [role="alertdialog"]')?.innerText.includes('Choose a new time')`,
+      'the reschedule asked on the card',
+    );
+    await provider.click('Keep it', `[data-booking="${bookingId}"]`);
     await provider.click('Cancel the session', '.msg[data-kind="request"]');
     await provider.waitFor(
       `document.querySelector('[data-booking="${bookingId}"] [role="alertdialog"]')`,
