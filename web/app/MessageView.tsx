@@ -2,6 +2,7 @@
 import { useEffect, useState } from 'preact/hooks';
 import { BookFromAvailability } from './Availability.tsx';
 import type { Message, Room } from './api.ts';
+import { RequestView } from './BookingRequest.tsx';
 import type { AppStore } from './store.ts';
 import { clock, joinUrlFor, stripIso, systemText, when } from './time.ts';
 
@@ -27,7 +28,8 @@ export function MessageView({
         ? joinUrlFor(m, store.me.userId)
         : null;
     return (
-      <div class="msg system" data-seq={m.seq} data-kind="system">
+      <div class={`msg system${m.internal ? ' internal' : ''}`} data-seq={m.seq} data-kind="system">
+        {m.internal && <InternalLabel />}
         <p>{systemText(m)}</p>
         {joinUrl && (
           <a class="button primary" href={joinUrl} target="_blank" rel="noopener">
@@ -38,11 +40,18 @@ export function MessageView({
     );
   }
   return (
-    <div class={`msg ${mine ? 'mine' : 'theirs'}`} data-seq={m.seq} data-kind={m.kind}>
+    <div
+      class={`msg ${mine ? 'mine' : 'theirs'}${m.internal ? ' internal' : ''}`}
+      data-seq={m.seq}
+      data-kind={m.kind}
+    >
+      {m.internal && <InternalLabel />}
       <p class="sender">
-        {store.nameOf(room.id, m.senderId)} · <time dateTime={m.createdAt}>{clock(m.createdAt)}</time>
+        {store.nameOf(room.id, m.senderId, m.senderRole)} ·{' '}
+        <time dateTime={m.createdAt}>{clock(m.createdAt)}</time>
       </p>
       {m.kind === 'text' && <p class="text">{m.text}</p>}
+      {m.kind === 'request' && <RequestView store={store} room={room} m={m} />}
       {(m.kind === 'voice' || m.kind === 'video') && m.attachment && (
         <Recording store={store} kind={m.kind} url={m.attachment.url} />
       )}
@@ -59,10 +68,15 @@ export function MessageView({
           {store.me.role === 'provider' && <BookFromAvailability store={store} room={room} m={m} />}
         </div>
       )}
-      {m.text && m.kind !== 'text' && <p class="text">{stripIso(m.text)}</p>}
+      {m.text && m.kind !== 'text' && m.kind !== 'request' && <p class="text">{stripIso(m.text)}</p>}
       {receipt && <p class="receipt">{receipt}</p>}
     </div>
   );
+}
+
+/** A staff note: the requester never receives it (the server keeps it from them). */
+function InternalLabel() {
+  return <p class="internal-label">Internal — not shown to the requester</p>;
 }
 
 /** A voice or video message: fetched with the token (a media element cannot send one), then played from a blob. */

@@ -31,7 +31,18 @@ const mmss = (ms: number) =>
  * Records a voice or video message in the browser (MediaRecorder), lets the
  * sender hear or see it, uploads it with progress and posts it to the room.
  */
-export function Recorder({ store, room, disabled }: { store: AppStore; room: Room; disabled: boolean }) {
+export function Recorder({
+  store,
+  room,
+  disabled,
+  internal = false,
+}: {
+  store: AppStore;
+  room: Room;
+  disabled: boolean;
+  /** Sent as a staff-only note in a support room. */
+  internal?: boolean;
+}) {
   const [step, setStep] = useState<Step>({ at: 'idle' });
   const [error, setError] = useState<string | null>(null);
   const [now, setNow] = useState(Date.now());
@@ -94,7 +105,7 @@ export function Recorder({ store, room, disabled }: { store: AppStore; room: Roo
       const attachmentId = await store.api.upload(room.id, blob, (progress) =>
         setStep({ at: 'uploading', kind, progress }),
       );
-      await store.client.send({ roomId: room.id, kind, attachmentId });
+      await store.client.send({ roomId: room.id, kind, attachmentId, ...(internal ? { internal } : {}) });
       URL.revokeObjectURL(url);
       setStep({ at: 'idle' });
     } catch (e) {

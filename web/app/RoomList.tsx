@@ -1,6 +1,7 @@
 /// <reference lib="dom" />
 import type { Room } from './api.ts';
 import type { AppStore } from './store.ts';
+import { TICKET_WORDS, ticketRank } from './Ticket.tsx';
 import { relative, when } from './time.ts';
 
 /** The room's name for this viewer: the other person, or the requester for the support team. */
@@ -22,10 +23,15 @@ export function roomTitle(store: AppStore, room: Room): string {
 
 /**
  * Providers see what to answer first: overdue rooms, then by reply deadline,
- * then the rest by latest activity. Everyone else: latest activity first.
+ * then the rest by latest activity. The support desk: open tickets first,
+ * then pending, then resolved, each by latest activity. Clients: latest
+ * activity first.
  */
 export function orderRooms(rooms: Room[], role: string): Room[] {
   const byActivity = (a: Room, b: Room) => b.lastSeq - a.lastSeq || a.id.localeCompare(b.id);
+  if (role === 'support' || role === 'clinical') {
+    return [...rooms].sort((a, b) => ticketRank(a) - ticketRank(b) || byActivity(a, b));
+  }
   if (role !== 'provider') return [...rooms].sort(byActivity);
   return [...rooms].sort((a, b) => {
     if (a.replyOverdue !== b.replyOverdue) return a.replyOverdue ? -1 : 1;
@@ -68,6 +74,9 @@ export function RoomList({
                   {online && <span class="visually-hidden"> (online)</span>}
                 </span>
                 <span class="room-meta">
+                  {r.ticket && (
+                    <span class={`tag status-${r.ticket.status}`}>{TICKET_WORDS[r.ticket.status]}</span>
+                  )}
                   {r.kind === 'support' && store.me.role !== 'client' && r.escalations.length > 0 && (
                     <span class="tag">Escalated</span>
                   )}

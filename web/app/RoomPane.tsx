@@ -6,6 +6,7 @@ import { Composer } from './Composer.tsx';
 import { roomTitle } from './RoomList.tsx';
 import { Sessions } from './Sessions.tsx';
 import type { AppStore } from './store.ts';
+import { TicketBar } from './Ticket.tsx';
 import { Timeline } from './Timeline.tsx';
 import { when } from './time.ts';
 
@@ -73,6 +74,7 @@ export function RoomPane({ store, room, onBack }: { store: AppStore; room: Room;
             {when(room.replyDueAt)}
           </p>
         )}
+        {staff && room.kind === 'support' && <TicketBar store={store} room={room} />}
         {staff && room.kind === 'support' && (
           <fieldset class="actions">
             <legend class="visually-hidden">Escalate</legend>
@@ -101,7 +103,13 @@ export function RoomPane({ store, room, onBack }: { store: AppStore; room: Room;
         )}
       </div>
       {room.kind === 'therapy' && (me.role === 'client' || me.role === 'provider') && (
-        <Sessions store={store} room={room} plan={plan} onMessagingNow={setMessagingNow} />
+        <Sessions
+          store={store}
+          room={room}
+          plan={plan}
+          mayMessage={block === null}
+          onMessagingNow={setMessagingNow}
+        />
       )}
       <Timeline store={store} room={room} />
       <Composer store={store} room={room} block={block} />

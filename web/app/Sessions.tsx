@@ -1,7 +1,8 @@
 /// <reference lib="dom" />
 import type { TalkroomError } from '@talkroom/client';
-import { useEffect, useState } from 'preact/hooks';
+import { useEffect, useRef, useState } from 'preact/hooks';
 import type { Booking, PlanView, Room } from './api.ts';
+import { AskProvider } from './BookingRequest.tsx';
 import { BookPanel } from './BookPanel.tsx';
 import { isLate, joinOpensAt } from './policy.ts';
 import { SlotPicker } from './SlotPicker.tsx';
@@ -27,11 +28,14 @@ export function Sessions({
   store,
   room,
   plan,
+  mayMessage,
   onMessagingNow,
 }: {
   store: AppStore;
   room: Room;
   plan: PlanView | null;
+  /** Whether the client may write to the provider here; if not, they ask about a booking instead. */
+  mayMessage: boolean;
   onMessagingNow: (on: boolean) => void;
 }) {
   const [bookings, setBookings] = useState<Booking[]>([]);
@@ -40,7 +44,7 @@ export function Sessions({
   const isClient = store.me.role === 'client';
 
   const load = () =>
-    store.api.bookings({ roomId: room.id }).then(
+    store.loadBookings(room.id).then(
       (all) => {
         setBookings(all);
         onMessagingNow(all.some((b) => b.modality === 'messaging' && b.status === 'in_progress'));
@@ -76,6 +80,7 @@ export function Sessions({
               key={b.id}
               store={store}
               b={b}
+              mayMessage={mayMessage}
               onChanged={(n) => {
                 setNote(n);
                 void load();
@@ -110,10 +115,12 @@ type Pending = { action: 'cancel' } | { action: 'reschedule'; startsAt: string |
 function BookingItem({
   store,
   b,
+  mayMessage,
   onChanged,
 }: {
   store: AppStore;
   b: Booking;
+  mayMessage: boolean;
   onChanged: (note: string) => void;
 }) {
   const [pending, setPending] = useState<Pending | null>(null);
@@ -121,6 +128,16 @@ function BookingItem({
   const isClient = store.me.role === 'client';
   const isProvider = store.me.role === 'provider';
   const late = isClient && isLate(b);
+  const card = useRef<HTMLLIElement>(null);
+
+  // The provider chose to act on a booking request in the timeline: open that action here.
+  const acting = store.acting?.bookingId === b.id ? store.acting.action : null;
+  useEffect(() => {
+    if (!acting) return;
+    store.acting = null;
+    setPending(acting === 'cancel' ? { action: 'cancel' } : { action: 'reschedule', startsAt: null });
+    card.current?.scrollIntoView({ block: 'nearest' });
+  }, [acting]);
   const link = joinLink(store, b);
   const opensAt = joinOpensAt(b);
 
@@ -136,7 +153,7 @@ function BookingItem({
   };
 
   return (
-    <li class="booking card" data-booking={b.id}>
+    <li class="booking card" data-booking={b.id} ref={card}>
       <p>
         <strong class="cap">{MODALITY_WORDS[b.modality]}</strong> · {when(b.startsAt)}–{clock(b.endsAt)}
       </p>
@@ -231,6 +248,9 @@ function BookingItem({
             </button>
           </div>
         </div>
+      )}
+      {isClient && !pending && (!mayMessage || late) && b.status !== 'in_progress' && (
+        <AskProvider store={store} b={b} onSent={onChanged} />
       )}
       {error && (
         <p class="error" role="alert">

@@ -28,6 +28,8 @@ export function Timeline({ store, room }: { store: AppStore; room: Room }) {
     if (box.current) box.current.tabIndex = 0;
   }, []);
 
+  // A booking request grows once its booking is loaded: that, too, keeps a reader at the bottom there.
+  const bookings = store.bookings.get(room.id);
   // Older messages were put on top: keep the reader's place.
   useLayoutEffect(() => {
     const el = box.current;
@@ -36,7 +38,7 @@ export function Timeline({ store, room }: { store: AppStore; room: Room }) {
       el.scrollTop += el.scrollHeight - heightBefore.current;
       heightBefore.current = null;
     } else if (atBottom.current) el.scrollTop = el.scrollHeight;
-  }, [firstSeq, lastSeq]);
+  }, [firstSeq, lastSeq, bookings]);
 
   useEffect(() => {
     if (lastSeq > room.lastReadSeq) store.markRead(room.id);

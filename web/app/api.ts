@@ -13,6 +13,7 @@ export type Slot = z.infer<typeof A.TimeRange>;
 export type Credits = z.infer<typeof A.Credits>;
 export type PlanView = z.infer<typeof A.PlanView>;
 export type Charge = z.infer<typeof A.Charge>;
+export type TicketStatus = z.infer<typeof A.Ticket>['status'];
 
 /**
  * talkroom's REST API for the app: every call carries the platform JWT as a
@@ -83,6 +84,10 @@ export class Api {
 
   plan = () => this.call<PlanView>('GET', '/v1/plan');
   credits = () => this.call<Credits>('GET', '/v1/credits?limit=1');
+
+  /** `PUT /v1/rooms/:id/ticket`: status, assignee (`null` unassigns) or both. */
+  ticket = async (roomId: string, change: { status?: TicketStatus; assigneeId?: string | null }) =>
+    (await this.call<{ room: Room }>('PUT', `/v1/rooms/${roomId}/ticket`, change)).room;
 
   escalate = async (roomId: string, to: 'supervisor' | 'clinical') =>
     (await this.call<{ room: Room }>('POST', `/v1/rooms/${roomId}/escalations`, { to })).room;

@@ -7,6 +7,7 @@
 import { render } from 'preact';
 import './app.css';
 import './room.css';
+import './desk.css';
 import { App, SignedOut } from './App.tsx';
 import { signIn } from './session.ts';
 import { AppStore } from './store.ts';

@@ -1,7 +1,7 @@
 /// <reference lib="dom" />
 import { TalkroomClient, type TalkroomError } from '@talkroom/client';
 import { useEffect, useState } from 'preact/hooks';
-import { Api, type Message, type Room } from './api.ts';
+import { Api, type Booking, type Message, type Room } from './api.ts';
 import type { Me } from './session.ts';
 
 interface Timeline {
@@ -34,6 +34,10 @@ export class AppStore {
   readonly receipts = new Map<string, Map<string, number>>();
   /** Per room: who is typing, until when. */
   readonly typing = new Map<string, Map<string, number>>();
+  /** Per room: its bookings as last loaded (a booking request names its booking by id only). */
+  readonly bookings = new Map<string, Booking[]>();
+  /** A booking request the provider chose to act on: its session card opens that action. */
+  acting: { bookingId: string; action: 'cancel' | 'reschedule' } | null = null;
   version = 0;
   readonly #listeners = new Set<() => void>();
   #roomsTimer: ReturnType<typeof setTimeout> | undefined;
@@ -107,6 +111,31 @@ export class AppStore {
     }, 300);
   }
 
+  /** The room's bookings again: its session cards and its booking requests read them. */
+  loadBookings(roomId: string): Promise<Booking[]> {
+    return this.api.bookings({ roomId }).then((all) => {
+      this.bookings.set(roomId, all);
+      this.changed();
+      return all;
+    });
+  }
+
+  booking(roomId: string, id: string): Booking | undefined {
+    return this.bookings.get(roomId)?.find((b) => b.id === id);
+  }
+
+  /** Opens the action on the booking's session card (the provider answering a request). */
+  act(bookingId: string, action: 'cancel' | 'reschedule'): void {
+    this.acting = { bookingId, action };
+    this.changed();
+  }
+
+  /** A room as the server just answered it (a ticket change), ahead of the next list. */
+  putRoom(room: Room): void {
+    this.rooms = this.rooms.map((r) => (r.id === room.id ? room : r));
+    this.changed();
+  }
+
   room(id: string): Room | undefined {
     return this.rooms.find((r) => r.id === id);
   }
@@ -161,11 +190,13 @@ export class AppStore {
       .map(([u]) => u);
   }
 
-  nameOf(roomId: string, userId: string): string {
+  /** A sender's name; the staff of a support room are no members of it, so their role names them. */
+  nameOf(roomId: string, userId: string, role?: string): string {
     if (userId === this.me.userId) return 'You';
     if (userId === 'talkroom') return 'talkroom';
     const m = this.room(roomId)?.members.find((x) => x.userId === userId);
-    return m?.displayName ?? (m?.role === 'support' ? 'Support' : 'Someone');
+    const as = m?.role ?? role;
+    return m?.displayName ?? (as === 'support' ? 'Support' : as === 'clinical' ? 'Clinical team' : 'Someone');
   }
 
   #receiptsOf(roomId: string): Map<string, number> {
