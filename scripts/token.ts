@@ -5,9 +5,10 @@
 import { parseArgs } from 'node:util';
 import { JoinTokens } from '../src/auth/join-tokens.ts';
 import { embeddedSecret, mintToken } from '../src/auth/tokens.ts';
-import { ConfigError, durationProblem, loadConfig, parseDuration } from '../src/config.ts';
+import { ConfigError, loadConfig } from '../src/config.ts';
 import { joinWindow } from '../src/domain/bookings.ts';
 import { ROLES } from '../src/domain/types.ts';
+import { durationProblem, parseDuration } from '../src/durations.ts';
 import { openStore } from '../src/store/index.ts';
 
 const USAGE = `Mints a platform JWT, or a booking's join link.

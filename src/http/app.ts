@@ -19,7 +19,6 @@ import type { AddressLimiter } from '../auth/address-limiter.ts';
 import { bearerToken, type Identity, type TokenVerifier } from '../auth/tokens.ts';
 import type { Clock } from '../clock.ts';
 import type { Config } from '../config.ts';
-import type { Room } from '../domain/types.ts';
 import { AppError, toPublicError } from '../errors.ts';
 import type { InFlight } from '../inflight.ts';
 import type { Logger } from '../log.ts';
@@ -37,6 +36,7 @@ import type { JoinLinks } from '../services/join-links.ts';
 import type { MessageService } from '../services/messages.ts';
 import type { ProvisioningService } from '../services/provisioning.ts';
 import type { RekeyService } from '../services/rekey.ts';
+import { publicRoom } from '../services/room-view.ts';
 import type { RoomService } from '../services/rooms.ts';
 import { accessLog } from './access-log.ts';
 import { attachmentRoutes } from './attachments.ts';
@@ -346,19 +346,6 @@ function unreadableRequest(err: unknown): AppError | null {
       : new AppError('invalid_input', 'body: could not be read');
   }
   return null;
-}
-
-export function publicRoom(room: Room) {
-  return {
-    id: room.id,
-    kind: room.kind,
-    service: room.service,
-    clientId: room.clientId,
-    providerId: room.providerId,
-    requesterId: room.requesterId,
-    escalations: room.escalations,
-    createdAt: room.createdAt.toISOString(),
-  };
 }
 
 /** GET /v1/join/:token: the one route a join link opens without a platform token. */

@@ -8,6 +8,7 @@ import { BookingStore } from '../store/bookings.ts';
 import { CreditLedger } from '../store/credits.ts';
 import type { Store } from '../store/index.ts';
 import { audit } from './audit.ts';
+import { publicRoom } from './room-view.ts';
 
 const PAGE = 500;
 
@@ -47,16 +48,7 @@ export class UserExport {
         if (page.length < PAGE) break;
         after = page.at(-1)!.seq;
       }
-      withMessages.push({
-        id: room.id,
-        kind: room.kind,
-        service: room.service,
-        clientId: room.clientId,
-        providerId: room.providerId,
-        requesterId: room.requesterId,
-        createdAt: room.createdAt.toISOString(),
-        messages,
-      });
+      withMessages.push({ ...publicRoom(room), messages });
     }
     const bookings = rooms.length
       ? await new BookingStore(store.db).list({ roomIds: rooms.map((r) => r.id), limit: 100_000 })

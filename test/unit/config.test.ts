@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { ConfigError, loadConfig, parseDuration } from '../../src/config.ts';
+import { ConfigError, loadConfig } from '../../src/config.ts';
+import { parseDuration } from '../../src/durations.ts';
 
 const M = 60_000;
 const H = 60 * M;
