@@ -94,17 +94,26 @@ export async function launchBrowser(): Promise<TestBrowser> {
     args: CHROMIUM_ARGS,
     // Every browser.newContext() is a fresh, empty profile of its own (playwright's temporary user data dir).
   });
-  const participants: BrowserParticipant[] = [];
+  return withParticipants(browser, newParticipant, () => browser.close());
+}
+
+/** A launched browser with its participants: each made by `make`, all closed before the browser. */
+export function withParticipants<B, P extends { close(): Promise<void> }>(
+  browser: B,
+  make: (browser: B, name: string) => Promise<P>,
+  closeBrowser: () => Promise<unknown>,
+) {
+  const participants: P[] = [];
   return {
     browser,
-    async participant(name) {
-      const p = await newParticipant(browser, name);
+    async participant(name: string): Promise<P> {
+      const p = await make(browser, name);
       participants.push(p);
       return p;
     },
-    async close() {
+    async close(): Promise<void> {
       await Promise.allSettled(participants.map((p) => p.close()));
-      await browser.close();
+      await closeBrowser();
     },
   };
 }

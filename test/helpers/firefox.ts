@@ -1,7 +1,7 @@
 import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import puppeteer, { type Browser, type BrowserContext, type Page } from 'puppeteer-core';
-import { axeViolations, type SessionProbe, sessionProbe } from './browser.ts';
+import { axeViolations, type SessionProbe, sessionProbe, withParticipants } from './browser.ts';
 
 /**
  * Real Firefox ESR (Debian's `firefox-esr`, installed by scripts/setup.sh) for
@@ -51,19 +51,7 @@ export async function launchFirefox(): Promise<TestFirefox> {
     },
     env: { ...process.env, TZ: 'UTC' },
   });
-  const participants: FirefoxParticipant[] = [];
-  return {
-    browser,
-    async participant(name) {
-      const p = await newParticipant(browser, name);
-      participants.push(p);
-      return p;
-    },
-    async close() {
-      await Promise.allSettled(participants.map((p) => p.close()));
-      await browser.close().catch(() => {});
-    },
-  };
+  return withParticipants(browser, newParticipant, () => browser.close().catch(() => {}));
 }
 
 async function newParticipant(browser: Browser, name: string): Promise<FirefoxParticipant> {

@@ -7,8 +7,8 @@ import { join, resolve } from 'node:path';
 import { io as connectSocket, type Socket } from 'socket.io-client';
 import { mintToken } from '../../src/auth/tokens.ts';
 import { postgres, TEST_REDIS_URL } from './backends.ts';
-import { TEST_ENCRYPTION_KEYS, TEST_SECRET } from './server.ts';
-import { remember, rememberAnswer, rememberPayload, suiteLog } from './suite-logs.ts';
+import { answerOf, TEST_ENCRYPTION_KEYS, TEST_SECRET } from './server.ts';
+import { remember, rememberPayload, suiteLog } from './suite-logs.ts';
 
 /**
  * Real talkroom server processes (`node src/main.ts`), for the tests that need
@@ -328,19 +328,9 @@ export async function startCluster(o: ClusterOptions): Promise<Cluster> {
         body = JSON.stringify(opts.body);
         headers['content-type'] = 'application/json';
       }
-      const res = await fetch(node.url + path, {
-        method,
-        headers,
-        body,
-        signal: AbortSignal.timeout(10_000),
-      });
-      const text = await res.text();
-      let parsed: unknown = text;
-      try {
-        parsed = JSON.parse(text);
-      } catch {}
-      rememberAnswer(parsed, res.headers);
-      return { status: res.status, body: parsed, headers: res.headers };
+      return answerOf(
+        await fetch(node.url + path, { method, headers, body, signal: AbortSignal.timeout(10_000) }),
+      );
     },
     async connect(node, token) {
       const s = connectSocket(node.url, {

@@ -108,14 +108,7 @@ export async function startTestServer(o: TestServerOptions): Promise<TestServer>
       }
       remember(opts.token);
       rememberPayload(opts.body);
-      const res = await fetch(server.url + path, { method, headers, body });
-      const text = await res.text();
-      let parsed: unknown = text;
-      try {
-        parsed = JSON.parse(text);
-      } catch {}
-      rememberAnswer(parsed, res.headers);
-      return { status: res.status, body: parsed, headers: res.headers };
+      return answerOf(await fetch(server.url + path, { method, headers, body }));
     },
     async connect(token) {
       remember(token);
@@ -141,6 +134,17 @@ export async function startTestServer(o: TestServerOptions): Promise<TestServer>
       rmSync(dataDir, { recursive: true, force: true });
     },
   };
+}
+
+/** A REST answer as the helpers give it: status, the body parsed when it is JSON (its join links noted), headers. */
+export async function answerOf(res: Response): Promise<{ status: number; body: any; headers: Headers }> {
+  const text = await res.text();
+  let parsed: unknown = text;
+  try {
+    parsed = JSON.parse(text);
+  } catch {}
+  rememberAnswer(parsed, res.headers);
+  return { status: res.status, body: parsed, headers: res.headers };
 }
 
 /**
