@@ -3,7 +3,7 @@ import type { Booking } from '../store/bookings.ts';
 import { cancelBooking, confirmBooking, declineBooking, waiveCharge } from './bookings/changes.ts';
 import { type CreateBookingInput, createBooking } from './bookings/create.ts';
 import { type BookingDeps, Lifecycle } from './bookings/lifecycle.ts';
-import { listBookings, messagingGate, openSlots, resolveJoinToken } from './bookings/reads.ts';
+import { listBookings, messagingGate, openSlots } from './bookings/reads.ts';
 import { rescheduleBooking } from './bookings/reschedule.ts';
 import { bookingTimers } from './bookings/timers.ts';
 import type { MessagingSessionGate } from './ports.ts';
@@ -65,10 +65,6 @@ export class BookingService {
 
   slots(providerId: string, q: Parameters<typeof openSlots>[2]) {
     return openSlots(this.lifecycle, providerId, q);
-  }
-
-  resolveJoinToken(actor: Actor, token: string) {
-    return resolveJoinToken(this.lifecycle, actor, token);
   }
 
   joinUrl(b: Pick<Booking, 'id' | 'startsAt' | 'endsAt'>, userId: string): string {

@@ -83,15 +83,6 @@ export async function openSlots(
     : { slots: page.slots, hasMore: false };
 }
 
-/** What a join link grants, checked against its booking (for the web client and live:join). */
-export async function resolveJoinToken(lc: Lifecycle, actor: Actor, token: string) {
-  const grant = lc.d.joinTokens.verify(token, lc.d.clock.now());
-  if (grant.userId !== actor.id)
-    throw new AppError('forbidden', 'this join link is for the other participant');
-  const booking = await lc.read(actor, grant.bookingId);
-  return { booking, opensAt: grant.opensAt.toISOString(), closesAt: grant.closesAt.toISOString() };
-}
-
 /** eap and bh_insurance clients message while a messaging session is in progress. */
 export function messagingGate(lc: Lifecycle): MessagingSessionGate {
   const bookings = lc.d.uow.read.bookings;
