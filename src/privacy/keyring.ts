@@ -1,4 +1,11 @@
-import { createCipheriv, createDecipheriv, createSecretKey, type KeyObject, randomBytes } from 'node:crypto';
+import {
+  createCipheriv,
+  createDecipheriv,
+  createSecretKey,
+  type KeyObject,
+  randomBytes,
+  randomFillSync,
+} from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 
@@ -10,6 +17,24 @@ export interface DataKey {
 
 const IV_BYTES = 12;
 const TAG_BYTES = 16;
+
+/**
+ * Random IVs drawn from a pool filled 4 KiB at a time: a call into OpenSSL for
+ * each 12 bytes was 5 % of the server's CPU under the messaging benchmark.
+ * Each IV is still fresh randomness, used once (GCM's requirement).
+ */
+const IV_POOL = Buffer.alloc(IV_BYTES * 341);
+let ivAt = IV_POOL.length;
+function freshIv(): Buffer {
+  if (ivAt + IV_BYTES > IV_POOL.length) {
+    randomFillSync(IV_POOL);
+    ivAt = 0;
+  }
+  // A copy: the pool is overwritten on the next refill.
+  const iv = Buffer.from(IV_POOL.subarray(ivAt, ivAt + IV_BYTES));
+  ivAt += IV_BYTES;
+  return iv;
+}
 
 /**
  * Encryption at rest: AES-256-GCM under the first key, opened with whichever
@@ -39,7 +64,7 @@ export class Keyring {
   }
 
   seal(plain: Uint8Array, aad: string): Buffer {
-    const iv = randomBytes(IV_BYTES);
+    const iv = freshIv();
     const c = createCipheriv('aes-256-gcm', this.#keys.get(this.current)!, iv);
     c.setAAD(Buffer.from(aad));
     const body = c.update(plain);

@@ -13,7 +13,8 @@ interface Pending {
  * Group commit for the message hot path. A durable append costs a WAL flush
  * (fsync) per commit, and under load that flush, not the SQL, is the limit.
  * Sends that arrive while earlier ones are being written are appended
- * together in one transaction: one flush for the batch, and every sender is
+ * together in one statement (a transaction of its own): one round trip and
+ * one flush for the batch, and every sender is
  * acknowledged only after that commit. With no backlog a batch is one message,
  * so an idle server adds no delay.
  *
@@ -79,28 +80,22 @@ export class AppendQueue {
   }
 
   async #write(batch: Pending[]): Promise<void> {
+    const repo = new MessagesRepo(this.#db, this.#db.keyring);
     if (batch.length === 1) {
       const [p] = batch as [Pending];
-      await new MessagesRepo(this.#db, this.#db.keyring).append(p.m).then(p.resolve, p.reject);
+      await repo.append(p.m).then(p.resolve, p.reject);
       return;
     }
+    // Rooms are locked in a fixed order so two batches never deadlock; the sort
+    // is stable, so one room's sends keep their order (and their seqs follow it).
+    const ordered = [...batch].sort((a, b) => a.m.roomId.localeCompare(b.m.roomId));
     let results: Result[];
     try {
-      // Rooms are locked in a fixed order so two batches never deadlock.
-      const ordered = [...batch.keys()].sort(
-        (a, b) => batch[a]!.m.roomId.localeCompare(batch[b]!.m.roomId) || a - b,
-      );
-      results = await this.#db.tx(async (q) => {
-        const repo = new MessagesRepo(q, this.#db.keyring);
-        const out: Result[] = new Array(batch.length);
-        for (const i of ordered) out[i] = await repo.append(batch[i]!.m, { retry: false });
-        return out;
-      });
+      results = await repo.appendAll(ordered.map((p) => p.m));
     } catch {
-      for (const p of batch)
-        await new MessagesRepo(this.#db, this.#db.keyring).append(p.m).then(p.resolve, p.reject);
+      for (const p of ordered) await repo.append(p.m).then(p.resolve, p.reject);
       return;
     }
-    for (const [i, p] of batch.entries()) p.resolve(results[i]!);
+    for (const [i, p] of ordered.entries()) p.resolve(results[i]!);
   }
 }

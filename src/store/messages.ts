@@ -109,52 +109,11 @@ export interface NewMessage {
   webhook?: boolean | undefined;
 }
 
-/*
- * One statement does the whole append, so a message costs one round trip:
- * - `existing` finds an earlier message with the same clientMsgId (a retry);
- * - `bump` takes the room row's lock and the next seq only if there is none,
- *   and keeps the room's reply-due clock (client posts start it, provider
- *   replies stop it) and its ticket (the requester's message reopens it);
- * - `ins` stores the message under that seq.
- * Concurrent senders queue on the room row, so seqs have no gaps or repeats.
- * - `hook` queues the message.created webhook (when enabled) atomically with it,
- *   in the envelope webhookJob() builds ($13), its `data` filled in here.
- * Two racing retries of one clientMsgId: the loser hits the unique index and
- * the caller re-reads the winner's row.
+/**
+ * The append is one function (migration 012, `talkroom_append_messages`) that
+ * takes a batch: a message costs one statement, and so does a batch of them.
  */
-const APPEND_SQL = `
-WITH existing AS (
-  SELECT * FROM messages WHERE room_id = $1 AND sender_id = $2 AND client_msg_id = $3
-), bump AS (
-  UPDATE rooms SET last_seq = last_seq + 1,
-    awaiting_reply_since = CASE
-      WHEN kind <> 'therapy' OR $5::text NOT IN ('text', 'voice', 'video') THEN awaiting_reply_since
-      WHEN $4::text = 'client' THEN COALESCE(awaiting_reply_since, $12::timestamptz)
-      WHEN $4::text = 'provider' THEN NULL
-      ELSE awaiting_reply_since END,
-    ticket_status = CASE WHEN kind = 'support' AND requester_id = $2 THEN 'open' ELSE ticket_status END
-  WHERE id = $1 AND NOT EXISTS (SELECT 1 FROM existing)
-  RETURNING last_seq
-), ins AS (
-  INSERT INTO messages (id, room_id, seq, sender_id, sender_role, kind, text, attachment, availability,
-                        booking_id, meta, client_msg_id, created_at, kid, request, internal)
-  SELECT $6, $1, bump.last_seq, $2, $4, $5, $7, $8::jsonb, $9::jsonb, $10, $11::jsonb, $3, $12, $15, $16,
-         $17::boolean FROM bump
-  RETURNING *
-), hook AS (
-  INSERT INTO jobs (id, kind, run_at, payload, created_at)
-  SELECT $13::jsonb->>'jobId', $13::jsonb->>'kind', $12, jsonb_build_object('event', ($13::jsonb->'event') ||
-           jsonb_build_object('data', jsonb_build_object('messageId', ins.id, 'roomId', ins.room_id, 'seq', ins.seq,
-                                      'senderId', ins.sender_id, 'senderRole', ins.sender_role, 'kind', ins.kind)
-                    -- so the platform never notifies the requester of a staff note
-                    || CASE WHEN ins.internal THEN '{"internal": true}'::jsonb ELSE '{}'::jsonb END)), $12
-    FROM ins WHERE $14::boolean
-)
-SELECT *, false AS duplicate FROM ins
-UNION ALL
-SELECT *, true AS duplicate FROM existing`;
-
-const json = (v: unknown) => (v === undefined ? null : JSON.stringify(v));
+const APPEND_SQL = 'SELECT a.ord, (a.msg).*, a.duplicate FROM talkroom_append_messages($1::jsonb) a ORDER BY a.ord';
 
 export class MessagesRepo {
   private readonly q: Queryable;
@@ -178,48 +137,63 @@ export class MessagesRepo {
     m: NewMessage,
     o: { retry?: boolean } = {},
   ): Promise<{ message: Message; duplicate: boolean }> {
-    // Sealed here, before the statement: the database never sees the text.
-    const keys = this.#keys;
-    const text = m.text === undefined ? null : keys ? keys.sealText(m.text, textAad(m.id)) : m.text;
-    const meta =
-      m.meta === undefined
-        ? null
-        : keys
-          ? JSON.stringify(keys.sealText(JSON.stringify(m.meta), metaAad(m.id)))
-          : JSON.stringify(m.meta);
-    const params = [
-      m.roomId,
-      m.senderId,
-      m.clientMsgId ?? null,
-      m.senderRole,
-      m.kind,
-      m.id,
-      text,
-      json(m.attachment),
-      json(m.availability),
-      m.bookingId ?? null,
-      meta,
-      m.createdAt,
-      m.webhook ? JSON.stringify(webhookJob('message.created', {}, m.createdAt)) : null,
-      m.webhook ?? false,
-      keys && (text !== null || meta !== null) ? keys.current : null,
-      m.request ?? null,
-      m.internal ?? false,
-    ];
     for (let attempt = 0; ; attempt++) {
       try {
-        const [row] = await this.q.query<MessageRow & { duplicate: boolean }>(APPEND_SQL, params);
-        if (!row) throw new Error(`room ${m.roomId} vanished while appending`);
-        // A new row holds what was just sealed: no need to open it again.
-        const plain = row.duplicate
-          ? opened(row, this.#keys)
-          : { ...row, text: m.text ?? null, meta: m.meta ?? null };
-        return { message: toMessage(plain), duplicate: row.duplicate };
+        return (await this.appendAll([m]))[0]!;
       } catch (e) {
         if (attempt === 0 && (o.retry ?? true) && isUniqueViolation(e) && m.clientMsgId) continue;
         throw e;
       }
     }
+  }
+
+  /**
+   * Appends several messages in one statement (all or none), answering in
+   * their order. Rooms are locked in the order given: callers writing batches
+   * concurrently give them in one fixed order so two batches never deadlock.
+   */
+  async appendAll(ms: readonly NewMessage[]): Promise<{ message: Message; duplicate: boolean }[]> {
+    const rows = await this.q.query<MessageRow & { ord: string | number; duplicate: boolean }>(APPEND_SQL, [
+      JSON.stringify(ms.map((m) => this.#element(m))),
+    ]);
+    const out: { message: Message; duplicate: boolean }[] = new Array(ms.length);
+    for (const row of rows) {
+      const i = Number(row.ord) - 1;
+      const m = ms[i]!;
+      // A new row holds what was just sealed: no need to open it again.
+      const plain = row.duplicate ? opened(row, this.#keys) : { ...row, text: m.text ?? null, meta: m.meta ?? null };
+      out[i] = { message: toMessage(plain), duplicate: row.duplicate };
+    }
+    const missing = ms.findIndex((_, i) => !out[i]);
+    if (missing >= 0) throw new Error(`room ${ms[missing]!.roomId} vanished while appending`);
+    return out;
+  }
+
+  /** One message as the append function reads it; an absent key is SQL NULL. */
+  #element(m: NewMessage): Record<string, unknown> {
+    // Sealed here, before the statement: the database never sees the text.
+    const keys = this.#keys;
+    const text = m.text === undefined ? undefined : keys ? keys.sealText(m.text, textAad(m.id)) : m.text;
+    const meta =
+      m.meta === undefined ? undefined : keys ? keys.sealText(JSON.stringify(m.meta), metaAad(m.id)) : m.meta;
+    return {
+      id: m.id,
+      roomId: m.roomId,
+      senderId: m.senderId,
+      senderRole: m.senderRole,
+      kind: m.kind,
+      text,
+      attachment: m.attachment ?? undefined,
+      availability: m.availability ?? undefined,
+      bookingId: m.bookingId ?? undefined,
+      meta,
+      clientMsgId: m.clientMsgId ?? undefined,
+      createdAt: m.createdAt.toISOString(),
+      kid: keys && (text !== undefined || meta !== undefined) ? keys.current : undefined,
+      request: m.request ?? undefined,
+      internal: m.internal ?? undefined,
+      hook: m.webhook ? webhookJob('message.created', {}, m.createdAt) : undefined,
+    };
   }
 
   async findByClientMsgId(roomId: string, senderId: string, clientMsgId: string): Promise<Message | null> {
