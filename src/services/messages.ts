@@ -5,6 +5,7 @@ import { assertMayPost } from '../domain/messaging-rules.ts';
 import type { Actor, Message, Plan, Room } from '../domain/types.ts';
 import { AppError } from '../errors.ts';
 import { BookingStore } from '../store/bookings.ts';
+import { type Appended, PlanChanged } from '../store/messages.ts';
 import { auditRead } from './audit.ts';
 import type { ServiceDeps } from './deps.ts';
 import { readableRoom } from './rooms.ts';
@@ -14,11 +15,20 @@ const JOBS = { type: 'jobs.scheduled' } as const;
 /** How many missed messages one rooms:sync returns per room before the client must ask again. */
 export const SYNC_LIMIT_PER_ROOM = 500;
 
-const ROOM_CACHE_SIZE = 50_000;
+const CACHE_SIZE = 50_000;
+
+/** Remembers up to CACHE_SIZE entries, forgetting the oldest first. */
+function remember<K, V>(map: Map<K, V>, key: K, value: V): V {
+  if (map.size >= CACHE_SIZE && !map.has(key)) map.delete(map.keys().next().value!);
+  map.set(key, value);
+  return value;
+}
 
 export class MessageService {
   private readonly d: ServiceDeps;
   readonly #therapyRooms = new Map<string, Room>();
+  /** Clients' plans as last read here; the append re-checks them (see send). */
+  readonly #plans = new Map<string, Plan | null>();
   constructor(d: ServiceDeps) {
     this.d = d;
   }
@@ -29,15 +39,27 @@ export class MessageService {
    * stores nothing.
    */
   async send(actor: Actor, input: SendMessageInput): Promise<Message> {
+    return this.#send(actor, input, false);
+  }
+
+  /**
+   * A client's post is decided on their plan as this node last read it, which
+   * saves a read per message (a round trip: the largest cost of a send after the
+   * append). The append writes only if the plan still says what the decision
+   * rested on; if it does not, or if a remembered plan refuses the post, the
+   * send is decided again on the stored plan (`fresh`).
+   */
+  async #send(actor: Actor, input: SendMessageInput, fresh: boolean): Promise<Message> {
     const started = performance.now();
     const { store } = this.d;
-    const { room, clientPlan } = await this.roomForPost(actor, input.roomId);
+    const { room, clientPlan, remembered } = await this.roomForPost(actor, input.roomId, fresh);
     if (!canPost(actor, room)) throw new AppError('forbidden', `may not post in room ${room.id}`);
     const now = this.d.clock.now();
 
     try {
       await this.checkRules(actor, room, clientPlan, input, now);
     } catch (e) {
+      if (remembered) return this.#send(actor, input, true);
       // A retry of a message that was stored before the rule changed (say a
       // messaging session ended) still gets its original message back.
       const earlier = await store.messages.findByClientMsgId(room.id, actor.id, input.clientMsgId);
@@ -46,23 +68,36 @@ export class MessageService {
     }
 
     const attachment = input.attachmentId ? await this.attachmentFor(actor, room, input) : undefined;
-    const { message, duplicate } = await store.appender.append({
-      id: randomUUID(),
-      roomId: room.id,
-      senderId: actor.id,
-      senderRole: actor.role,
-      kind: input.kind,
-      text: input.text,
-      attachment,
-      availability: input.availability,
-      bookingId: input.bookingId,
-      request: input.request,
-      internal: input.internal,
-      meta: input.meta,
-      clientMsgId: input.clientMsgId,
-      createdAt: now,
-      webhook: !!this.d.config.webhook.url,
-    });
+    const plan =
+      clientPlan && actor.role === 'client'
+        ? { userId: actor.id, kind: clientPlan.kind, includesMessaging: clientPlan.includesMessaging }
+        : undefined;
+    let appended: Appended;
+    try {
+      appended = await store.appender.append({
+        id: randomUUID(),
+        roomId: room.id,
+        senderId: actor.id,
+        senderRole: actor.role,
+        kind: input.kind,
+        text: input.text,
+        attachment,
+        availability: input.availability,
+        bookingId: input.bookingId,
+        request: input.request,
+        internal: input.internal,
+        meta: input.meta,
+        clientMsgId: input.clientMsgId,
+        createdAt: now,
+        webhook: !!this.d.config.webhook.url,
+        plan,
+      });
+    } catch (e) {
+      if (!(e instanceof PlanChanged)) throw e;
+      if (fresh) throw new AppError('conflict', 'the plan changed while the message was sent; send it again');
+      return this.#send(actor, input, true);
+    }
+    const { message, duplicate } = appended;
     if (!duplicate) {
       // Stored (and its webhook queued) in one statement: the room and the scheduler hear of it now.
       // An internal note never reaches the requester's sockets.
@@ -84,23 +119,31 @@ export class MessageService {
   /**
    * The room and, when a client posts, their plan. Who is in a therapy room and
    * its service never change, so those rooms are remembered and a provider's
-   * or bot's post needs no read at all; a client's post reads only the plan
-   * (plans do change). Support rooms change as they are escalated: read each time.
+   * or bot's post needs no read at all; a client's plan is remembered too
+   * (`remembered`: it may be out of date, see #send). Support rooms change as
+   * they are escalated: read each time.
    */
-  private async roomForPost(actor: Actor, roomId: string): Promise<{ room: Room; clientPlan: Plan | null }> {
-    const known = this.#therapyRooms.get(roomId);
-    if (known) {
-      const clientPlan = actor.role === 'client' ? await this.d.store.users.getPlan(known.clientId!) : null;
-      return { room: known, clientPlan };
+  private async roomForPost(
+    actor: Actor,
+    roomId: string,
+    fresh: boolean,
+  ): Promise<{ room: Room; clientPlan: Plan | null; remembered: boolean }> {
+    let room = this.#therapyRooms.get(roomId);
+    let read: Plan | null | undefined;
+    if (!room) {
+      const found = await this.d.store.rooms.getWithPlan(roomId);
+      if (!found) throw new AppError('not_found', `room ${roomId} not found`);
+      room = found.room;
+      if (room.kind !== 'therapy') return { room, clientPlan: found.clientPlan, remembered: false };
+      remember(this.#therapyRooms, roomId, room);
+      read = found.clientPlan;
     }
-    const found = await this.d.store.rooms.getWithPlan(roomId);
-    if (!found) throw new AppError('not_found', `room ${roomId} not found`);
-    if (found.room.kind === 'therapy') {
-      if (this.#therapyRooms.size >= ROOM_CACHE_SIZE)
-        this.#therapyRooms.delete(this.#therapyRooms.keys().next().value!);
-      this.#therapyRooms.set(roomId, found.room);
-    }
-    return found;
+    if (actor.role !== 'client') return { room, clientPlan: null, remembered: false };
+    const clientId = room.clientId!;
+    const known = fresh || read !== undefined ? undefined : this.#plans.get(clientId);
+    if (known !== undefined) return { room, clientPlan: known, remembered: true };
+    const plan = read !== undefined ? read : await this.d.store.users.getPlan(clientId);
+    return { room, clientPlan: remember(this.#plans, clientId, plan), remembered: false };
   }
 
   private async checkRules(actor: Actor, room: Room, plan: Plan | null, input: SendMessageInput, now: Date) {

@@ -1,11 +1,9 @@
-import type { Message } from '../domain/types.ts';
 import type { Db } from './db.ts';
-import { MessagesRepo, type NewMessage } from './messages.ts';
+import { type Appended, MessagesRepo, type NewMessage, PlanChanged } from './messages.ts';
 
-type Result = { message: Message; duplicate: boolean };
 interface Pending {
   m: NewMessage;
-  resolve: (r: Result) => void;
+  resolve: (r: Appended) => void;
   reject: (e: unknown) => void;
 }
 
@@ -43,7 +41,7 @@ export class AppendQueue {
     this.#maxInFlight = o.maxInFlight ?? (db.kind === 'embedded' ? 1 : 4);
   }
 
-  append(m: NewMessage): Promise<Result> {
+  append(m: NewMessage): Promise<Appended> {
     return new Promise((resolve, reject) => {
       this.#pending.push({ m, resolve, reject });
       this.#pump();
@@ -89,13 +87,17 @@ export class AppendQueue {
     // Rooms are locked in a fixed order so two batches never deadlock; the sort
     // is stable, so one room's sends keep their order (and their seqs follow it).
     const ordered = [...batch].sort((a, b) => a.m.roomId.localeCompare(b.m.roomId));
-    let results: Result[];
+    let results: (Appended | PlanChanged)[];
     try {
       results = await repo.appendAll(ordered.map((p) => p.m));
     } catch {
       for (const p of ordered) await repo.append(p.m).then(p.resolve, p.reject);
       return;
     }
-    for (const [i, p] of ordered.entries()) p.resolve(results[i]!);
+    for (const [i, p] of ordered.entries()) {
+      const r = results[i]!;
+      if (r instanceof PlanChanged) p.reject(r);
+      else p.resolve(r);
+    }
   }
 }

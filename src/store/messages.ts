@@ -107,13 +107,23 @@ export interface NewMessage {
   createdAt: Date;
   /** Also queue a message.created webhook (ids only, never the text), in the same statement. */
   webhook?: boolean | undefined;
+  /** The plan facts a client's post was allowed under: written only if the plan still says so. */
+  plan?: { userId: string; kind: string; includesMessaging: boolean } | undefined;
 }
+
+/** The client's plan changed since the node read it: nothing was written; decide again. */
+export class PlanChanged extends Error {
+  override name = 'PlanChanged';
+}
+
+export type Appended = { message: Message; duplicate: boolean };
 
 /**
  * The append is one function (migration 012, `talkroom_append_messages`) that
  * takes a batch: a message costs one statement, and so does a batch of them.
  */
-const APPEND_SQL = 'SELECT a.ord, (a.msg).*, a.duplicate FROM talkroom_append_messages($1::jsonb) a ORDER BY a.ord';
+const APPEND_SQL =
+  'SELECT a.ord, (a.msg).*, a.duplicate, a.plan_changed FROM talkroom_append_messages($1::jsonb) a ORDER BY a.ord';
 
 export class MessagesRepo {
   private readonly q: Queryable;
@@ -133,13 +143,12 @@ export class MessagesRepo {
    * committed. `retry: false` inside a transaction, where a failed statement
    * aborts the transaction and a retry could not succeed.
    */
-  async append(
-    m: NewMessage,
-    o: { retry?: boolean } = {},
-  ): Promise<{ message: Message; duplicate: boolean }> {
+  async append(m: NewMessage, o: { retry?: boolean } = {}): Promise<Appended> {
     for (let attempt = 0; ; attempt++) {
       try {
-        return (await this.appendAll([m]))[0]!;
+        const [out] = await this.appendAll([m]);
+        if (out instanceof PlanChanged) throw out;
+        return out!;
       } catch (e) {
         if (attempt === 0 && (o.retry ?? true) && isUniqueViolation(e) && m.clientMsgId) continue;
         throw e;
@@ -152,16 +161,21 @@ export class MessagesRepo {
    * their order. Rooms are locked in the order given: callers writing batches
    * concurrently give them in one fixed order so two batches never deadlock.
    */
-  async appendAll(ms: readonly NewMessage[]): Promise<{ message: Message; duplicate: boolean }[]> {
-    const rows = await this.q.query<MessageRow & { ord: string | number; duplicate: boolean }>(APPEND_SQL, [
-      JSON.stringify(ms.map((m) => this.#element(m))),
-    ]);
-    const out: { message: Message; duplicate: boolean }[] = new Array(ms.length);
+  async appendAll(ms: readonly NewMessage[]): Promise<(Appended | PlanChanged)[]> {
+    type Row = MessageRow & { ord: string | number; duplicate: boolean; plan_changed: boolean };
+    const rows = await this.q.query<Row>(APPEND_SQL, [JSON.stringify(ms.map((m) => this.#element(m)))]);
+    const out: (Appended | PlanChanged)[] = new Array(ms.length);
     for (const row of rows) {
       const i = Number(row.ord) - 1;
       const m = ms[i]!;
+      if (row.plan_changed) {
+        out[i] = new PlanChanged(`the plan of ${m.plan?.userId} changed`);
+        continue;
+      }
       // A new row holds what was just sealed: no need to open it again.
-      const plain = row.duplicate ? opened(row, this.#keys) : { ...row, text: m.text ?? null, meta: m.meta ?? null };
+      const plain = row.duplicate
+        ? opened(row, this.#keys)
+        : { ...row, text: m.text ?? null, meta: m.meta ?? null };
       out[i] = { message: toMessage(plain), duplicate: row.duplicate };
     }
     const missing = ms.findIndex((_, i) => !out[i]);
@@ -193,6 +207,7 @@ export class MessagesRepo {
       request: m.request ?? undefined,
       internal: m.internal ?? undefined,
       hook: m.webhook ? webhookJob('message.created', {}, m.createdAt) : undefined,
+      plan: m.plan,
     };
   }
 

@@ -33,6 +33,25 @@ describe.each(backends)('plans, roles and rooms on the $name store', (backend) =
   });
   afterAll(() => s?.stop());
 
+  it('a plan change applies from the next message, though the node remembers plans (a change on any node)', async () => {
+    const r = await therapyRoom(s, { client: 'chg-c', provider: 'chg-p', plan: plan('out_of_pocket') });
+    const client = await s.connect(r.clientToken);
+    const putPlan = (p: object) =>
+      ok(s.api('PUT', '/v1/users/chg-c/plan', { token: s.token('platform', 'admin'), body: p }));
+    expect(await request(client, 'message:send', text(r.roomId, 'c1'))).toMatchObject({ ok: true });
+    // The change reaches the store only, as it would through another node: this node's memory is not told.
+    await putPlan(plan('organization', false));
+    expect(await request(client, 'message:send', text(r.roomId, 'c2'))).toMatchObject({
+      ok: false,
+      error: { code: 'plan_excludes_messaging' },
+    });
+    await putPlan(plan('organization', true));
+    expect(await request(client, 'message:send', text(r.roomId, 'c3'))).toMatchObject({
+      ok: true,
+      data: { message: { seq: 2 } },
+    });
+  });
+
   it('an organization plan without messaging refuses the client but lets the provider reply', async () => {
     const r = await therapyRoom(s, { client: 'org-c', provider: 'org-p', plan: plan('organization', false) });
     const client = await s.connect(r.clientToken);

@@ -6,7 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { AppendQueue } from '../../src/store/append-queue.ts';
 import type { Db } from '../../src/store/db.ts';
 import { openStore, type Store } from '../../src/store/index.ts';
-import { MessagesRepo } from '../../src/store/messages.ts';
+import { type Appended, MessagesRepo, PlanChanged } from '../../src/store/messages.ts';
 import { loadMigrations, migrate } from '../../src/store/migrate.ts';
 import { backends } from '../helpers/backends.ts';
 
@@ -139,7 +139,7 @@ describe.each(backends)('the $name store', (backend) => {
       { ...text(roomA, 'b0'), webhook: true },
       { ...text(roomA, 'b3'), webhook: true, meta: { mood: 3 } },
     ];
-    const out = await counted.appendAll(batch);
+    const out = (await counted.appendAll(batch)) as Appended[];
     expect(statements).toBe(1);
     expect(out.map((r) => [r.message.roomId, r.message.seq, r.duplicate])).toEqual([
       [roomA, 2, false],
@@ -157,6 +157,27 @@ describe.each(backends)('the $name store', (backend) => {
     expect(hooks.map((h) => h.payload.event.data.messageId).sort()).toEqual(
       [out[0]!, out[1]!, out[3]!].map((r) => r.message.id).sort(),
     );
+  });
+
+  it('writes a client’s post only while their plan still says what the post was allowed under', async () => {
+    const roomId = await seedRoom(store);
+    await store.users.putPlan(
+      'c1',
+      { kind: 'out_of_pocket', includesMessaging: true, liveSessionsPerPeriod: 4, periodStart: '2026-11-01' },
+      now,
+    );
+    const allowedUnder = { userId: 'c1', kind: 'out_of_pocket', includesMessaging: true };
+    const [kept, refused] = await store.messages.appendAll([
+      { ...text(roomId, 'pl1'), plan: allowedUnder },
+      { ...text(roomId, 'pl2'), plan: { ...allowedUnder, kind: 'eap' } },
+    ]);
+    expect(kept).toMatchObject({ message: { seq: 1 }, duplicate: false });
+    expect(refused).toBeInstanceOf(PlanChanged);
+    await expect(
+      store.messages.append({ ...text(roomId, 'pl3'), plan: { ...allowedUnder, kind: 'eap' } }),
+    ).rejects.toThrow(PlanChanged);
+    expect(await store.messages.findByClientMsgId(roomId, 'c1', 'pl2')).toBeNull();
+    expect((await store.rooms.get(roomId))?.lastSeq).toBe(1);
   });
 
   it('group commit writes a room in one batch at a time, so batches never wait on each other’s room lock', async () => {

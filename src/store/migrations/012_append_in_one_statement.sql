@@ -7,7 +7,12 @@
 -- `batch` is a JSON array of messages (the keys read below; a key that is
 -- absent is SQL NULL). Rows come back tagged with their place in the batch
 -- (`ord`, from 1), as the stored message and whether it was already stored
--- under the same clientMsgId (a retry). For each message:
+-- under the same clientMsgId (a retry), or, when the plan it was allowed under
+-- has changed since, as `plan_changed` with nothing written. For each message:
+-- - first, a client's post names the plan facts its permission rested on
+--   (`plan`: userId, kind, includesMessaging), read from the node's cache; the
+--   message is written only if the plan still says so, so a cache on one node
+--   never lets through what a plan change on another node took away;
 -- - `existing` finds an earlier message with the same clientMsgId;
 -- - `bump` takes the room row's lock and the next seq only if there is none,
 --   and keeps the room's reply-due clock (client posts start it, provider
@@ -19,13 +24,21 @@
 -- Two racing retries of one clientMsgId: the loser hits the unique index, the
 -- statement fails, and the caller appends again, finding the winner's row.
 CREATE FUNCTION talkroom_append_messages(batch jsonb)
-RETURNS TABLE (ord bigint, msg messages, duplicate boolean)
+RETURNS TABLE (ord bigint, msg messages, duplicate boolean, plan_changed boolean)
 LANGUAGE plpgsql AS $fn$
 DECLARE
   e jsonb;
   n bigint;
 BEGIN
   FOR e, n IN SELECT t.e, t.n FROM jsonb_array_elements(batch) WITH ORDINALITY AS t(e, n) LOOP
+    IF e ? 'plan' AND NOT EXISTS (
+      SELECT 1 FROM plans p
+       WHERE p.user_id = e->'plan'->>'userId' AND p.kind = e->'plan'->>'kind'
+         AND p.includes_messaging = (e->'plan'->>'includesMessaging')::boolean
+    ) THEN
+      RETURN QUERY SELECT n, NULL::messages, false, true;
+      CONTINUE;
+    END IF;
     RETURN QUERY
     WITH existing AS (
       SELECT * FROM messages x
@@ -61,9 +74,9 @@ BEGIN
              (e->>'createdAt')::timestamptz
         FROM ins WHERE e ? 'hook'
     )
-    SELECT n, ins::messages, false FROM ins
+    SELECT n, ins::messages, false, false FROM ins
     UNION ALL
-    SELECT n, existing::messages, true FROM existing;
+    SELECT n, existing::messages, true, false FROM existing;
   END LOOP;
 END
 $fn$;
