@@ -29,8 +29,9 @@
  * Socket.IO itself. Targets (first round): p50 within 2× the echo; ≥ 3,000 stored
  * messages/s sustained on PostgreSQL. Issue 14's goals, printed with figure and ratio:
  *  - P1: (round trip p50 − echo p50) ÷ the p50 of a PostgreSQL single-row commit, which the
- *    benchmark times itself (BENCH_COMMITS autocommit INSERTs, one at a time) on the same
- *    database in the same run, before the load: ≤ 1.1;
+ *    benchmark times itself on the same database in the same run, before the load, one
+ *    commit started every 1/BENCH_RATE s as the round trips are (an idle VM wakes slowly, so
+ *    back-to-back commits, BENCH_COMMITS of them, also reported, are faster): ≤ 1.1;
  *  - P2: stored msg/s on PostgreSQL ÷ echo msg/s (closed loop): ≥ 0.5;
  *  - P2e: the same on the embedded store: ≥ 0.3, with the server's event-loop delay p99 under
  *    50 ms and /healthz and /metrics (polled once a second) answering within 100 ms throughout.
@@ -124,6 +125,8 @@ async function runTarget(target: TargetName): Promise<TargetResult> {
         // P1's denominator, on the same database and machine, before the load starts.
         result.commitMs = await measureCommit(db.url, COMMITS);
         log(`[${target}] PostgreSQL single-row commit p50 ${result.commitMs.p50} ms (${COMMITS} commits)`);
+        result.commitPacedMs = await measureCommit(db.url, Math.min(COMMITS, RATE * 2), 1000 / RATE);
+        log(`[${target}] … one every ${1000 / RATE} ms: p50 ${result.commitPacedMs.p50} ms`);
       },
     });
     const srv = started.server;

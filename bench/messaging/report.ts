@@ -36,11 +36,11 @@ function goals(by: Map<string, TargetResult>): Goal[] {
   if (pg) {
     const rt = pg.latency?.roundTripMs.p50;
     const e = echo?.latency?.roundTripMs.p50;
-    const commit = pg.commitMs?.p50;
+    const commit = pg.commitPacedMs?.p50;
     const p1 = rt !== undefined && e !== undefined ? ratio(rt - e, commit) : undefined;
     out.push({
       id: 'P1',
-      metric: `(round trip p50 − echo p50) ÷ PostgreSQL single-row commit p50, at ${RATE} msg/s`,
+      metric: `(round trip p50 − echo p50) ÷ PostgreSQL single-row commit p50 (one every ${1000 / RATE} ms), at ${RATE} msg/s`,
       goal: `≤ ${P1_GOAL}`,
       figure: `(${rt ?? '?'} − ${e ?? '?'} ms) ÷ ${commit ?? '?'} ms`,
       ratio: p1,
@@ -170,6 +170,10 @@ export function report(results: TargetResult[], startedAt: Date, seconds: number
   t.row(
     '  PostgreSQL single-row commit p50 / p99',
     (r) => r.commitMs && `${r.commitMs.p50} / ${r.commitMs.p99}`,
+  );
+  t.row(
+    `  … one every ${1000 / RATE} ms: p50 / p99`,
+    (r) => r.commitPacedMs && `${r.commitPacedMs.p50} / ${r.commitPacedMs.p99}`,
   );
   t.section(`throughput, ${INFLIGHT} in flight/room, ${SECONDS} s`);
   t.row('  stored (acked) msg/s', (r) => fmtInt(r.throughput?.storedPerSecond));

@@ -88,6 +88,8 @@ export interface TargetResult extends Outcome {
   setup?: { provisionSeconds: number; connectSeconds: number; sockets: number };
   /** PostgreSQL single-row autocommit INSERT, one at a time, on this target's database (ms). */
   commitMs?: Quantiles;
+  /** The same, one commit started every 1/RATE s (the latency phase's pace): P1's denominator. */
+  commitPacedMs?: Quantiles;
   /** Round trip at BENCH_LIGHT_RATE: per-message cost without queueing. */
   lightLatency?: LatencyResult;
   latency?: LatencyResult;
