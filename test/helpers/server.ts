@@ -7,7 +7,7 @@ import { mintToken } from '../../src/auth/tokens.ts';
 import type { Clock } from '../../src/clock.ts';
 import { loadConfig } from '../../src/config.ts';
 import type { Logger } from '../../src/log.ts';
-import { type RunningServer, startServer } from '../../src/main.ts';
+import { type RunningServer, startServer } from '../../server/main.ts';
 import type { MessagingSessionGate } from '../../src/services/ports.ts';
 import { freePortBase } from '../media/helpers.ts';
 import type { Backend } from './backends.ts';
