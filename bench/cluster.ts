@@ -24,11 +24,9 @@
  * 1.2× at two nodes. Throughput grows with nodes until Redis or the load generator is
  * the limit, and the report says which.
  *
- * Sharded Redis adapter (BENCH_SHARDED=1, the default): one more two-node run whose
- * nodes are bench/sharded-server.ts — talkroom with the Socket.IO adapter swapped for
- * @socket.io/redis-adapter's sharded one (Redis 7 sharded pub/sub: SPUBLISH/SSUBSCRIBE,
- * one channel per room), before any socket connects. talkroom has no setting for it
- * yet; the wrapper exists so the figure can be measured before one is added.
+ * Sharded Redis adapter (BENCH_SHARDED=1, the default): one more two-node run with
+ * REDIS_ADAPTER=sharded, @socket.io/redis-adapter's sharded adapter (Redis 7 sharded
+ * pub/sub: SPUBLISH/SSUBSCRIBE, one channel per room).
  * On a machine with few cores every node, Redis, PostgreSQL and the load
  * generator share the same CPUs: more nodes add no CPU, and the report says so.
  *
@@ -106,9 +104,8 @@ async function runNodes(
         MEDIA_RTC_MIN_PORT: String(47000 + 100 * i),
         MEDIA_RTC_MAX_PORT: String(47099 + 100 * i),
       };
-      const script = run.adapter === 'sharded' ? 'bench/sharded-server.ts' : 'server/main.ts';
-      const env = { REDIS_URL, REDIS_PREFIX, MEDIA_WORKERS: '1', ...ports };
-      started.push(await startTarget({ script, secret: SECRET, postgres: db, env, label: `node ${i}` }));
+      const env = { REDIS_URL, REDIS_PREFIX, REDIS_ADAPTER: run.adapter, MEDIA_WORKERS: '1', ...ports };
+      started.push(await startTarget({ secret: SECRET, postgres: db, env, label: `node ${i}` }));
       nodes.push(started.at(-1)!.server);
     }
     log(`${label} servers ${nodes.map((x) => `pid ${x.pid} ${x.url}`).join(', ')}`);

@@ -4,8 +4,9 @@
  * storing message text and meta in clear, so the benchmark can report what
  * sealing costs against the same run without it. Not for use anywhere else.
  */
-import { loadConfig } from '../src/config.ts';
+
 import { startServer } from '../server/main.ts';
+import { loadConfig } from '../src/config.ts';
 
 const server = await startServer(loadConfig(), { encryption: false });
 for (const signal of ['SIGTERM', 'SIGINT'] as const) {

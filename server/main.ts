@@ -1,6 +1,6 @@
-import { startServer } from './server.ts';
 import { type Config, ConfigError, loadConfig } from '../src/config.ts';
 import { MigrationChecksumError } from '../src/store/migrate.ts';
+import { startServer } from './server.ts';
 
 // `npm start` runs this file; tests and benchmarks import startServer from it.
 export { type RunningServer, type StartOptions, startServer } from './server.ts';

@@ -105,7 +105,7 @@ export async function startServer(config: Config, opts: StartOptions = {}): Prom
   // Attached to the HTTP server below, once the Express app is its request listener.
   const io = createIo(
     undefined,
-    redis && { ...redis, prefix: config.redisPrefix },
+    redis && { ...redis, prefix: config.redisPrefix, adapter: config.redisAdapter },
     addresses,
     config.corsOrigins,
   );

@@ -1,5 +1,5 @@
 import type { Server as HttpServer } from 'node:http';
-import { createAdapter } from '@socket.io/redis-adapter';
+import { createAdapter, createShardedAdapter } from '@socket.io/redis-adapter';
 import { RateLimiterMemory } from 'rate-limiter-flexible';
 import { Server, type Socket } from 'socket.io';
 import type { z } from 'zod';
@@ -39,6 +39,8 @@ export interface RedisPair {
   pub: unknown;
   sub: unknown;
   prefix: string;
+  /** classic: one channel every node hears; sharded: Redis 7 sharded pub/sub, a channel per room. */
+  adapter: 'classic' | 'sharded';
 }
 
 /**
@@ -76,7 +78,15 @@ export function createIo(
       });
     },
   });
-  if (redis) io.adapter(createAdapter(redis.pub, redis.sub, { key: `${redis.prefix}#io` }));
+  if (redis?.adapter === 'sharded') {
+    // 'dynamic': a room's channel is subscribed only while the room has members on this node.
+    io.adapter(
+      createShardedAdapter(redis.pub, redis.sub, {
+        channelPrefix: `${redis.prefix}#sio`,
+        subscriptionMode: 'dynamic',
+      }),
+    );
+  } else if (redis) io.adapter(createAdapter(redis.pub, redis.sub, { key: `${redis.prefix}#io` }));
   return io;
 }
 

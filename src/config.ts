@@ -66,6 +66,7 @@ const EnvSchema = z.object({
     .regex(/^rediss?:\/\//, 'must be a redis:// URL')
     .optional(),
   REDIS_PREFIX: z.string().min(1).default('talkroom'),
+  REDIS_ADAPTER: z.enum(['classic', 'sharded']).default('classic'),
   AUTH_JWT_SECRET: z.string().min(32, 'must be at least 32 characters').optional(),
   AUTH_JWT_PUBLIC_KEY: z
     .string()
@@ -223,6 +224,8 @@ export interface Config {
   encryptionKeys: DataKey[] | undefined;
   redisUrl: string | undefined;
   redisPrefix: string;
+  /** Which Socket.IO Redis adapter carries broadcasts between nodes (README "Several nodes"). */
+  redisAdapter: 'classic' | 'sharded';
   auth: {
     secret?: string;
     publicKey?: string;
@@ -326,6 +329,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     encryptionKeys: e.ENCRYPTION_KEYS,
     redisUrl: e.REDIS_URL,
     redisPrefix: e.REDIS_PREFIX,
+    redisAdapter: e.REDIS_ADAPTER,
     auth: {
       secret: e.AUTH_JWT_SECRET,
       publicKey: e.AUTH_JWT_PUBLIC_KEY,

@@ -32,14 +32,17 @@ export async function connectRedis(url: string, log: Logger) {
   // fails (Redis down, or the connection dropped mid-command) must not become
   // an unhandled rejection that takes the process down. Callers that await
   // still see the rejection.
-  const publish = pub.publish.bind(pub);
-  Object.defineProperty(pub, 'publish', {
-    value: (...args: Parameters<typeof publish>) => {
-      const sent = publish(...args);
-      sent.catch(() => {});
-      return sent;
-    },
-  });
+  // The sharded adapter's SPUBLISH likewise.
+  for (const name of ['publish', 'sPublish'] as const) {
+    const send = pub[name].bind(pub) as (channel: string, message: string | Buffer) => Promise<number>;
+    Object.defineProperty(pub, name, {
+      value: (channel: string, message: string | Buffer) => {
+        const sent = send(channel, message);
+        sent.catch(() => {});
+        return sent;
+      },
+    });
+  }
   await Promise.all([pub.connect(), sub.connect()]);
   return {
     pub,
