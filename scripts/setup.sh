@@ -8,6 +8,8 @@
 #    mediasoup package ships, against Debian's libraries, once per version and
 #    cached under ~/.cache/talkroom (scripts/mediasoup/). Machines with internet
 #    can take mediasoup's own prebuilt download instead: TALKROOM_MEDIASOUP_PREBUILT=1;
+#  - makes the embedded store's template, which a fresh DATA_DIR starts as a copy of
+#    (under .cache/embedded-template, once per PGlite version and set of migrations);
 #  - builds the web pages into web/dist (npm run build:web) when their sources
 #    (web/, the SDK, the contract, the lockfile) changed since the last build;
 #  - installs Debian's Chromium and Firefox ESR for the browser tests when missing;
@@ -34,6 +36,10 @@ if [[ $node_major != 24 ]]; then
   echo "setup: expected Node 24 in node_modules/.bin, found $node_major" >&2
   exit 1
 fi
+
+# A fresh DATA_DIR starts as a copy of the embedded store's template (src/store/embedded/template.ts):
+# made once per PGlite version and set of migrations, a few seconds; a look-up when it is there.
+node_modules/.bin/node scripts/embedded-template.ts >/dev/null
 
 # The build script answers from its cache in milliseconds; a changed mediasoup
 # version or build recipe means a new cache entry (about 5 minutes to build).

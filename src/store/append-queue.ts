@@ -93,7 +93,15 @@ export class AppendQueue {
       results = await this.#db.tx(async (q) => {
         const repo = new MessagesRepo(q, this.#db.keyring);
         const out: Result[] = new Array(batch.length);
-        for (const i of ordered) out[i] = await repo.append(batch[i]!.m, { retry: false });
+        // Sent together, not one after the other: a transaction's statements run in the order sent on both
+        // backends (one connection; the embedded store's one thread), so the rooms are still locked in order,
+        // and the batch waits on the database once rather than once per message (the embedded store's
+        // thread would idle while the event loop came round to send the next one).
+        await Promise.all(
+          ordered.map(async (i) => {
+            out[i] = await repo.append(batch[i]!.m, { retry: false });
+          }),
+        );
         return out;
       });
     } catch {
