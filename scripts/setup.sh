@@ -39,7 +39,9 @@ fi
 
 # A fresh DATA_DIR starts as a copy of the embedded store's template (src/store/embedded/template.ts):
 # made once per PGlite version and set of migrations, a few seconds; a look-up when it is there.
-node_modules/.bin/node scripts/embedded-template.ts >/dev/null
+if ! node_modules/.bin/node scripts/embedded-template.ts >/dev/null; then
+  echo "setup: could not make the embedded store's template; a fresh DATA_DIR is then created in place (slower)" >&2
+fi
 
 # The build script answers from its cache in milliseconds; a changed mediasoup
 # version or build recipe means a new cache entry (about 5 minutes to build).
