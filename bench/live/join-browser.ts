@@ -28,7 +28,9 @@ export const PAGE_PROBE = `(() => {
     constructor(...args) {
       super(...args);
       this.addEventListener('message', (ev) => {
-        if (typeof ev.data === 'string' && ev.data[0] === '4') b.frames.push(['in', clock(), ev.data.slice(0, 700)]);
+        // Answers whole (a join's or live:receive's carries consumers); pushes and requests cut short.
+        if (typeof ev.data === 'string' && ev.data[0] === '4')
+          b.frames.push(['in', clock(), ev.data.startsWith('43') ? ev.data : ev.data.slice(0, 700)]);
       });
     }
     send(data) {
