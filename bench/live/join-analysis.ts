@@ -135,8 +135,12 @@ function analyse(joiner: SideLog, other: SideLog, t0: number, kind: Kind) {
   let toOther: PathStep[] | undefined;
   let otherReadyAt: number | undefined;
   if (produce && joinReq) {
+    // Only the media's requests that something waits for: the page's own (its chat history), and
+    // live:connect (optimistic: mediasoup-client is told it is done before it is sent), may be
+    // answered before a produce is sent without the produce having waited for them.
+    const waitedOn = (r: Request) => r.event.startsWith('live:') && r.event !== 'live:connect';
     const sending = longestChain(
-      jr.filter((r) => !receiving(r, recvId)),
+      jr.filter((r) => waitedOn(r) && !receiving(r, recvId)),
       joinReq,
       produce,
     ).map((r) => step(r, 'joiner'));

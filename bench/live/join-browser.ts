@@ -154,6 +154,8 @@ export async function browserRoute(setup: Setup, result: JoinResult): Promise<vo
         await sleep(300);
       }
       const mark = (await provider.page.evaluate('window.__bench.arm()')) as number;
+      // Join again keeps the page (and its frames) since the session page became the SDK's: from here on.
+      const clientMark = rep === 0 ? 0 : ((await client.page.evaluate('window.__bench.arm()')) as number);
       const before = await serverRequests(srv.url);
       const openedAt = clock();
       if (rep === 0) await client.open(setup.link(setup.clientId), setup.clientJwt);
@@ -164,7 +166,7 @@ export async function browserRoute(setup: Setup, result: JoinResult): Promise<vo
       for (;;) {
         await sleep(50);
         check();
-        cp = await readProbe(client).catch(() => ({ frames: [], first: {} }) as Probe);
+        cp = await readProbe(client, clientMark).catch(() => ({ frames: [], first: {} }) as Probe);
         pp = await readProbe(provider, mark);
         if (cp.first.audio && cp.first.video && pp.first.audio && pp.first.video) break;
         if (now() > deadline) {
