@@ -1,22 +1,27 @@
-import { errors } from 'mediasoup';
 import type {
-  Consumer,
   DtlsParameters,
   IceCandidate,
   IceParameters,
-  PlainTransport,
-  Producer,
   Router,
   RtpCapabilities,
   RtpParameters,
   Transport,
   TransportListenInfo,
   WebRtcServer,
-  WebRtcTransport,
 } from 'mediasoup/types';
 import type { Logger } from 'pino';
-import { peerLimits, webRtcTransportOptions } from './config.ts';
+import { webRtcTransportOptions } from './config.ts';
+import {
+  Consumers,
+  closedError,
+  type ProducerEntry,
+  type PushedConsumer,
+  type TransportEntry,
+  transportGone,
+} from './consumers.ts';
 import { MediaError } from './errors.ts';
+import { closedEntity, type GuardScope, guard, sessionClosed } from './guard.ts';
+import { Registry } from './registry.ts';
 import {
   checkAppData,
   checkDirection,
@@ -24,7 +29,6 @@ import {
   checkId,
   checkKind,
   checkRemote,
-  checkRtpCapabilities,
   checkRtpParameters,
   type Direction,
   invalid,
@@ -32,10 +36,7 @@ import {
   type MediaKind,
 } from './validate.ts';
 
-type TransportEntry = { peerId: string; direction: Direction } & (
-  | { type: 'webrtc'; transport: WebRtcTransport }
-  | { type: 'plain'; transport: PlainTransport }
-);
+export type { PushedConsumer } from './consumers.ts';
 
 export interface ProducerInfo {
   producerId: string;
@@ -55,13 +56,10 @@ export interface MediaSessionOptions {
 
 /**
  * One live session: a router and, per peer, its transports, producers and
- * consumers. Peers and sessions are opaque ids; who may join is decided
+ * consumers (a Registry for each kind of entity; consumers.ts for the
+ * consumers). Peers and sessions are opaque ids; who may join is decided
  * before anything reaches here. Every method takes the acting peer's id and
  * refuses to touch another peer's entities.
- *
- * Bookkeeping lives in three maps keyed by mediasoup id, each entry naming its
- * peer; entries leave on the entity's observer 'close', which mediasoup emits
- * on every path (own close, transport closed, producer gone, router closed).
  */
 export class MediaSession {
   readonly id: string;
@@ -71,9 +69,10 @@ export class MediaSession {
   readonly #webRtcServer: WebRtcServer;
   readonly #plainListenInfo: TransportListenInfo | undefined;
   readonly #log: Logger;
-  readonly #transports = new Map<string, TransportEntry>();
-  readonly #producers = new Map<string, { peerId: string; producer: Producer }>();
-  readonly #consumers = new Map<string, { peerId: string; consumer: Consumer }>();
+  readonly #scope: GuardScope;
+  readonly #transports = new Registry<TransportEntry>('transports');
+  readonly #producers = new Registry<ProducerEntry>('producers');
+  readonly #consumers: Consumers;
   /** Bumped by closePeer(), so a transport still being created for a peer that left is dropped. */
   readonly #peerEpochs = new Map<string, number>();
   readonly #producerClosedListeners: Array<(p: { producerId: string; peerId: string }) => void> = [];
@@ -85,8 +84,22 @@ export class MediaSession {
     this.#webRtcServer = options.webRtcServer;
     this.#plainListenInfo = options.plainListenInfo;
     this.#log = options.log;
-    this.rtpCapabilities = options.router.rtpCapabilities;
-    options.router.observer.once('close', () => {
+    const router = options.router;
+    this.#scope = {
+      id: options.id,
+      log: options.log,
+      get closed() {
+        return router.closed;
+      },
+    };
+    this.rtpCapabilities = router.rtpCapabilities;
+    this.#consumers = new Consumers({
+      router,
+      scope: this.#scope,
+      transports: this.#transports,
+      producers: this.#producers,
+    });
+    router.observer.once('close', () => {
       this.#transports.clear();
       this.#producers.clear();
       this.#consumers.clear();
@@ -107,21 +120,16 @@ export class MediaSession {
     iceCandidates: IceCandidate[];
     dtlsParameters: DtlsParameters;
   }> {
-    this.#checkPeer(peerId);
-    checkDirection(direction);
-    this.#checkLimit(peerId, this.#transports, 'transports');
-    const epoch = this.#peerEpochs.get(peerId) ?? 0;
-    const transport = await this.#guard(
-      undefined,
-      () => undefined,
-      () =>
-        this.#router.createWebRtcTransport({
-          webRtcServer: this.#webRtcServer,
-          ...webRtcTransportOptions,
-          appData: { peerId, direction },
-        }),
-    );
-    this.#adopt({ peerId, direction, type: 'webrtc', transport }, epoch);
+    const { transport } = await this.#newTransport(peerId, direction, async () => ({
+      peerId,
+      direction,
+      type: 'webrtc' as const,
+      transport: await this.#router.createWebRtcTransport({
+        webRtcServer: this.#webRtcServer,
+        ...webRtcTransportOptions,
+        appData: { peerId, direction },
+      }),
+    }));
     // A client that closes its RTCPeerConnection sends DTLS close_notify; the
     // transport can never carry media again, and closing it tells the others.
     transport.on('dtlsstatechange', (state) => {
@@ -140,7 +148,7 @@ export class MediaSession {
     if (entry.type !== 'webrtc')
       throw invalid('transportId', `transport ${label(transportId)} is not WebRTC`);
     checkDtlsParameters(dtlsParameters);
-    await this.#guard('dtlsParameters', this.#gone(entry), () =>
+    await guard(this.#scope, 'dtlsParameters', transportGone(entry), () =>
       entry.transport.connect({ dtlsParameters: dtlsParameters as DtlsParameters }),
     );
   }
@@ -150,16 +158,17 @@ export class MediaSession {
     const entry = this.#ownTransport(peerId, transportId);
     if (entry.type !== 'webrtc')
       throw invalid('transportId', `transport ${label(transportId)} is not WebRTC`);
-    return this.#guard(undefined, this.#gone(entry), () => entry.transport.restartIce());
+    return guard(this.#scope, undefined, transportGone(entry), () => entry.transport.restartIce());
   }
 
+  /** Also answers the consumers it made for the peers that receive (see receive()). */
   async produce(
     peerId: string,
     transportId: string,
     kind: MediaKind,
     rtpParameters: unknown,
     appData?: Record<string, unknown>,
-  ): Promise<{ producerId: string }> {
+  ): Promise<{ producerId: string; consumers: PushedConsumer[] }> {
     const entry = this.#ownTransport(peerId, transportId);
     checkKind(kind);
     if (entry.direction !== 'send') {
@@ -170,8 +179,8 @@ export class MediaSession {
     }
     checkRtpParameters(rtpParameters, kind);
     checkAppData(appData);
-    this.#checkLimit(peerId, this.#producers, 'producers');
-    const producer = await this.#guard('rtpParameters', this.#gone(entry), () =>
+    this.#producers.checkLimit(peerId);
+    const producer = await guard(this.#scope, 'rtpParameters', transportGone(entry), () =>
       entry.transport.produce({
         kind,
         rtpParameters: rtpParameters as RtpParameters,
@@ -180,97 +189,62 @@ export class MediaSession {
     );
     if (this.closed || entry.transport.closed) {
       producer.close();
-      throw this.#gone(entry)() ?? this.#sessionClosed();
+      throw closedError(this.#scope, entry);
     }
     const producerId = producer.id;
-    this.#producers.set(producerId, { peerId, producer });
+    const source = { peerId, producer };
+    this.#producers.set(producerId, source);
     producer.observer.once('close', () => {
       this.#producers.delete(producerId);
       // A closing session says so once, through the pool; not per producer.
       if (!this.closed) this.#emitProducerClosed({ producerId, peerId });
     });
-    return { producerId };
+    return { producerId, consumers: await this.#consumers.produced(source) };
+  }
+
+  /**
+   * The peer's receive capabilities (its device's, as consume() takes them):
+   * from now on the session makes the peer's consumers itself, one for each
+   * producer of the other peers, on the peer's newest receive transport —
+   * those there are now (answered here) and those to come (answered by
+   * produce()). Giving them again replaces them; joining again (closePeer)
+   * forgets them.
+   */
+  async receive(peerId: string, rtpCapabilities: unknown): Promise<PushedConsumer[]> {
+    this.#checkPeer(peerId);
+    return this.#consumers.receive(peerId, rtpCapabilities);
   }
 
   /** The consumer is created paused: the client resumes it once its track is wired up. */
-  async consume(
-    peerId: string,
-    transportId: string,
-    producerId: string,
-    rtpCapabilities: unknown,
-  ): Promise<{
-    consumerId: string;
-    producerId: string;
-    kind: MediaKind;
-    rtpParameters: RtpParameters;
-    producerPaused: boolean;
-  }> {
+  async consume(peerId: string, transportId: string, producerId: string, rtpCapabilities: unknown) {
     const entry = this.#ownTransport(peerId, transportId);
-    if (entry.direction !== 'recv') {
-      throw invalid(
-        'transportId',
-        `transport ${label(transportId)} is for sending; consume on a recv transport`,
-      );
-    }
-    const source = typeof producerId === 'string' ? this.#producers.get(producerId) : undefined;
-    if (!source) throw new MediaError('not_found', `producer ${label(producerId)} not found`);
-    if (source.peerId === peerId) {
-      throw invalid(
-        'producerId',
-        `producer ${label(producerId)} is the peer's own; a peer does not consume itself`,
-      );
-    }
-    checkRtpCapabilities(rtpCapabilities);
-    const capabilities = rtpCapabilities as RtpCapabilities;
-    if (!this.#router.canConsume({ producerId, rtpCapabilities: capabilities })) {
-      throw invalid('rtpCapabilities', `cannot consume producer ${label(producerId)}: no codec in common`);
-    }
-    this.#checkLimit(peerId, this.#consumers, 'consumers');
-    const gone = () =>
-      source.producer.closed ? `producer ${label(producerId)} is closed` : this.#gone(entry)();
-    const consumer = await this.#guard('rtpCapabilities', gone, () =>
-      entry.transport.consume({ producerId, rtpCapabilities: capabilities, paused: true }),
-    );
-    if (this.closed || entry.transport.closed) {
-      consumer.close();
-      throw this.#gone(entry)() ?? this.#sessionClosed();
-    }
-    const consumerId = consumer.id;
-    this.#consumers.set(consumerId, { peerId, consumer });
-    consumer.observer.once('close', () => this.#consumers.delete(consumerId));
-    return {
-      consumerId,
-      producerId,
-      kind: consumer.kind,
-      rtpParameters: consumer.rtpParameters,
-      producerPaused: consumer.producerPaused,
-    };
+    return this.#consumers.consume(peerId, entry, producerId, rtpCapabilities);
   }
 
   async resume(peerId: string, consumerId: string): Promise<void> {
-    const { consumer } = this.#own(peerId, consumerId, this.#consumers, 'consumer');
-    await this.#guard(undefined, this.#closedEntity(consumer, 'consumer'), () => consumer.resume());
+    this.#checkPeer(peerId);
+    await this.#consumers.resume(peerId, consumerId);
   }
 
   /** Mute: consumers stay, and receive nothing until resumeProducer(). */
   async pauseProducer(peerId: string, producerId: string): Promise<void> {
-    const { producer } = this.#own(peerId, producerId, this.#producers, 'producer');
-    await this.#guard(undefined, this.#closedEntity(producer, 'producer'), () => producer.pause());
+    const { producer } = this.#own(peerId, producerId, this.#producers);
+    await guard(this.#scope, undefined, closedEntity(producer, 'producer'), () => producer.pause());
   }
 
   async resumeProducer(peerId: string, producerId: string): Promise<void> {
-    const { producer } = this.#own(peerId, producerId, this.#producers, 'producer');
-    await this.#guard(undefined, this.#closedEntity(producer, 'producer'), () => producer.resume());
+    const { producer } = this.#own(peerId, producerId, this.#producers);
+    await guard(this.#scope, undefined, closedEntity(producer, 'producer'), () => producer.resume());
   }
 
   /** Stop one track (e.g. screen sharing ends); onProducerClosed fires. */
   closeProducer(peerId: string, producerId: string): void {
-    this.#own(peerId, producerId, this.#producers, 'producer').producer.close();
+    this.#own(peerId, producerId, this.#producers).producer.close();
   }
 
   /** Async like every call a session answers, so a session held by another node (relayed) looks the same. */
   async producers(): Promise<ProducerInfo[]> {
-    return [...this.#producers].map(([producerId, { peerId, producer }]) => ({
+    return this.#producers.entries().map(([producerId, { peerId, producer }]) => ({
       producerId,
       peerId,
       kind: producer.kind,
@@ -286,7 +260,8 @@ export class MediaSession {
   async closePeer(peerId: string): Promise<void> {
     if (this.closed) return;
     this.#peerEpochs.set(peerId, (this.#peerEpochs.get(peerId) ?? 0) + 1);
-    for (const entry of [...this.#transports.values()]) {
+    this.#consumers.receivers.forget(peerId);
+    for (const entry of this.#transports.values()) {
       if (entry.peerId === peerId) entry.transport.close();
     }
   }
@@ -300,7 +275,7 @@ export class MediaSession {
     return {
       transports: this.#transports.size,
       producers: this.#producers.size,
-      consumers: this.#consumers.size,
+      consumers: this.#consumers.registry.size,
     };
   }
 
@@ -315,29 +290,23 @@ export class MediaSession {
     peerId: string,
     direction: Direction,
   ): Promise<{ id: string; ip: string; port: number }> {
-    this.#checkPeer(peerId);
-    checkDirection(direction);
     const listenInfo = this.#plainListenInfo;
-    if (!listenInfo) {
-      throw new MediaError(
-        'media_unavailable',
-        'no port left for plain transports: widen rtcMinPort..rtcMaxPort',
-      );
-    }
-    this.#checkLimit(peerId, this.#transports, 'transports');
-    const epoch = this.#peerEpochs.get(peerId) ?? 0;
-    const transport = await this.#guard(
-      undefined,
-      () => undefined,
-      () =>
-        this.#router.createPlainTransport({
-          listenInfo,
-          rtcpMux: true,
-          comedia: direction === 'send',
-          appData: { peerId, direction },
-        }),
-    );
-    this.#adopt({ peerId, direction, type: 'plain', transport }, epoch);
+    const { transport } = await this.#newTransport(peerId, direction, async () => {
+      if (!listenInfo) {
+        throw new MediaError(
+          'media_unavailable',
+          'no port left for plain transports: widen rtcMinPort..rtcMaxPort',
+        );
+      }
+      const comedia = direction === 'send';
+      const options = { listenInfo, rtcpMux: true, comedia, appData: { peerId, direction } };
+      return {
+        peerId,
+        direction,
+        type: 'plain' as const,
+        transport: await this.#router.createPlainTransport(options),
+      };
+    });
     return { id: transport.id, ip: transport.tuple.localAddress, port: transport.tuple.localPort };
   }
 
@@ -350,51 +319,43 @@ export class MediaSession {
     if (entry.type !== 'plain')
       throw invalid('transportId', `transport ${label(transportId)} is not plain RTP`);
     checkRemote(remote);
-    await this.#guard('remote', this.#gone(entry), () =>
+    await guard(this.#scope, 'remote', transportGone(entry), () =>
       entry.transport.connect({ ip: remote.ip, port: remote.port }),
     );
   }
 
-  #sessionClosed(): MediaError {
-    return new MediaError('not_found', `session ${label(this.id)} is closed`);
-  }
-
   #checkPeer(peerId: string): void {
-    if (this.closed) throw this.#sessionClosed();
+    if (this.closed) throw sessionClosed(this.id);
     checkId('peerId', peerId);
   }
 
   #ownTransport(peerId: string, transportId: string): TransportEntry {
-    return this.#own(peerId, transportId, this.#transports, 'transport');
+    return this.#own(peerId, transportId, this.#transports);
   }
 
-  /** The entity `id` of `map`, if it is the peer's: not_found, then forbidden. */
-  #own<T extends { peerId: string }>(peerId: string, id: unknown, map: Map<string, T>, what: string): T {
+  #own<T extends { peerId: string }>(peerId: string, id: unknown, registry: Registry<T>): T {
     this.#checkPeer(peerId);
-    const entry = typeof id === 'string' ? map.get(id) : undefined;
-    if (!entry) throw new MediaError('not_found', `${what} ${label(id)} not found`);
-    if (entry.peerId !== peerId)
-      throw new MediaError('forbidden', `${what} ${label(id)} belongs to another peer`);
-    return entry;
+    return registry.own(peerId, id);
   }
 
-  // The count is checked before the await that creates the entity, so
-  // concurrent requests can pass it together; signaling's rate limits bound
-  // that, and the limit is a ceiling against abuse, not an exact quota.
-  #checkLimit(peerId: string, map: Map<string, { peerId: string }>, what: keyof typeof peerLimits): void {
-    let count = 0;
-    for (const entry of map.values()) if (entry.peerId === peerId) count += 1;
-    if (count >= peerLimits[what]) {
-      throw new MediaError('forbidden', `limit: a peer has at most ${peerLimits[what]} ${what}`);
-    }
-  }
-
-  #adopt(entry: TransportEntry, epoch: number): void {
-    const { peerId } = entry;
+  /**
+   * Makes a transport for the peer, within its limit, and keeps it — unless the
+   * session closed or the peer left (closePeer) while it was being made.
+   */
+  async #newTransport<E extends TransportEntry>(
+    peerId: string,
+    direction: Direction,
+    create: () => Promise<E>,
+  ): Promise<E> {
+    this.#checkPeer(peerId);
+    checkDirection(direction);
+    this.#transports.checkLimit(peerId);
+    const epoch = this.#peerEpochs.get(peerId) ?? 0;
+    const entry = await guard(this.#scope, undefined, () => undefined, create);
     const transport: Transport = entry.transport;
     if (this.closed) {
       transport.close();
-      throw this.#sessionClosed();
+      throw sessionClosed(this.id);
     }
     if ((this.#peerEpochs.get(peerId) ?? 0) !== epoch) {
       transport.close();
@@ -402,43 +363,13 @@ export class MediaSession {
     }
     const id = transport.id;
     this.#transports.set(id, entry);
-    transport.observer.once('close', () => this.#transports.delete(id));
-  }
-
-  #gone(entry: TransportEntry): () => string | undefined {
-    return this.#closedEntity(entry.transport, 'transport');
-  }
-
-  #closedEntity(entity: { closed: boolean; id: string }, what: string): () => string | undefined {
-    return () => (entity.closed ? `${what} ${label(entity.id)} is closed` : undefined);
-  }
-
-  /**
-   * Runs a mediasoup request and says whose fault a failure is. A request
-   * carrying client input (`field`) fails because of that input, unless what
-   * it acts on closed meanwhile (then not_found); a request without input
-   * fails on our side (media_unavailable). Nothing else is touched, so the
-   * session stays usable.
-   */
-  async #guard<T>(
-    field: string | undefined,
-    gone: () => string | undefined,
-    request: () => Promise<T>,
-  ): Promise<T> {
-    try {
-      return await request();
-    } catch (error) {
-      if (error instanceof MediaError) throw error;
-      if (this.closed) throw this.#sessionClosed();
-      const goneMessage = gone();
-      if (goneMessage) throw new MediaError('not_found', goneMessage);
-      if (error instanceof errors.WorkerClosedError)
-        throw new MediaError('media_unavailable', 'media worker closed');
-      const message = error instanceof Error ? error.message : String(error);
-      if (field) throw invalid(field, message.length > 200 ? `${message.slice(0, 200)}…` : message);
-      this.#log.error({ err: error, sessionId: this.id }, 'media request failed');
-      throw new MediaError('media_unavailable', 'media request failed');
-    }
+    const { receivers } = this.#consumers;
+    if (direction === 'recv') receivers.transportOpened(peerId, id);
+    transport.observer.once('close', () => {
+      this.#transports.delete(id);
+      receivers.transportClosed(peerId, id);
+    });
+    return entry;
   }
 
   #emitProducerClosed(p: { producerId: string; peerId: string }): void {

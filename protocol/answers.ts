@@ -236,6 +236,24 @@ export const TransportAnswer = z.object({
   iceCandidates: MediaJson,
   dtlsParameters: MediaJson,
 });
+/**
+ * A consumer the server made for the participant (server-initiated): receive
+ * it with the SDK's recvTransport.consume(); `paused` ones (video) start once
+ * live:resume says the participant has set it up.
+ */
+export const LiveConsumer = z.object({
+  /** Whose producer it carries. */
+  userId: z.string(),
+  /** The participant's receive transport it is on. */
+  transportId: z.string(),
+  consumerId: z.string(),
+  producerId: z.string(),
+  kind: z.enum(['audio', 'video']),
+  rtpParameters: MediaJson,
+  paused: z.boolean(),
+  producerPaused: z.boolean(),
+});
+export type LiveConsumer = z.infer<typeof LiveConsumer>;
 export const JoinAnswer = z.object({
   bookingId: z.string(),
   modality: z.enum(MODALITIES),
@@ -246,10 +264,13 @@ export const JoinAnswer = z.object({
   iceServers: z.array(z.unknown()).optional(),
   /** When asked for in the join: the participant's transports, as live:transport answers them. */
   transports: z.object({ send: TransportAnswer.optional(), recv: TransportAnswer.optional() }).optional(),
+  /** When the join carried rtpCapabilities: consumers of what the other side already sends. */
+  consumers: z.array(LiveConsumer).optional(),
 });
 export type JoinAnswer = z.infer<typeof JoinAnswer>;
 export const RestartIceAnswer = z.object({ iceParameters: MediaJson });
 export const ProduceAnswer = z.object({ producerId: z.string() });
+export const ReceiveAnswer = z.object({ consumers: z.array(LiveConsumer) });
 export const ConsumeAnswer = z.object({
   consumerId: z.string(),
   producerId: z.string(),
@@ -278,3 +299,4 @@ export const LiveProducerEvent = z.object({
   kind: z.enum(['audio', 'video']),
 });
 export const LiveRejoinEvent = z.object({ bookingId: z.string(), reason: z.string() });
+export const LiveConsumerEvent = LiveConsumer.extend({ bookingId: z.string() });

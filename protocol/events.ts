@@ -54,6 +54,11 @@ export const requests = {
     answer: A.ConsumeAnswer,
     summary: 'Receive a producer (created paused)',
   },
+  'live:receive': {
+    input: I.LiveReceiveBody,
+    answer: A.ReceiveAnswer,
+    summary: 'Give receive capabilities: the server makes consumers from then on',
+  },
   'live:resume': { input: I.LiveResumeBody, answer: A.Empty, summary: 'Resume a consumer' },
   'live:mute': { input: I.LiveMuteBody, answer: A.Empty, summary: 'Pause or resume an own producer' },
   'live:leave': { input: I.LiveSessionBody, answer: A.Empty, summary: 'Leave a live session (it goes on)' },
@@ -75,6 +80,10 @@ export const broadcasts = {
   'live:started': { payload: A.LiveStartedEvent, summary: 'Both participants are in: the session started' },
   'live:ended': { payload: A.LiveEndedEvent, summary: "The session ended, with the booking's status" },
   'live:producer': { payload: A.LiveProducerEvent, summary: 'The other side sends a new track: consume it' },
+  'live:consumer': {
+    payload: A.LiveConsumerEvent,
+    summary: 'The server made a consumer of the other side’s new track: receive it',
+  },
   'live:rejoin': {
     payload: A.LiveRejoinEvent,
     summary: 'live:join again (media server restarted, or superseded by a newer socket)',

@@ -342,9 +342,13 @@ const JoinTransports = z
   .array(z.enum(['send', 'recv']))
   .max(2)
   .optional();
+// `rtpCapabilities` (the device's receive capabilities) has the server make
+// the participant's consumers itself: in the join answer, then pushed as
+// `live:consumer` (no live:consume per track).
+const JoinReceive = { transports: JoinTransports, rtpCapabilities: MediaObject.optional() };
 export const LiveJoinBody = z.union([
-  z.strictObject({ bookingId: Id, transports: JoinTransports }),
-  z.strictObject({ joinToken: Text.min(1).max(4096), transports: JoinTransports }),
+  z.strictObject({ bookingId: Id, ...JoinReceive }),
+  z.strictObject({ joinToken: Text.min(1).max(4096), ...JoinReceive }),
 ]);
 export const LiveSessionBody = z.strictObject(LiveRef);
 export const LiveTransportBody = z.strictObject({ ...LiveRef, direction: z.enum(['send', 'recv']) });
@@ -363,6 +367,7 @@ export const LiveConsumeBody = z.strictObject({
   producerId: Id,
   rtpCapabilities: MediaObject,
 });
+export const LiveReceiveBody = z.strictObject({ ...LiveRef, rtpCapabilities: MediaObject });
 export const LiveResumeBody = z.strictObject({ ...LiveRef, consumerId: Id });
 export const LiveMuteBody = z.strictObject({ ...LiveRef, producerId: Id, paused: z.boolean() });
 

@@ -4,6 +4,9 @@ import type { LiveEvents, LiveService } from '../src/services/live.ts';
 import { channel, type Handle, type IoSocket } from './events.ts';
 import type { IoServer } from './room-events.ts';
 
+/** One participant's sockets in a session: consumers made for that participant go there only. */
+const liveMember = (bookingId: string, userId: string) => `${channel.live(bookingId)}:${userId}`;
+
 /** The live-session events of PROTOCOL.md on one socket. */
 export function attachLiveHandlers(socket: IoSocket, handle: Handle, live: LiveService, log: Logger): void {
   const me = socket.data.identity;
@@ -25,31 +28,33 @@ export function attachLiveHandlers(socket: IoSocket, handle: Handle, live: LiveS
     const { answer, booking } = await live
       .join(me, ref, (bookingId) => {
         admittedTo = bookingId;
-        socket.join(channel.live(bookingId));
+        socket.join([channel.live(bookingId), liveMember(bookingId, me.id)]);
       })
       .catch((e: unknown) => {
         // A failed join leaves the socket as it was: subscribed only if it had joined before.
-        if (admittedTo && !socket.data.live.has(admittedTo)) socket.leave(channel.live(admittedTo));
+        if (admittedTo && !socket.data.live.has(admittedTo)) leaveChannels(socket, admittedTo, me.id);
         throw e;
       });
     socket.data.live.add(booking.id);
     await supersede(socket, booking.id, log);
-    // After the answer (same socket, so in order): what the other side already sends.
-    setImmediate(() => {
-      live.existingProducers(booking.id, me.id).then(
-        (producers) => {
-          for (const p of producers) {
-            socket.emit('live:producer', {
-              bookingId: booking.id,
-              producerId: p.producerId,
-              userId: p.peerId,
-              kind: p.kind,
-            });
-          }
-        },
-        (e) => log.warn({ err: (e as Error).message, bookingId: booking.id }, 'listing producers failed'),
-      );
-    });
+    // After the answer (same socket, so in order): what the other side already sends. A join
+    // with rtpCapabilities has the consumers of those in its answer already.
+    if (!ref.rtpCapabilities)
+      setImmediate(() => {
+        live.existingProducers(booking.id, me.id).then(
+          (producers) => {
+            for (const p of producers) {
+              socket.emit('live:producer', {
+                bookingId: booking.id,
+                producerId: p.producerId,
+                userId: p.peerId,
+                kind: p.kind,
+              });
+            }
+          },
+          (e) => log.warn({ err: (e as Error).message, bookingId: booking.id }, 'listing producers failed'),
+        );
+      });
     return answer;
   });
   handle('live:transport', (i) => live.transport(me, joined(i.bookingId), i.direction));
@@ -64,6 +69,7 @@ export function attachLiveHandlers(socket: IoSocket, handle: Handle, live: LiveS
   handle('live:consume', (i) =>
     live.consume(me, joined(i.bookingId), i.transportId, i.producerId, i.rtpCapabilities),
   );
+  handle('live:receive', (i) => live.receive(me, joined(i.bookingId), i.rtpCapabilities));
   handle('live:resume', async (i) => {
     await live.resume(me, joined(i.bookingId), i.consumerId);
     return {};
@@ -75,7 +81,7 @@ export function attachLiveHandlers(socket: IoSocket, handle: Handle, live: LiveS
   handle('live:leave', async (i) => {
     const id = joined(i.bookingId);
     socket.data.live.delete(id);
-    socket.leave(channel.live(id));
+    leaveChannels(socket, id, me.id);
     await live.leave(me, id);
     return {};
   });
@@ -109,14 +115,20 @@ async function supersede(socket: IoSocket, bookingId: string, log: Logger): Prom
     for (const other of sockets) {
       if (other.id === socket.id || other.data.identity?.id !== me) continue;
       other.emit('live:rejoin', { bookingId, reason: 'superseded' });
-      other.leave(channel.live(bookingId));
+      leaveChannels(other, bookingId, me);
     }
   } catch (e) {
     log.warn({ err: (e as Error).message, bookingId }, 'could not reach older sockets of the participant');
   }
 }
 
-/** LiveEvents over Socket.IO: one channel per live session. */
+/** Out of a session's channels (a socket here, or one on another node). */
+function leaveChannels(socket: { leave(room: string): unknown }, bookingId: string, userId: string): void {
+  socket.leave(channel.live(bookingId));
+  socket.leave(liveMember(bookingId, userId));
+}
+
+/** LiveEvents over Socket.IO: one channel per live session, and one per participant in it. */
 export function socketLiveEvents(io: IoServer): LiveEvents {
   return {
     // Not to the participant's own sockets: the join or leave answer tells them.
@@ -128,5 +140,6 @@ export function socketLiveEvents(io: IoServer): LiveEvents {
     producer: (ev) =>
       io.to(channel.live(ev.bookingId)).except(channel.user(ev.userId)).emit('live:producer', ev),
     rejoin: (ev) => io.to(channel.live(ev.bookingId)).emit('live:rejoin', ev),
+    consumer: ({ to, ...ev }) => io.to(liveMember(ev.bookingId, to)).emit('live:consumer', ev),
   };
 }

@@ -10,7 +10,7 @@ export interface Request {
   event: string;
   sentAt: number;
   ackAt: number | undefined;
-  /** JSON text (maybe cut short in the browser route): fields are read with a regex. */
+  /** JSON text (pushes cut short in the browser route): fields are read with a regex, consumers parsed. */
   payload: string;
   answer: string | undefined;
 }
@@ -28,6 +28,22 @@ export interface SideLog {
 
 const field = (text: string | undefined, name: string) =>
   text ? new RegExp(`"${name}":"([^"]+)"`).exec(text)?.[1] : undefined;
+
+/** The consumers an answer (a join's, live:receive's) carries: its JSON text parsed, ack or [ack]. */
+function consumersIn(
+  answer: string | undefined,
+): Array<{ consumerId: string; producerId: string; kind: string }> {
+  try {
+    const parsed = answer ? (JSON.parse(answer) as unknown) : undefined;
+    const ack = (Array.isArray(parsed) ? parsed[0] : parsed) as
+      | { data?: { consumers?: unknown } }
+      | undefined;
+    const consumers = ack?.data?.consumers;
+    return Array.isArray(consumers) ? consumers : [];
+  } catch {
+    return []; // cut short: no consumers read from it
+  }
+}
 
 function label(r: Request): string {
   if (r.event === 'live:transport') return `${r.event}(${field(r.payload, 'direction') ?? '?'})`;
@@ -73,14 +89,21 @@ function longestChain(candidates: Request[], first: Request, last: Request): Req
 }
 
 /**
- * The requests each first packet waits for. With the reference client
- * (web/client.ts): on joining, recv transport, then send transport, then per
- * track produce (the first produce connects the send transport first); on a
- * live:producer, consume, then (first consume only) connect the recv
- * transport, then resume. The path to the other party runs through the
- * joiner's sending requests, the server's live:producer push, and the other
- * side's receiving requests; the path to the joiner through its own join,
- * recv transport and receiving requests.
+ * The requests each first packet waits for. With the reference client (the
+ * session page through the SDK's LiveSession): the join (both transports in
+ * its answer; with receive capabilities when the page knows the server's, and
+ * then the consumers of what the other side sends in the answer too), else
+ * live:receive right after it, answered with those consumers; per track
+ * produce (the first produce connects the send transport first). Each
+ * consumer the server makes — in those answers, or pushed as live:consumer
+ * when the other side produces — is set up in the page (the first connects
+ * the recv transport, optimistically) and, if paused (video), resumed. The
+ * path to the other party runs through the joiner's sending requests, the
+ * server's live:consumer push and the other side's resume; the path to the
+ * joiner through its join, its live:receive if it had to give its
+ * capabilities then, and its resume. A server or client without
+ * server-initiated consumers shows the older path: ⇢ live:producer, consume,
+ * resume.
  */
 function analyse(joiner: SideLog, other: SideLog, t0: number, kind: Kind) {
   const rel = (t: number) => round(t - t0, 1);
@@ -89,7 +112,9 @@ function analyse(joiner: SideLog, other: SideLog, t0: number, kind: Kind) {
   const recvTransport = jr.find(
     (r) => r.event === 'live:transport' && field(r.payload, 'direction') === 'recv',
   );
-  const recvId = field(recvTransport?.answer, 'id');
+  // The recv transport: asked for, or (as the clients do) made in the join and named in its answer.
+  const recvId =
+    field(recvTransport?.answer, 'id') ?? /"recv":\{"id":"([^"]+)"/.exec(joinReq?.answer ?? '')?.[1];
   const step = (r: Request, side: 'joiner' | 'other'): PathStep => ({
     step:
       r.event === 'live:connect'
@@ -102,6 +127,7 @@ function analyse(joiner: SideLog, other: SideLog, t0: number, kind: Kind) {
   const receiving = (r: Request, recv: string | undefined) =>
     r.event === 'live:consume' ||
     r.event === 'live:resume' ||
+    r.event === 'live:receive' ||
     (r.event === 'live:connect' && field(r.payload, 'transportId') === recv);
 
   // Joiner → other party.
@@ -109,43 +135,79 @@ function analyse(joiner: SideLog, other: SideLog, t0: number, kind: Kind) {
   let toOther: PathStep[] | undefined;
   let otherReadyAt: number | undefined;
   if (produce && joinReq) {
+    // Only the media's requests that something waits for: the page's own (its chat history), and
+    // live:connect (optimistic: mediasoup-client is told it is done before it is sent), may be
+    // answered before a produce is sent without the produce having waited for them.
+    const waitedOn = (r: Request) => r.event.startsWith('live:') && r.event !== 'live:connect';
     const sending = longestChain(
-      jr.filter((r) => !receiving(r, recvId)),
+      jr.filter((r) => waitedOn(r) && !receiving(r, recvId)),
       joinReq,
       produce,
-    );
+    ).map((r) => step(r, 'joiner'));
     const producerId = field(produce.answer, 'producerId');
-    const push = other.pushes.find(
-      (p) => p.event === 'live:producer' && p.at >= t0 && field(p.payload, 'producerId') === producerId,
-    );
-    const consume = other.requests.find(
-      (r) => r.event === 'live:consume' && field(r.payload, 'producerId') === producerId,
-    );
-    const consumerId = field(consume?.answer, 'consumerId');
-    const resume = other.requests.find(
-      (r) => r.event === 'live:resume' && field(r.payload, 'consumerId') === consumerId,
-    );
-    const receivingChain =
-      consume && resume
-        ? longestChain(
-            other.requests.filter((r) => r === consume || r === resume || r.event === 'live:connect'),
-            consume,
-            resume,
-          )
-        : [consume, resume].filter((r): r is Request => !!r);
-    otherReadyAt = resume?.ackAt;
-    toOther = [
-      ...sending.map((r) => step(r, 'joiner')),
-      ...(push ? [{ step: '⇢ live:producer', side: 'other' as const, atMs: rel(push.at), rttMs: 0 }] : []),
-      ...receivingChain.map((r) => step(r, 'other')),
-    ];
+    const pushed = (event: string) =>
+      other.pushes.find(
+        (p) => p.event === event && p.at >= t0 && field(p.payload, 'producerId') === producerId,
+      );
+    const made = pushed('live:consumer');
+    const push = pushed('live:producer');
+    if (made) {
+      // Server-initiated: the consumer arrives made; only a paused one (video) waits for its resume.
+      const madeId = field(made.payload, 'consumerId');
+      const resume = other.requests.find(
+        (r) => r.event === 'live:resume' && field(r.payload, 'consumerId') === madeId,
+      );
+      otherReadyAt = resume?.ackAt ?? made.at;
+      toOther = [
+        ...sending,
+        { step: '⇢ live:consumer', side: 'other', atMs: rel(made.at), rttMs: 0 },
+        ...(resume ? [step(resume, 'other')] : []),
+      ];
+    } else {
+      const consume = other.requests.find(
+        (r) => r.event === 'live:consume' && field(r.payload, 'producerId') === producerId,
+      );
+      const consumerId = field(consume?.answer, 'consumerId');
+      const resume = other.requests.find(
+        (r) => r.event === 'live:resume' && field(r.payload, 'consumerId') === consumerId,
+      );
+      const receivingChain =
+        consume && resume
+          ? longestChain(
+              other.requests.filter((r) => r === consume || r === resume || r.event === 'live:connect'),
+              consume,
+              resume,
+            )
+          : [consume, resume].filter((r): r is Request => !!r);
+      otherReadyAt = resume?.ackAt;
+      toOther = [
+        ...sending,
+        ...(push ? [{ step: '⇢ live:producer', side: 'other' as const, atMs: rel(push.at), rttMs: 0 }] : []),
+        ...receivingChain.map((r) => step(r, 'other')),
+      ];
+    }
   }
 
   // Other party → joiner.
   const consume = jr.find((r) => r.event === 'live:consume' && field(r.answer, 'kind') === kind);
   let toJoiner: PathStep[] | undefined;
   let joinerReadyAt: number | undefined;
-  if (consume && joinReq) {
+  const made = joinReq && madeForJoiner(joiner, jr, joinReq, t0, kind);
+  if (made && joinReq) {
+    const resume = jr.find(
+      (r) => r.event === 'live:resume' && field(r.payload, 'consumerId') === made.consumerId,
+    );
+    const via = made.request && made.request !== joinReq ? [made.request] : [];
+    const last = resume ?? via[0] ?? joinReq;
+    toJoiner = longestChain([joinReq, ...via, ...(resume ? [resume] : [])], joinReq, last).map((r) =>
+      step(r, 'joiner'),
+    );
+    if (made.push) {
+      const at = rel(made.push.at);
+      toJoiner.splice(1, 0, { step: '⇢ live:consumer', side: 'joiner', atMs: at, rttMs: 0 });
+    }
+    joinerReadyAt = resume?.ackAt ?? made.readyAt;
+  } else if (consume && joinReq) {
     const consumerId = field(consume.answer, 'consumerId');
     const resume = jr.find((r) => r.event === 'live:resume' && field(r.payload, 'consumerId') === consumerId);
     if (resume) {
@@ -175,6 +237,20 @@ function analyse(joiner: SideLog, other: SideLog, t0: number, kind: Kind) {
     otherReadyMs: otherReadyAt === undefined ? undefined : rel(otherReadyAt),
     joinerReadyMs: joinerReadyAt === undefined ? undefined : rel(joinerReadyAt),
   };
+}
+
+/** The consumer of `kind` the server made for the joiner: in its join answer, its live:receive answer, or pushed. */
+function madeForJoiner(joiner: SideLog, jr: Request[], joinReq: Request, t0: number, kind: Kind) {
+  const receive = jr.find((r) => r.event === 'live:receive');
+  for (const request of [joinReq, receive]) {
+    const c = consumersIn(request?.answer).find((x) => x.kind === kind);
+    if (c && request) return { consumerId: c.consumerId, request, push: undefined, readyAt: request.ackAt };
+  }
+  const push = joiner.pushes.find(
+    (p) => p.event === 'live:consumer' && p.at >= t0 && field(p.payload, 'kind') === kind,
+  );
+  if (!push) return undefined;
+  return { consumerId: field(push.payload, 'consumerId'), request: undefined, push, readyAt: push.at };
 }
 
 const countBy = (requests: Request[]) => {

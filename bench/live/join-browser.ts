@@ -28,7 +28,9 @@ export const PAGE_PROBE = `(() => {
     constructor(...args) {
       super(...args);
       this.addEventListener('message', (ev) => {
-        if (typeof ev.data === 'string' && ev.data[0] === '4') b.frames.push(['in', clock(), ev.data.slice(0, 700)]);
+        // Answers whole (a join's or live:receive's carries consumers); pushes and requests cut short.
+        if (typeof ev.data === 'string' && ev.data[0] === '4')
+          b.frames.push(['in', clock(), ev.data.startsWith('43') ? ev.data : ev.data.slice(0, 700)]);
       });
     }
     send(data) {
@@ -152,6 +154,8 @@ export async function browserRoute(setup: Setup, result: JoinResult): Promise<vo
         await sleep(300);
       }
       const mark = (await provider.page.evaluate('window.__bench.arm()')) as number;
+      // Join again keeps the page (and its frames) since the session page became the SDK's: from here on.
+      const clientMark = rep === 0 ? 0 : ((await client.page.evaluate('window.__bench.arm()')) as number);
       const before = await serverRequests(srv.url);
       const openedAt = clock();
       if (rep === 0) await client.open(setup.link(setup.clientId), setup.clientJwt);
@@ -162,7 +166,7 @@ export async function browserRoute(setup: Setup, result: JoinResult): Promise<vo
       for (;;) {
         await sleep(50);
         check();
-        cp = await readProbe(client).catch(() => ({ frames: [], first: {} }) as Probe);
+        cp = await readProbe(client, clientMark).catch(() => ({ frames: [], first: {} }) as Probe);
         pp = await readProbe(provider, mark);
         if (cp.first.audio && cp.first.video && pp.first.audio && pp.first.video) break;
         if (now() > deadline) {

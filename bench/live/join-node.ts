@@ -1,12 +1,12 @@
 /**
  * The join benchmark's node route (when the browser route does not work): two socket.io clients in
- * this process sending exactly the requests the reference client sends, in its order (web/client.ts
- * setupMedia and consume), with WebRTC-shaped rtpParameters and a syntactically valid DTLS
- * fingerprint. Not @talkroom/client: the route must reproduce the reference client's request order
- * request by request and time each one on the wire, which the SDK's own sequencing would hide.
+ * this process sending exactly the requests the reference client (the session page, through the
+ * SDK's LiveSession) sends, in its order, with WebRTC-shaped rtpParameters and a syntactically
+ * valid DTLS fingerprint. Not @talkroom/client: it needs a browser's WebRTC, and the route times
+ * each request on the wire, which the SDK's own sequencing would hide.
  */
-import { randomBytes } from 'node:crypto';
 import { io as connectSocket, type Socket as IoSocket } from 'socket.io-client';
+import type { LiveConsumer } from '../../protocol/answers.ts';
 import type { Ack } from '../../protocol/errors.ts';
 import type {
   BroadcastPayload,
@@ -15,9 +15,10 @@ import type {
   RequestEvent,
   ServerToClientEvents,
 } from '../../protocol/events.ts';
+import { fakeDtls, webrtcParameters } from '../../test/media/webrtc.ts';
 import { countsDelta } from '../lib/metrics.ts';
 import { log, round, sleep } from '../lib/util.ts';
-import { KINDS, type Kind, type Request, type SideLog, sampleFrom } from './join-analysis.ts';
+import { KINDS, type Request, type SideLog, sampleFrom } from './join-analysis.ts';
 import {
   clock,
   JOIN_REPS,
@@ -85,151 +86,93 @@ class SigClient {
   }
 }
 
-const fakeDtls = () => ({
-  role: 'client',
-  fingerprints: [
-    {
-      algorithm: 'sha-256',
-      value: [...randomBytes(32)].map((b) => b.toString(16).padStart(2, '0').toUpperCase()).join(':'),
-    },
-  ],
-});
-
-const rtpExtensions = [
-  { uri: 'urn:ietf:params:rtp-hdrext:sdes:mid', id: 4 },
-  { uri: 'http://www.webrtc.org/experiments/rtp-hdrext/abs-send-time', id: 2 },
-  { uri: 'http://www.ietf.org/id/draft-holmer-rmcat-transport-wide-cc-extensions-01', id: 3 },
-];
-
-/** What mediasoup-client sends for Chrome's opus and VP8 (+RTX) tracks. */
-function webrtcParameters(kind: Kind) {
-  const ssrc = 100_000 + Math.floor(Math.random() * 1e9);
-  const rtcp = { cname: randomBytes(6).toString('hex'), reducedSize: true };
-  if (kind === 'audio') {
-    return {
-      mid: '0',
-      codecs: [
-        {
-          mimeType: 'audio/opus',
-          payloadType: 111,
-          clockRate: 48000,
-          channels: 2,
-          parameters: { minptime: 10, useinbandfec: 1 },
-          rtcpFeedback: [{ type: 'transport-cc', parameter: '' }],
-        },
-      ],
-      headerExtensions: [...rtpExtensions, { uri: 'urn:ietf:params:rtp-hdrext:ssrc-audio-level', id: 1 }],
-      encodings: [{ ssrc, dtx: false }],
-      rtcp,
-    };
-  }
-  return {
-    mid: '1',
-    codecs: [
-      {
-        mimeType: 'video/VP8',
-        payloadType: 96,
-        clockRate: 90000,
-        parameters: {},
-        rtcpFeedback: [
-          { type: 'goog-remb', parameter: '' },
-          { type: 'transport-cc', parameter: '' },
-          { type: 'ccm', parameter: 'fir' },
-          { type: 'nack', parameter: '' },
-          { type: 'nack', parameter: 'pli' },
-        ],
-      },
-      { mimeType: 'video/rtx', payloadType: 97, clockRate: 90000, parameters: { apt: 96 }, rtcpFeedback: [] },
-    ],
-    headerExtensions: [...rtpExtensions, { uri: 'urn:3gpp:video-orientation', id: 13 }],
-    encodings: [{ ssrc, rtx: { ssrc: ssrc + 1 }, maxBitrate: 1_500_000 }],
-    rtcp,
-  };
-}
-
 /**
- * A participant doing what web/client.ts does: live:join asking for both
- * transports in its answer, consume whatever is announced (the first consume
- * connects the recv transport), then produce audio and video (the first
- * produce connects the send transport first). Connects are optimistic, as
- * mediasoup-client's are in the web client: sent, and the next request follows
- * on the same socket without waiting for their answer.
+ * A participant doing what the SDK's LiveSession does for the reference web
+ * page: live:join asking for both transports in its answer — with receive
+ * capabilities when it knows the server's (the page keeps them across a
+ * reload), else giving them right after with live:receive — then receive
+ * every consumer the server makes (the first connects the recv transport;
+ * video ones are resumed), and produce audio and video (the first produce
+ * connects the send transport first). Connects are optimistic, as
+ * mediasoup-client's are in the SDK: sent, and the next request follows on
+ * the same socket without waiting for their answer. Having no device, it
+ * gives the router's own capabilities as its receive capabilities.
  */
 class NodeParticipant {
   readonly c: SigClient;
   readonly bookingId: string;
-  readonly userId: string;
-  caps: unknown;
   recvId: string | undefined;
   recvConnected = false;
-  readonly queued: string[] = [];
-  readonly consumed = new Set<string>();
-  /** producerId → resolved when this participant's consumer of it is resumed. */
-  readonly resumed = new Map<string, { promise: Promise<void>; resolve: () => void }>();
+  /** Consumers made before the recv transport was known (a push may come before the join answer). */
+  readonly early: LiveConsumer[] = [];
+  readonly received = new Set<string>();
+  /** producerId → resolved once this participant's consumer of it can carry media (resumed, if paused). */
+  readonly ready = new Map<string, { promise: Promise<void>; resolve: () => void }>();
   readonly produced: string[] = [];
 
-  constructor(c: SigClient, bookingId: string, userId: string) {
+  constructor(c: SigClient, bookingId: string) {
     this.c = c;
     this.bookingId = bookingId;
-    this.userId = userId;
-    c.socket.on('live:producer', (ev: BroadcastPayload<'live:producer'>) => {
-      if (ev.userId === this.userId) return;
-      if (!this.recvId) this.queued.push(ev.producerId);
-      else void this.consume(ev.producerId);
-    });
-    c.socket.on('live:participant', (ev: BroadcastPayload<'live:participant'>) => {
-      if (ev.state === 'left' && ev.userId !== this.userId) this.consumed.clear();
-    });
+    c.socket.on('live:consumer', (ev: BroadcastPayload<'live:consumer'>) => this.take(ev));
   }
 
-  waitResumed(producerId: string): Promise<void> {
-    let entry = this.resumed.get(producerId);
+  waitReady(producerId: string): Promise<void> {
+    let entry = this.ready.get(producerId);
     if (!entry) {
       let resolve!: () => void;
       const promise = new Promise<void>((r) => {
         resolve = r;
       });
       entry = { promise, resolve };
-      this.resumed.set(producerId, entry);
+      this.ready.set(producerId, entry);
     }
     return entry.promise;
   }
 
-  async consume(producerId: string): Promise<void> {
-    if (this.consumed.has(producerId)) return;
-    this.consumed.add(producerId);
-    const b = this.bookingId;
-    const ans = await this.c.request('live:consume', {
-      bookingId: b,
-      transportId: this.recvId,
-      producerId,
-      rtpCapabilities: this.caps,
-    });
+  take(c: LiveConsumer): void {
+    if (!this.recvId) this.early.push(c);
+    else if (c.transportId === this.recvId) void this.receive(c);
+  }
+
+  async receive(c: LiveConsumer): Promise<void> {
+    if (this.received.has(c.producerId)) return;
+    this.received.add(c.producerId);
     if (!this.recvConnected) {
       this.recvConnected = true;
       this.#connect(this.recvId!);
     }
-    await this.c.request('live:resume', { bookingId: b, consumerId: ans.consumerId });
-    void this.waitResumed(producerId);
-    this.resumed.get(producerId)!.resolve();
+    if (c.paused)
+      await this.c.request('live:resume', { bookingId: this.bookingId, consumerId: c.consumerId });
+    void this.waitReady(c.producerId);
+    this.ready.get(c.producerId)!.resolve();
   }
 
-  /** Optimistic, as in the web client: a refused connect shows as a failed sample, not here. */
+  /** Optimistic, as in the SDK: a refused connect shows as a failed sample, not here. */
   #connect(transportId: string): void {
     this.c
       .request('live:connect', { bookingId: this.bookingId, transportId, dtlsParameters: fakeDtls() })
       .catch((e: unknown) => log(`[join/node] live:connect refused: ${(e as Error).message}`));
   }
 
-  async join(ref: { joinToken: string }): Promise<void> {
+  /** `known`: the server's router capabilities, from an earlier join. */
+  async join(ref: { joinToken: string }, known?: unknown): Promise<unknown> {
     const b = this.bookingId;
-    const answer = await this.c.request('live:join', { ...ref, transports: ['recv', 'send'] });
-    this.caps = answer.routerRtpCapabilities;
+    const answer = await this.c.request('live:join', {
+      ...ref,
+      transports: ['recv', 'send'],
+      ...(known ? { rtpCapabilities: known } : {}),
+    });
+    const caps = answer.routerRtpCapabilities;
+    if (!known) {
+      void this.c.request('live:receive', { bookingId: b, rtpCapabilities: caps }).then(({ consumers }) => {
+        for (const c of consumers) this.take(c);
+      });
+    }
     const recv =
       answer.transports?.recv ??
       (await this.c.request('live:transport', { bookingId: b, direction: 'recv' }));
     this.recvId = recv.id;
-    for (const p of this.queued.splice(0)) void this.consume(p);
+    for (const c of [...this.early.splice(0), ...(answer.consumers ?? [])]) this.take(c);
     const send =
       answer.transports?.send ??
       (await this.c.request('live:transport', { bookingId: b, direction: 'send' }));
@@ -244,19 +187,17 @@ class NodeParticipant {
       });
       this.produced.push(producerId);
     }
+    return caps;
   }
 }
 
 export async function nodeRoute(setup: Setup, result: JoinResult): Promise<void> {
   const { srv } = setup;
-  const provider = new NodeParticipant(
-    await SigClient.connect(srv.url, setup.providerJwt),
-    setup.bookingId,
-    setup.providerId,
-  );
+  const provider = new NodeParticipant(await SigClient.connect(srv.url, setup.providerJwt), setup.bookingId);
   let client: NodeParticipant | undefined;
   try {
-    await provider.join({ joinToken: setup.joinToken(setup.providerId) });
+    // The first join of each page knows no capabilities; the client page's later ones (a reload) do.
+    const known = await provider.join({ joinToken: setup.joinToken(setup.providerId) });
     log('[join/node] provider joined and producing; the client joins');
     for (let rep = 0; rep <= JOIN_REPS; rep++) {
       if (client) {
@@ -266,22 +207,18 @@ export async function nodeRoute(setup: Setup, result: JoinResult): Promise<void>
       }
       const before = await serverRequests(srv.url);
       const openedAt = clock();
-      const c = new NodeParticipant(
-        await SigClient.connect(srv.url, setup.clientJwt),
-        setup.bookingId,
-        setup.clientId,
-      );
+      const c = new NodeParticipant(await SigClient.connect(srv.url, setup.clientJwt), setup.bookingId);
       client = c;
       const providerMark = { requests: provider.c.log.requests.length, pushes: provider.c.log.pushes.length };
-      const done = c.join({ joinToken: setup.joinToken(setup.clientId) });
+      const done = c.join({ joinToken: setup.joinToken(setup.clientId) }, rep === 0 ? undefined : known);
       const timeout = sleep(MEDIA_TIMEOUT_MS).then(() => {
         throw new Error(`rep ${rep}: signaling did not complete within ${MEDIA_TIMEOUT_MS} ms`);
       });
       await Promise.race([done, timeout]);
       await Promise.race([
         Promise.all([
-          ...c.produced.map((p) => provider.waitResumed(p)),
-          ...provider.produced.map((p) => c.waitResumed(p)),
+          ...c.produced.map((p) => provider.waitReady(p)),
+          ...provider.produced.map((p) => c.waitReady(p)),
         ]),
         timeout,
       ]);
@@ -300,7 +237,7 @@ export async function nodeRoute(setup: Setup, result: JoinResult): Promise<void>
       if (rep === 0) result.first = sample;
       else result.samples.push(sample);
       log(
-        `[join/node] ${rep === 0 ? 'first join' : `rejoin ${rep}`}: other party resumed audio at ${sample.otherReadyMs.audio} ms, video ${sample.otherReadyMs.video} ms; joiner resumed audio ${sample.joinerReadyMs.audio} ms, video ${sample.joinerReadyMs.video} ms`,
+        `[join/node] ${rep === 0 ? 'first join' : `rejoin ${rep}`}: the other party could receive audio at ${sample.otherReadyMs.audio} ms, video ${sample.otherReadyMs.video} ms; the joiner audio ${sample.joinerReadyMs.audio} ms, video ${sample.joinerReadyMs.video} ms`,
       );
     }
   } finally {

@@ -15,7 +15,7 @@
  *    wraps WebSocket (every Socket.IO frame, timestamped) and
  *    RTCPeerConnection (getStats() every 10 ms: the first inbound-rtp packet
  *    of an SSRC that is new since the join began). Leave and rejoin are the
- *    page's own buttons (Rejoin reloads the page). End point: the first RTP
+ *    page's own buttons (Join again joins anew in the same page). End point: the first RTP
  *    packet each side receives from the other.
  *  - node (fallback, when the browser route does not work): two socket.io
  *    clients in this process send exactly the requests the reference client

@@ -266,7 +266,7 @@ export function verdicts(j: JoinResult | undefined, fw: ForwardResult | undefine
         pass: first.total <= P5_GOAL,
         limit:
           first.total > P5_GOAL
-            ? 'the client asks for each step (transport, connect, produce, consume, resume); server-initiated consumers would drop the consume and resume round trips'
+            ? 'the receiving side asks for each consumer (live:consume) and resumes it: a client or server without server-initiated consumers (live:consumer)'
             : undefined,
       });
     } else

@@ -1,75 +1,44 @@
 /// <reference lib="dom" />
-import { Device, type types } from 'mediasoup-client';
+import type { Device } from 'mediasoup-client';
 import type { RequestAnswer } from '../../protocol/events.ts';
-import type { BookingStatus, Modality } from '../../protocol/vocabulary.ts';
+import type { Modality } from '../../protocol/vocabulary.ts';
 import type { TalkroomClient } from './client.ts';
 import { Emitter } from './emitter.ts';
 import { TalkroomError } from './errors.ts';
+import { LiveMedia, loadDevice } from './live-media.ts';
+import type {
+  LiveEvents,
+  LiveOptions,
+  LiveRef,
+  LiveStatus,
+  LocalTrack,
+  RemoteTrack,
+  Source,
+} from './live-types.ts';
 
-export type LiveRef = { bookingId: string } | { joinToken: string };
-export type Kind = 'audio' | 'video';
-/** What a local track is: it names the producer (appData.source) so the other side can tell a screen from a camera. */
-export type Source = 'mic' | 'camera' | 'screen';
-/** `superseded`: the same participant joined from another device or tab, which now has the session. */
-export type LiveStatus =
-  | 'joining'
-  | 'waiting'
-  | 'in_progress'
-  | 'reconnecting'
-  | 'ended'
-  | 'left'
-  | 'superseded';
-
-export interface LiveOptions {
-  /** Tracks to send as soon as the transports are up (e.g. from getUserMedia). More later with `produce`. */
-  tracks?: Array<{ track: MediaStreamTrack; source?: Source }>;
-  /** `relay` sends all media through the TURN servers the join answer lists. */
-  iceTransportPolicy?: RTCIceTransportPolicy;
-}
-
-export interface RemoteTrack {
-  userId: string;
-  kind: Kind;
-  track: MediaStreamTrack;
-  consumerId: string;
-  producerId: string;
-  /**
-   * What the track most likely is: audio is the microphone; a user's first
-   * video is the camera and a second one, sent beside it, the screen (the
-   * producer broadcast does not say which).
-   */
-  source: Source;
-}
-
-export interface LiveEvents {
-  /** waiting → in_progress → ended; `reconnecting` while the socket or the media server is away. */
-  status: (status: LiveStatus) => void;
-  participants: (participants: Array<{ userId: string; role: string }>) => void;
-  /** A track of the other side to render (one per consumed producer). */
-  track: (t: RemoteTrack) => void;
-  /** That track is gone (the other side stopped it, left, or the transports were rebuilt). */
-  trackEnded: (t: RemoteTrack) => void;
-  /** The session ended, with the booking's status (completed, …). */
-  ended: (status: BookingStatus) => void;
-  /** Something could not be done (receiving a track, sending one); the session goes on. */
-  error: (error: TalkroomError) => void;
-}
-
-interface Media {
-  device: Device;
-  send: types.Transport | null;
-  recv: types.Transport | null;
-  consumers: Map<string, { consumer: types.Consumer; remote: RemoteTrack }>;
-}
-
-type ProducerEvent = { bookingId: string; producerId: string; userId: string; kind: Kind };
+export type {
+  Kind,
+  LiveEvents,
+  LiveOptions,
+  LiveRef,
+  LiveStatus,
+  RemoteTrack,
+  Source,
+} from './live-types.ts';
 
 /**
- * A live session through the SDK: the join (by booking id or join token), the
- * mediasoup-client Device and transports with the answer's ICE servers, the
- * local tracks sent and the other side's received, mute, and recovery (a
- * reconnect or `live:rejoin` joins again and sends the same tracks; a failed
- * ICE connection restarts ICE). Ported from the reference web client.
+ * Router capabilities per client, once its server has made consumers from
+ * them (every router of a server is built from the same codecs, so they hold
+ * for its next session and every rejoin).
+ */
+const knownCapabilities = new WeakMap<TalkroomClient, unknown>();
+
+/**
+ * A live session through the SDK: the join (by booking id or join token), its
+ * status and participants, the local tracks (sent on every join) and mute,
+ * and recovery (a reconnect or `live:rejoin` joins again and sends the same
+ * tracks; a failed ICE connection restarts ICE). Each join's media — Device,
+ * transports, the tracks received — is a LiveMedia.
  */
 export class LiveSession extends Emitter<LiveEvents> {
   readonly #client: TalkroomClient;
@@ -81,14 +50,13 @@ export class LiveSession extends Emitter<LiveEvents> {
   participants: Array<{ userId: string; role: string }> = [];
   /** The mediasoup-client handler in use (e.g. Chrome111), once media is set up. */
   handlerName: string | null = null;
+  /** The server's router capabilities, once it made consumers from them (see LiveOptions). */
+  routerRtpCapabilities: unknown;
   /** Local tracks by source, kept across rejoins; with their producers while sent. */
-  readonly #local = new Map<
-    Source,
-    { track: MediaStreamTrack; paused: boolean; producer?: types.Producer }
-  >();
-  #media: Media | null = null;
-  #pending: ProducerEvent[] = [];
-  readonly #consumed = new Set<string>();
+  readonly #local = new Map<Source, LocalTrack>();
+  #media: LiveMedia | null = null;
+  /** Server events for the join's media that came before it existed (a consumer may come before the answer). */
+  #early: Array<{ bookingId: string; give: (m: LiveMedia) => void }> = [];
   #generation = 0;
   #rejoins = 0;
   #rejoinTimer: ReturnType<typeof setTimeout> | undefined;
@@ -99,6 +67,7 @@ export class LiveSession extends Emitter<LiveEvents> {
     this.#client = client;
     this.#ref = ref;
     this.#o = o;
+    this.routerRtpCapabilities = knownCapabilities.get(client) ?? o.routerRtpCapabilities;
     for (const t of o.tracks ?? [])
       this.#local.set(t.source ?? sourceOf(t.track), { track: t.track, paused: false });
   }
@@ -133,11 +102,9 @@ export class LiveSession extends Emitter<LiveEvents> {
 
   /** Packets received so far on each track of the other side, by consumer id (a track with none arriving is paused or away). */
   async received(): Promise<Record<string, number>> {
-    const m = this.#media;
     const out: Record<string, number> = {};
-    if (!m) return out;
     await Promise.all(
-      [...m.consumers.values()].map(async ({ consumer }) => {
+      [...(this.#media?.consumers.values() ?? [])].map(async ({ consumer }) => {
         const report = await consumer.getStats().catch(() => null);
         let packets = 0;
         report?.forEach((x: { type: string; packetsReceived?: number }) => {
@@ -151,15 +118,10 @@ export class LiveSession extends Emitter<LiveEvents> {
 
   /** Sends a local track (a microphone, a camera, a screen); replaces an earlier track of the same source. */
   async produce(track: MediaStreamTrack, source: Source = sourceOf(track)): Promise<void> {
-    const earlier = this.#local.get(source);
-    earlier?.producer?.close();
-    const entry = { track, paused: false } as {
-      track: MediaStreamTrack;
-      paused: boolean;
-      producer?: types.Producer;
-    };
+    this.#local.get(source)?.producer?.close();
+    const entry: LocalTrack = { track, paused: false };
     this.#local.set(source, entry);
-    await this.#produce(source, entry, this.#generation);
+    await this.#produce(source, entry);
   }
 
   /** Shares a screen (from getDisplayMedia); stopping it in the browser stops sending it. */
@@ -222,7 +184,17 @@ export class LiveSession extends Emitter<LiveEvents> {
 
   async #join(): Promise<void> {
     const gen = ++this.#generation;
-    const answer = await this.#client.request('live:join', { ...this.#ref, transports: ['recv', 'send'] });
+    // Known router capabilities: this device's receive capabilities go in the join itself.
+    const known = this.routerRtpCapabilities;
+    const device = known === undefined ? undefined : await loadDevice(known).catch(() => undefined);
+    const receive = device
+      ? { rtpCapabilities: device.recvRtpCapabilities as unknown as Record<string, unknown> }
+      : {};
+    const answer = await this.#client.request('live:join', {
+      ...this.#ref,
+      transports: ['recv', 'send'],
+      ...receive,
+    });
     if (gen !== this.#generation || !this.active) return;
     this.bookingId = answer.bookingId;
     this.modality = answer.modality;
@@ -230,179 +202,105 @@ export class LiveSession extends Emitter<LiveEvents> {
     this.emit('participants', this.participants);
     this.#setStatus(answer.status);
     if (answer.modality === 'chat' || answer.modality === 'messaging') return;
-    this.ready = this.#setupMedia(gen, answer).catch((e: unknown) => {
+    const joinedWith = device && { device, caps: known };
+    this.ready = this.#setupMedia(gen, answer, joinedWith).catch((e: unknown) => {
       if (gen === this.#generation && this.active) this.emit('error', asError(e, 'media_unavailable'));
     });
   }
 
-  async #setupMedia(gen: number, answer: RequestAnswer<'live:join'>): Promise<void> {
+  /** `joinedWith`: the device (and router capabilities) the join's receive capabilities came from, if it carried them. */
+  async #setupMedia(
+    gen: number,
+    answer: RequestAnswer<'live:join'>,
+    joinedWith: { device: Device; caps: unknown } | undefined,
+  ): Promise<void> {
     const stale = () => gen !== this.#generation || !this.active;
-    if (!answer.routerRtpCapabilities) {
+    const caps = answer.routerRtpCapabilities;
+    if (!caps)
       throw new TalkroomError('media_unavailable', 'the join answer carried no routerRtpCapabilities');
-    }
-    const device = await Device.factory();
-    await device.load({ routerRtpCapabilities: answer.routerRtpCapabilities as types.RtpCapabilities });
+    // The server's capabilities changed since (an upgrade): load them, and give the new receive capabilities.
+    const same = !!joinedWith && JSON.stringify(caps) === JSON.stringify(joinedWith.caps);
+    const device = joinedWith && same ? joinedWith.device : await loadDevice(caps);
     if (stale()) return;
     this.handlerName = device.handlerName;
-    const m: Media = { device, send: null, recv: null, consumers: new Map() };
-    this.#media = m;
     const ice = {
       ...(answer.iceServers?.length ? { iceServers: answer.iceServers as RTCIceServer[] } : {}),
       ...(this.#o.iceTransportPolicy ? { iceTransportPolicy: this.#o.iceTransportPolicy } : {}),
     };
     const bookingId = this.bookingId;
-
-    // Receive first: the other side may already be sending.
-    const recvInfo =
-      answer.transports?.recv ??
-      (await this.#client.request('live:transport', { bookingId, direction: 'recv' }));
+    const m = new LiveMedia({ client: this.#client, bookingId, device, host: this.#host(gen), ice });
+    this.#media = m;
+    for (const e of this.#early.splice(0)) if (e.bookingId === bookingId) e.give(m);
+    if (joinedWith) this.#knownCapabilities(caps, m);
+    if (!same) this.#giveCapabilities(m, caps, !joinedWith);
+    const transport = (direction: 'send' | 'recv') =>
+      answer.transports?.[direction] ?? this.#client.request('live:transport', { bookingId, direction });
+    m.openRecv(await transport('recv'));
     if (stale()) return;
-    m.recv = device.createRecvTransport({ ...transportOptions(recvInfo), ...ice });
-    this.#wireTransport(m.recv);
-    for (const p of this.#pending.splice(0)) void this.#consume(p);
-
-    const sendInfo =
-      answer.transports?.send ??
-      (await this.#client.request('live:transport', { bookingId, direction: 'send' }));
+    for (const c of answer.consumers ?? []) m.made(c);
+    m.openSend(await transport('send'));
     if (stale()) return;
-    const send = device.createSendTransport({ ...transportOptions(sendInfo), ...ice });
-    m.send = send;
-    this.#wireTransport(send);
-    send.on('produce', ({ kind, rtpParameters, appData }, done, failed) => {
-      this.#client
-        .request('live:produce', {
-          bookingId,
-          transportId: send.id,
-          kind,
-          rtpParameters: rtpParameters as unknown as Record<string, unknown>,
-          appData,
-        })
-        .then(({ producerId }) => done({ id: producerId }), failed);
-    });
-    for (const [source, entry] of this.#local) await this.#produce(source, entry, gen);
+    for (const [source, entry] of this.#local) await this.#produce(source, entry);
   }
 
-  async #produce(
-    source: Source,
-    entry: { track: MediaStreamTrack; paused: boolean; producer?: types.Producer },
-    gen: number,
-  ): Promise<void> {
-    const m = this.#media;
-    if (!m?.send || gen !== this.#generation) return; // sent once the transports are up
-    const kind = entry.track.kind as Kind;
-    if (!m.device.canProduce(kind))
-      throw new TalkroomError('media_unavailable', `this device cannot send ${kind}`);
-    // stopTracks false: a rejoin closes the transport but keeps the camera and microphone.
-    const producer = await m.send.produce({ track: entry.track, stopTracks: false, appData: { source } });
-    if (gen !== this.#generation || this.#local.get(source) !== entry) {
-      producer.close();
-      return;
-    }
-    entry.producer = producer;
-    if (entry.paused) {
-      producer.pause();
-      await this.#client
-        .request('live:mute', { bookingId: this.bookingId, producerId: producer.id, paused: true })
-        .catch(() => {});
-    }
+  /** live:receive: the server makes this side's consumers from now on (or, if it cannot, `ask` for each). */
+  #giveCapabilities(m: LiveMedia, caps: unknown, fallBack: boolean): void {
+    const rtpCapabilities = m.device.recvRtpCapabilities as unknown as Record<string, unknown>;
+    this.#client.request('live:receive', { bookingId: this.bookingId, rtpCapabilities }).then(
+      ({ consumers }) => {
+        this.#knownCapabilities(caps, m);
+        for (const c of consumers) m.made(c);
+      },
+      () => {
+        if (fallBack) m.setMode('ask');
+      },
+    );
   }
 
-  #wireTransport(t: types.Transport): void {
-    const bookingId = this.bookingId;
-    // Optimistic, as the web client: the server accepts live:connect before the DTLS handshake.
-    t.on('connect', ({ dtlsParameters }, done) => {
-      done();
-      this.#client
-        .request('live:connect', {
-          bookingId,
-          transportId: t.id,
-          dtlsParameters: dtlsParameters as unknown as Record<string, unknown>,
-        })
-        .catch(() => this.#rejoinSoon());
-    });
-    t.on('connectionstatechange', (state) => {
-      if (state === 'connected') this.#rejoins = 0;
-      else if (state === 'failed' || state === 'disconnected') {
-        // A network change: new ICE parameters over the same transport.
-        this.#client
-          .request('live:restartIce', { bookingId, transportId: t.id })
-          .then(({ iceParameters }) => t.restartIce({ iceParameters: iceParameters as types.IceParameters }))
-          .catch(() => {
-            if (state === 'failed') this.#rejoinSoon();
-          });
-      }
-    });
+  #knownCapabilities(caps: unknown, m: LiveMedia): void {
+    m.setMode('push');
+    this.routerRtpCapabilities = caps;
+    knownCapabilities.set(this.#client, caps);
   }
 
-  async #consume(p: ProducerEvent): Promise<void> {
-    const own = [...this.#local.values()].some((l) => l.producer?.id === p.producerId);
-    if (own || this.#consumed.has(p.producerId)) return;
-    const m = this.#media;
-    if (!m?.recv) {
-      if (!this.#pending.some((q) => q.producerId === p.producerId)) this.#pending.push(p);
-      return;
-    }
-    this.#consumed.add(p.producerId);
-    const recv = m.recv;
-    try {
-      const c = await this.#client.request('live:consume', {
-        bookingId: this.bookingId,
-        transportId: recv.id,
-        producerId: p.producerId,
-        rtpCapabilities: m.device.recvRtpCapabilities as unknown as Record<string, unknown>,
-      });
-      if (this.#media !== m || recv.closed) return;
-      const consumer = await recv.consume({
-        id: c.consumerId,
-        producerId: c.producerId,
-        kind: c.kind,
-        rtpParameters: c.rtpParameters as types.RtpParameters,
-      });
-      const videoBeside = [...m.consumers.values()].some(
-        (x) => x.remote.userId === p.userId && x.remote.kind === 'video',
-      );
-      const remote: RemoteTrack = {
-        userId: p.userId,
-        kind: c.kind,
-        source: c.kind === 'audio' ? 'mic' : videoBeside ? 'screen' : 'camera',
-        track: consumer.track,
-        consumerId: consumer.id,
-        producerId: c.producerId,
-      };
-      m.consumers.set(consumer.id, { consumer, remote });
-      const gone = () => this.#removeConsumer(m, consumer.id);
-      consumer.on('trackended', gone);
-      consumer.on('transportclose', gone);
-      this.emit('track', remote);
-      // Created paused on the server: resume once the application has it.
-      await this.#client.request('live:resume', { bookingId: this.bookingId, consumerId: consumer.id });
-    } catch (e) {
-      this.#consumed.delete(p.producerId);
-      if (this.#media === m) this.emit('error', asError(e, 'media_unavailable'));
-    }
+  async #produce(source: Source, entry: LocalTrack): Promise<void> {
+    const gen = this.#generation;
+    await this.#media?.produce(
+      source,
+      entry,
+      () => gen === this.#generation && this.#local.get(source) === entry,
+    );
   }
 
-  #removeConsumer(m: Media, consumerId: string): void {
-    const entry = m.consumers.get(consumerId);
-    if (!entry) return;
-    m.consumers.delete(consumerId);
-    this.#consumed.delete(entry.consumer.producerId);
-    if (!entry.consumer.closed) entry.consumer.close();
-    this.emit('trackEnded', entry.remote);
+  /** What one join's media tells this session; nothing once a later join (or the end) replaced it. */
+  #host(gen: number) {
+    const current = () => gen === this.#generation && this.active;
+    return {
+      track: (t: RemoteTrack) => {
+        if (current()) this.emit('track', t);
+      },
+      // Always: the application drops what an earlier join's media showed.
+      trackEnded: (t: RemoteTrack) => this.emit('trackEnded', t),
+      error: (e: unknown) => {
+        if (current()) this.emit('error', asError(e, 'media_unavailable'));
+      },
+      connected: () => {
+        this.#rejoins = 0;
+      },
+      rejoin: () => {
+        if (current()) this.#rejoinSoon();
+      },
+    };
   }
 
-  /** Closes transports (and with them producers and consumers); the local tracks stay the application's. */
+  /** Closes the join's media; the local tracks stay the application's. */
   #teardown(): void {
     this.#generation++;
     const m = this.#media;
     this.#media = null;
-    this.#pending = [];
-    this.#consumed.clear();
+    this.#early = [];
     for (const entry of this.#local.values()) delete entry.producer;
-    if (!m) return;
-    for (const id of [...m.consumers.keys()]) this.#removeConsumer(m, id);
-    m.send?.close();
-    m.recv?.close();
+    m?.close();
   }
 
   /** Joins again after a pause that grows while the media server keeps failing (reset once media connects). */
@@ -426,10 +324,7 @@ export class LiveSession extends Emitter<LiveEvents> {
         if (!mine(ev)) return;
         this.participants = this.participants.filter((p) => p.userId !== ev.userId);
         if (ev.state === 'joined') this.participants.push({ userId: ev.userId, role: ev.role });
-        else if (this.#media) {
-          for (const [id, entry] of this.#media.consumers)
-            if (entry.remote.userId === ev.userId) this.#removeConsumer(this.#media, id);
-        }
+        else this.#media?.dropUser(ev.userId);
         this.emit('participants', this.participants);
       }),
       c.onServer('live:started', (ev) => {
@@ -441,9 +336,8 @@ export class LiveSession extends Emitter<LiveEvents> {
         this.#stop();
         this.emit('ended', ev.status);
       }),
-      c.onServer('live:producer', (ev) => {
-        if (mine(ev)) void this.#consume(ev);
-      }),
+      c.onServer('live:consumer', (ev) => this.#toMedia(ev, (m) => m.made(ev))),
+      c.onServer('live:producer', (ev) => this.#toMedia(ev, (m) => m.announced(ev))),
       c.onServer('live:rejoin', (ev) => {
         if (!mine(ev)) return;
         // Joining back would take the session from the newer device, which would take it back.
@@ -464,6 +358,14 @@ export class LiveSession extends Emitter<LiveEvents> {
     );
   }
 
+  /** Hands a server event to the join's media, or keeps it until that media exists. */
+  #toMedia(ev: { bookingId: string }, give: (m: LiveMedia) => void): void {
+    // Before the first answer the booking is not known (a join by token): kept, and sorted then.
+    if (!this.active || (this.bookingId && ev.bookingId !== this.bookingId)) return;
+    if (this.#media) give(this.#media);
+    else this.#early.push({ bookingId: ev.bookingId, give });
+  }
+
   #setStatus(s: LiveStatus): void {
     if (this.status === s) return;
     this.status = s;
@@ -475,15 +377,6 @@ export class LiveSession extends Emitter<LiveEvents> {
     this.#teardown();
     for (const off of this.#offs.splice(0)) off();
   }
-}
-
-function transportOptions(t: RequestAnswer<'live:transport'>) {
-  return {
-    id: t.id,
-    iceParameters: t.iceParameters as types.IceParameters,
-    iceCandidates: t.iceCandidates as types.IceCandidate[],
-    dtlsParameters: t.dtlsParameters as types.DtlsParameters,
-  };
 }
 
 const sourceOf = (track: MediaStreamTrack): Source => (track.kind === 'audio' ? 'mic' : 'camera');

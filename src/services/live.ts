@@ -1,4 +1,4 @@
-import type { JoinAnswer } from '../../protocol/answers.ts';
+import type { JoinAnswer, LiveConsumer } from '../../protocol/answers.ts';
 import type { BookingStatus } from '../domain/bookings.ts';
 import type { Actor } from '../domain/types.ts';
 import { AppError, ERROR_CODES, type ErrorCode } from '../errors.ts';
@@ -17,6 +17,22 @@ export interface MediaPort {
   get(sessionId: string): Promise<MediaSessionPort | undefined>;
 }
 
+/** A consumer the media layer made for a participant without being asked (see MediaSessionPort.receive). */
+export interface PushedConsumer {
+  /** The participant it is for. */
+  peerId: string;
+  /** The participant whose producer it carries. */
+  producerPeerId: string;
+  transportId: string;
+  consumerId: string;
+  producerId: string;
+  kind: 'audio' | 'video';
+  rtpParameters: unknown;
+  /** Resumed by the participant (live:resume) once set up on its side. */
+  paused: boolean;
+  producerPaused: boolean;
+}
+
 export interface MediaSessionPort {
   readonly rtpCapabilities: unknown;
   createTransport(
@@ -31,7 +47,13 @@ export interface MediaSessionPort {
     kind: 'audio' | 'video',
     rtpParameters: unknown,
     appData?: Record<string, unknown>,
-  ): Promise<{ producerId: string }>;
+  ): Promise<{ producerId: string; consumers: PushedConsumer[] }>;
+  /**
+   * The participant's receive capabilities: from now on the media layer makes
+   * its consumers, on its newest receive transport — of what the others send
+   * now (answered) and of what they produce later (answered by produce).
+   */
+  receive(peerId: string, rtpCapabilities: unknown): Promise<PushedConsumer[]>;
   consume(
     peerId: string,
     transportId: string,
@@ -46,12 +68,17 @@ export interface MediaSessionPort {
   close(): Promise<void>;
 }
 
+/** What a join answers of the participant's media. */
+type JoinMedia = Pick<JoinAnswer, 'routerRtpCapabilities' | 'iceServers' | 'transports' | 'consumers'>;
+
 /** How live sessions reach their participants' sockets (signaling/ implements it). */
 export interface LiveEvents {
   participant(ev: { bookingId: string; userId: string; role: string; state: 'joined' | 'left' }): void;
   started(ev: { bookingId: string; startedAt: string }): void;
   ended(ev: { bookingId: string; status: BookingStatus }): void;
   producer(ev: { bookingId: string; producerId: string; userId: string; kind: 'audio' | 'video' }): void;
+  /** A consumer made for participant `to` (server-initiated), to that participant's socket in the session. */
+  consumer(ev: LiveConsumer & { bookingId: string; to: string }): void;
   /** The media server under this session restarted: rejoin to get new transports. */
   rejoin(ev: { bookingId: string; reason: string }): void;
 }
@@ -90,6 +117,8 @@ export class LiveService {
     actor: Actor,
     ref: ({ bookingId: string } | { joinToken: string }) & {
       transports?: Array<'send' | 'recv'> | undefined;
+      /** The participant's receive capabilities: its consumers are then made for it (answered in `consumers`). */
+      rtpCapabilities?: Record<string, unknown> | undefined;
     },
     /**
      * Called once the participant is admitted, before anything about the join is
@@ -100,13 +129,8 @@ export class LiveService {
   ): Promise<{ answer: JoinAnswer; booking: Booking }> {
     const admitted = await this.attendance.admit(actor, ref);
     onAdmitted?.(admitted.id);
-    const live = admitted.modality !== 'chat';
-    let media: MediaSessionPort | undefined;
-    if (live) {
-      media = await this.mediaSession(admitted.id);
-      // A participant joining again (new socket, or after a drop) starts with fresh transports.
-      await media.closePeer(actor.id);
-    }
+    // Media first: a join its media refuses (a malformed rtpCapabilities) leaves no presence behind.
+    const media = admitted.modality === 'chat' ? undefined : await this.joinMedia(actor, admitted, ref);
     const { booking, participants, started } = await this.attendance.presence(admitted, actor.id, true);
     const role = actor.id === booking.providerId ? 'provider' : 'client';
     // The start itself is announced when it commits (the session.started domain event).
@@ -117,19 +141,40 @@ export class LiveService {
       modality: booking.modality,
       status: booking.status === 'in_progress' ? 'in_progress' : 'waiting',
       participants: participants.filter((p) => p.present).map((p) => ({ userId: p.userId, role: p.role })),
+      ...media,
     };
-    if (media) {
-      answer.routerRtpCapabilities = media.rtpCapabilities;
-      answer.iceServers = this.iceServers(actor.id);
-      if (ref.transports?.length) {
-        const wanted = [...new Set(ref.transports)];
-        const made = await this.withMedia(booking, (m) =>
-          Promise.all(wanted.map((d) => m.createTransport(actor.id, d))),
-        );
-        answer.transports = Object.fromEntries(wanted.map((d, i) => [d, made[i]]));
-      }
-    }
     return { answer, booking };
+  }
+
+  /**
+   * A participant's media on joining: fresh transports (joining again replaces
+   * the earlier ones: a new socket, or after a drop), those asked for, and with
+   * receive capabilities the consumers of what the other side already sends.
+   */
+  private async joinMedia(
+    actor: Actor,
+    b: Booking,
+    ref: {
+      transports?: Array<'send' | 'recv'> | undefined;
+      rtpCapabilities?: Record<string, unknown> | undefined;
+    },
+  ): Promise<JoinMedia> {
+    const media = await this.mediaSession(b.id);
+    await media.closePeer(actor.id);
+    const out: JoinMedia = {
+      routerRtpCapabilities: media.rtpCapabilities,
+      iceServers: this.iceServers(actor.id),
+    };
+    if (ref.transports?.length) {
+      const wanted = [...new Set(ref.transports)];
+      const made = await this.withMedia(b, (m) =>
+        Promise.all(wanted.map((d) => m.createTransport(actor.id, d))),
+      );
+      out.transports = Object.fromEntries(wanted.map((d, i) => [d, made[i]]));
+    }
+    const caps = ref.rtpCapabilities;
+    if (caps) out.consumers = (await this.withMedia(b, (m) => m.receive(actor.id, caps))).map(given);
+    return out;
   }
 
   /** The producers a newly joined participant should consume (sent to it right after the join answer). */
@@ -201,7 +246,15 @@ export class LiveService {
       m.produce(actor.id, transportId, kind, rtpParameters, appData),
     );
     this.events.producer({ bookingId: b.id, producerId: out.producerId, userId: actor.id, kind });
-    return out;
+    // Server-initiated consumers: the other participant receives the track without asking for it.
+    for (const c of out.consumers) this.events.consumer({ bookingId: b.id, to: c.peerId, ...given(c) });
+    return { producerId: out.producerId };
+  }
+
+  /** Receive capabilities after a join that had none: consumers are made for the participant from now on. */
+  async receive(actor: Actor, bookingId: string, rtpCapabilities: Record<string, unknown>) {
+    const b = await this.session(actor, bookingId);
+    return { consumers: (await this.withMedia(b, (m) => m.receive(actor.id, rtpCapabilities))).map(given) };
   }
 
   async consume(
@@ -268,4 +321,18 @@ export class LiveService {
       throw new AppError('media_unavailable', 'live media is not available on this node right now');
     }
   }
+}
+
+/** A consumer made for a participant, in the contract's shape (named by whose producer it carries). */
+function given(c: PushedConsumer): LiveConsumer {
+  return {
+    userId: c.producerPeerId,
+    transportId: c.transportId,
+    consumerId: c.consumerId,
+    producerId: c.producerId,
+    kind: c.kind,
+    rtpParameters: c.rtpParameters,
+    paused: c.paused,
+    producerPaused: c.producerPaused,
+  };
 }

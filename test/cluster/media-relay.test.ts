@@ -80,9 +80,21 @@ describe('the media port across nodes (relay over Redis)', () => {
       const consumer = await m.consume('bob', recv.id, producerId, m.rtpCapabilities);
       expect(consumer).toMatchObject({ producerId, kind: 'audio' });
       await m.resume('bob', consumer.consumerId);
+      // Server-initiated consumers: answered by receive(), then by each produce().
+      const made = {
+        peerId: 'bob',
+        producerPeerId: 'alice',
+        transportId: recv.id,
+        kind: 'audio',
+        paused: false,
+      };
+      expect(await m.receive('bob', m.rtpCapabilities)).toMatchObject([{ ...made, producerId }]);
+      const second = await m.produce('alice', send.id, 'audio', opusParameters(4343));
+      expect(second.consumers).toMatchObject([{ ...made, producerId: second.producerId }]);
       expect(await m.restartIce('bob', recv.id)).toMatchObject({ usernameFragment: expect.any(String) });
       await m.closePeer('alice');
       expect(await m.producers()).toEqual([]);
+      await rejectsWith(m.receive('bob', { codecs: 'nonsense' }), 'invalid_input', /^rtpCapabilities/);
     });
 
     it('fails as the session fails: a MediaError with its code and message', async () => {

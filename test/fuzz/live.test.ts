@@ -2,6 +2,7 @@ import fc from 'fast-check';
 import { afterAll, beforeAll, describe, it } from 'vitest';
 import { requests as contractRequests } from '../../protocol/events.ts';
 import { postgres } from '../helpers/backends.ts';
+import { chromeOpus as opus, chromeVp8 as vp8 } from '../media/webrtc.ts';
 import {
   type Ack,
   checkAfter,
@@ -54,22 +55,6 @@ interface Peer {
   joined: boolean;
 }
 
-const opus = {
-  mimeType: 'audio/opus',
-  payloadType: 111,
-  clockRate: 48000,
-  channels: 2,
-  parameters: { minptime: 10, useinbandfec: 1 },
-  rtcpFeedback: [{ type: 'transport-cc', parameter: '' }],
-};
-const vp8 = {
-  mimeType: 'video/VP8',
-  payloadType: 96,
-  clockRate: 90000,
-  parameters: {},
-  rtcpFeedback: [{ type: 'nack', parameter: '' }],
-};
-
 describe('live-session fuzz with a real mediasoup worker', () => {
   let w: World;
   const recorder = recordCrashes();
@@ -86,6 +71,10 @@ describe('live-session fuzz with a real mediasoup worker', () => {
     if (open?.connected) return open;
     const fresh = await RawSocket.open(w.s.url, w.tokens[who]);
     fresh.socket.on('live:rejoin', (ev: unknown) => rejoins.push(short(ev)));
+    // Consumers the server made for this participant: their ids are fuzzed like asked-for ones.
+    fresh.socket.on('live:consumer', (ev: { consumerId?: unknown }) => {
+      if (typeof ev?.consumerId === 'string') peers.get(who)?.consumers.push(ev.consumerId);
+    });
     sockets.set(who, fresh);
     peers.set(who, { producers: [], consumers: [], joined: false });
     return fresh;
@@ -122,6 +111,8 @@ describe('live-session fuzz with a real mediasoup worker', () => {
     } else if (event === 'live:produce' && typeof d.producerId === 'string') p.producers.push(d.producerId);
     else if (event === 'live:consume' && typeof d.consumerId === 'string') p.consumers.push(d.consumerId);
     else if (event === 'live:leave') p.joined = false;
+    // A join with receive capabilities, or live:receive: consumers the server made.
+    for (const c of d.consumers ?? []) if (typeof c?.consumerId === 'string') p.consumers.push(c.consumerId);
   }
 
   function resolve(v: unknown, who: Who, depth = 0): unknown {
@@ -242,9 +233,10 @@ describe('live-session fuzz with a real mediasoup worker', () => {
     );
     const valid: Record<LiveEvent, fc.Arbitrary<unknown>> = {
       'live:join': fc.record(
-        { bookingId: booking, transports: fc.subarray(['send', 'recv']) },
+        { bookingId: booking, transports: fc.subarray(['send', 'recv']), rtpCapabilities },
         { requiredKeys: ['bookingId'] },
       ),
+      'live:receive': fc.record({ bookingId: booking, rtpCapabilities }),
       'live:transport': fc.record({ bookingId: booking, direction: fc.constantFrom('send', 'recv') }),
       'live:connect': fc.record({
         bookingId: booking,
@@ -299,10 +291,7 @@ describe('live-session fuzz with a real mediasoup worker', () => {
     const sock = await socketOf(who);
     let payload = resolve(call.payload, who);
     // 'router': the router's own capabilities, a real receiver's, so consume gets as far as mediasoup.
-    if (
-      call.event === 'live:consume' &&
-      (payload as { rtpCapabilities?: unknown })?.rtpCapabilities === 'router'
-    ) {
+    if ((payload as { rtpCapabilities?: unknown })?.rtpCapabilities === 'router') {
       payload = { ...(payload as object), rtpCapabilities: routerCaps };
     }
     const what = `${who} ${call.event}`;

@@ -127,7 +127,7 @@ function validPayloads(w: World): Record<RequestEvent, fc.Arbitrary<unknown>> {
     'auth:refresh': fc.record({ token: fc.constantFrom(...Object.values(w.tokens)) }),
     'live:join': fc.oneof(
       fc.record(
-        { bookingId: booking, transports: fc.subarray(['send', 'recv']) },
+        { bookingId: booking, transports: fc.subarray(['send', 'recv']), rtpCapabilities: media },
         { requiredKeys: ['bookingId'] },
       ),
       fc.record({ joinToken: fc.constantFrom(...w.joinTokens) }),
@@ -151,6 +151,7 @@ function validPayloads(w: World): Record<RequestEvent, fc.Arbitrary<unknown>> {
       producerId: id,
       rtpCapabilities: media,
     }),
+    'live:receive': fc.record({ bookingId: booking, rtpCapabilities: media }),
     'live:resume': fc.record({ bookingId: booking, consumerId: id }),
     'live:mute': fc.record({ bookingId: booking, producerId: id, paused: fc.boolean() }),
     'live:leave': fc.record({ bookingId: booking }),

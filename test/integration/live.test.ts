@@ -1,61 +1,18 @@
 import type { Socket } from 'socket.io-client';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ManualClock } from '../../src/clock.ts';
-import { embedded } from '../helpers/backends.ts';
-import { therapyRoom } from '../helpers/fixtures.ts';
-import {
-  collect,
-  nextEvent,
-  rawRequest,
-  request,
-  startTestServer,
-  type TestServer,
-  transports,
-} from '../helpers/server.ts';
-
-// Monday 07:00 in New York; sessions are on Wednesday at 10:00 (15:00Z), 50 minutes.
-const MONDAY = '2026-11-16T12:00:00Z';
-const WED_10AM = '2026-11-18T15:00:00.000Z';
-const IN_WINDOW = '2026-11-18T14:55:00Z';
+import { beforeEach, describe, expect, it } from 'vitest';
+import { IN_WINDOW, liveServer, MONDAY } from '../helpers/live-session.ts';
+import { collect, nextEvent, rawRequest, request, type TestServer, transports } from '../helpers/server.ts';
 
 describe.each(transports)(
   'live sessions over signaling on $transport transports (real mediasoup worker)',
   ({ transport }) => {
+    const live = liveServer(transport);
+    const { clock, session } = live;
     let s: TestServer;
-    const clock = new ManualClock(MONDAY);
-    let n = 0;
-
-    beforeAll(async () => {
-      s = await startTestServer({ backend: embedded, clock, runScheduler: false, media: true, transport });
+    beforeEach(() => {
+      s = live.server();
     });
-    afterAll(() => s?.stop());
 
-    /** A confirmed session in a fresh room, the clock inside its join window. */
-    async function session(modality: 'video' | 'audio' | 'chat' = 'video', plan?: Record<string, unknown>) {
-      clock.set(MONDAY);
-      n++;
-      const r = await therapyRoom(s, {
-        client: `lc${n}`,
-        provider: `lp${n}`,
-        ...(plan ? { plan: { liveSessionsPerPeriod: 2, periodStart: '2026-11-01', ...plan } } : {}),
-      });
-      const b = await s.api('POST', '/v1/bookings', {
-        token: r.clientToken,
-        body: { roomId: r.roomId, modality, startsAt: WED_10AM },
-      });
-      expect(b.status).toBe(201);
-      await s.api('POST', `/v1/bookings/${b.body.booking.id}/confirm`, { token: r.providerToken });
-      clock.set(IN_WINDOW);
-      const client = await s.connect(r.clientToken);
-      const provider = await s.connect(r.providerToken);
-      return {
-        ...r,
-        bookingId: b.body.booking.id as string,
-        creditId: b.body.booking.creditId as string,
-        cs: client,
-        ps: provider,
-      };
-    }
     const join = (socket: Socket, bookingId: string) => request(socket, 'live:join', { bookingId });
     const booking = async (token: string, id: string) =>
       (await s.api('GET', `/v1/bookings/${id}`, { token })).body.booking;
@@ -435,34 +392,6 @@ describe.each(transports)(
       const b = await booking(x.clientToken, x.bookingId);
       expect(b).toMatchObject({ status: 'in_progress', creditId: x.creditId });
       expect(s.media!.stats()[0]!.pid).not.toBe(pid);
-    });
-
-    it('answers a join with both transports when asked, saving two round trips', async () => {
-      const x = await session();
-      const joined = await request(x.cs, 'live:join', {
-        bookingId: x.bookingId,
-        transports: ['recv', 'send'],
-      });
-      expect(joined).toMatchObject({
-        ok: true,
-        data: {
-          transports: {
-            send: {
-              id: expect.any(String),
-              iceParameters: expect.any(Object),
-              dtlsParameters: expect.any(Object),
-            },
-            recv: { id: expect.any(String), iceCandidates: expect.any(Array) },
-          },
-        },
-      });
-      const chat = await session('chat');
-      const noMedia = await request(chat.cs, 'live:join', {
-        bookingId: chat.bookingId,
-        transports: ['send'],
-      });
-      expect(noMedia).toMatchObject({ ok: true });
-      if (noMedia.ok) expect(noMedia.data.transports).toBeUndefined();
     });
   },
 );

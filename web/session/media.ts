@@ -28,6 +28,31 @@ export interface SelectedPair {
   url: string | null;
 }
 
+/**
+ * The server's router capabilities, kept for this tab: after a reload the join
+ * carries the receive capabilities and its answer the other side's tracks,
+ * one request sooner (LiveOptions.routerRtpCapabilities).
+ */
+const CAPABILITIES_KEY = 'talkroom.routerRtpCapabilities';
+
+function knownCapabilities(): unknown {
+  try {
+    const kept = sessionStorage.getItem(CAPABILITIES_KEY);
+    return kept ? JSON.parse(kept) : undefined;
+  } catch {
+    return undefined; // storage blocked, or not JSON: the join learns them
+  }
+}
+
+function keepCapabilities(live: LiveSession): void {
+  if (live.routerRtpCapabilities === undefined) return;
+  try {
+    sessionStorage.setItem(CAPABILITIES_KEY, JSON.stringify(live.routerRtpCapabilities));
+  } catch {
+    // storage blocked or full: the next join asks again
+  }
+}
+
 export async function joinLive(
   page: MediaHost,
   client: TalkroomClient,
@@ -38,10 +63,15 @@ export async function joinLive(
   if (page.local.mic) tracks.push({ track: page.local.mic, source: 'mic' });
   if (page.local.camera && page.state.modality === 'video')
     tracks.push({ track: page.local.camera, source: 'camera' });
+  const known = knownCapabilities();
   const live = await LiveSession.join(
     client,
     { joinToken },
-    { tracks, ...(iceTransportPolicy ? { iceTransportPolicy } : {}) },
+    {
+      tracks,
+      ...(iceTransportPolicy ? { iceTransportPolicy } : {}),
+      ...(known ? { routerRtpCapabilities: known } : {}),
+    },
   );
   const syncRemotes = () => page.set({ consumers: page.remotes.map(({ track: _t, ...rest }) => rest) });
   const statusPatch = () => {
@@ -89,6 +119,7 @@ const lastPackets = new Map<string, number>();
 export async function watchRemotes(page: MediaHost): Promise<void> {
   const live = page.live;
   if (!live?.active) return;
+  keepCapabilities(live);
   page.syncSending();
   const received = await live.received();
   let changed = false;

@@ -25,6 +25,7 @@ export const SESSION_CALLS = {
   connectTransport: 'rejoin',
   restartIce: 'rejoin',
   produce: 'rejoin',
+  receive: 'rejoin',
   consume: 'rejoin',
   resume: 'rejoin',
   pauseProducer: 'rejoin',
