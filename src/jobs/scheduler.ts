@@ -1,10 +1,24 @@
 import { randomUUID } from 'node:crypto';
 import type { Clock } from '../clock.ts';
 import type { Logger } from '../log.ts';
-import type { Db } from '../store/db.ts';
+import type { Db, Queryable } from '../store/db.ts';
 import { type Job, JobStore } from '../store/jobs.ts';
 
+/** A handler that commits its own effect (its own transaction, a webhook's HTTP call). */
 export type JobHandler = (job: Job) => Promise<void>;
+
+/**
+ * A handler whose whole effect is written through the transaction it is given.
+ * The scheduler runs such jobs a group at a time in one transaction that also
+ * deletes their rows: a job's effect and its completion commit together or not
+ * at all (exactly once, even when its node dies or its lease runs out), and a
+ * group pays one commit instead of one per job. A group that fails runs again
+ * job by job, so a handler may run more than once before it commits: it must
+ * do nothing outside `q`.
+ */
+export interface TxJobHandler {
+  inTx: (job: Job, q: Queryable) => Promise<void>;
+}
 
 /** Batches one runDue claims at most. */
 export const MAX_DUE_ROUNDS = 50;
@@ -13,20 +27,24 @@ export interface SchedulerOptions {
   db: Db;
   clock: Clock;
   log: Logger;
-  handlers: Record<string, JobHandler>;
+  handlers: Record<string, JobHandler | TxJobHandler>;
   /** How long a claimed job is this node's before another may take it over. */
   leaseMs?: number;
   /** Longest sleep with nothing due: bounds how late a job scheduled by a node that died is noticed. */
   maxIdleMs?: number;
   batch?: number;
+  /** Handlers running at once; transaction handlers: transactions at once, a claimed batch split among them. */
   concurrency?: number;
   /** Attempts before a job is given up (kept in the table with dead_at set). */
   maxAttempts?: (kind: string) => number;
-  /** Told how each attempt ended (metrics): done, failed with a retry ahead, or failed for good. */
+  /** Told how each attempt ended (metrics): done (committed), failed with a retry ahead, or failed for good. */
   onOutcome?: (job: Job, outcome: JobOutcome) => void;
 }
 
 export type JobOutcome = 'done' | 'retry' | 'failed';
+
+/** A job's row was no longer this node's when its group came to delete it: the group rolls back. */
+class LeaseLost extends Error {}
 
 /**
  * Runs the durable jobs. Each node claims due jobs with FOR UPDATE SKIP LOCKED
@@ -109,41 +127,127 @@ export class Scheduler {
       );
       if (claimed.length === 0) return total;
       total += claimed.length;
-      let i = 0;
-      const worker = async () => {
-        while (i < claimed.length) await this.#run(claimed[i++]!);
-      };
-      await Promise.all(Array.from({ length: Math.min(this.#o.concurrency, claimed.length) }, worker));
+      const inTx: Job[] = [];
+      const own: Job[] = [];
+      for (const job of claimed) (typeof this.#o.handlers[job.kind] === 'object' ? inTx : own).push(job);
+      await Promise.all([this.#runGroups(inTx), this.#runEach(own)]);
       if (claimed.length < this.#o.batch) return total;
     }
     return total;
   }
 
-  async #run(job: Job): Promise<void> {
-    const handler = this.#o.handlers[job.kind];
-    const now = () => this.#o.clock.now();
+  /** Transaction-handled jobs, split into at most `concurrency` groups committed side by side. */
+  async #runGroups(jobs: Job[]): Promise<void> {
+    if (jobs.length === 0) return;
+    const size = Math.ceil(jobs.length / this.#o.concurrency);
+    const groups: Job[][] = [];
+    for (let i = 0; i < jobs.length; i += size) groups.push(jobs.slice(i, i + size));
+    await Promise.all(groups.map((g) => this.#runGroup(g)));
+  }
+
+  /** One transaction: each job's effect, then the deletion of every row of the group, or none of it. */
+  async #runGroup(group: Job[]): Promise<void> {
     try {
-      if (!handler) throw new Error(`no handler for job kind ${job.kind}`);
-      await handler(job);
-    } catch (e) {
-      const max = this.#o.maxAttempts?.(job.kind) ?? 5;
-      const retryAt = job.attempts >= max ? null : new Date(now().getTime() + backoffMs(job.attempts));
-      const err = (e as Error).message ?? String(e);
-      if (retryAt) {
-        this.#o.log.warn({ jobId: job.id, kind: job.kind, attempts: job.attempts, err }, 'job failed');
-      } else {
-        // Kept in the table: GET /v1/admin/jobs/failed lists it, POST …/retry runs it again.
-        this.#o.log.error(
-          { jobId: job.id, kind: job.kind, attempts: job.attempts, err },
-          'job failed for good after its last attempt',
+      await this.#o.db.tx(async (q) => {
+        for (const job of group) await (this.#o.handlers[job.kind] as TxJobHandler).inTx(job, q);
+        const removed = await new JobStore(q).complete(
+          group.map((j) => j.id),
+          this.nodeId,
         );
-      }
-      await this.#jobs.fail(job.id, this.nodeId, err, retryAt, now());
-      this.#o.onOutcome?.(job, retryAt ? 'retry' : 'failed');
+        if (removed.length < group.length) throw new LeaseLost();
+      });
+    } catch (e) {
+      const [job] = group;
+      // Nothing of the group committed: each job runs again on its own, so a
+      // failing job (or one whose lease ran out) is retried or dropped alone.
+      if (group.length > 1) for (const one of group) await this.#runGroup([one]);
+      else if (e instanceof LeaseLost)
+        this.#o.log.warn(
+          { jobId: job!.id, kind: job!.kind },
+          'job lease ran out and another node took it: this run rolled back',
+        );
+      else await this.#failed(job!, e);
       return;
     }
-    await this.#jobs.complete(job.id, this.nodeId);
-    this.#o.onOutcome?.(job, 'done');
+    for (const job of group) this.#o.onOutcome?.(job, 'done');
+  }
+
+  /**
+   * Jobs whose handlers commit their own effect, `concurrency` at a time. Their
+   * rows are deleted as they finish, a group per statement: whatever finished
+   * while the previous deletion was in flight goes in the next one.
+   */
+  async #runEach(jobs: Job[]): Promise<void> {
+    if (jobs.length === 0) return;
+    const done: Job[] = [];
+    let flushing: Promise<void> | undefined;
+    let flushError: unknown;
+    const flush = async () => {
+      while (done.length) {
+        const finished = done.splice(0);
+        await this.#jobs.complete(
+          finished.map((j) => j.id),
+          this.nodeId,
+        );
+        for (const j of finished) this.#o.onOutcome?.(j, 'done');
+      }
+    };
+    const kick = () => {
+      // A failed deletion leaves the rows under their lease (they run again
+      // after it, as if this node had died); runDue reports it at the end.
+      flushing ??= flush()
+        .catch((e: unknown) => {
+          flushError ??= e;
+        })
+        .finally(() => {
+          flushing = undefined;
+        });
+    };
+    let i = 0;
+    const worker = async () => {
+      while (i < jobs.length) {
+        const job = jobs[i++]!;
+        if (await this.#attempt(job)) {
+          done.push(job);
+          kick();
+        }
+      }
+    };
+    await Promise.all(Array.from({ length: Math.min(this.#o.concurrency, jobs.length) }, worker));
+    await flushing;
+    if (flushError === undefined) await flush();
+    if (flushError !== undefined) throw flushError;
+  }
+
+  /** Runs a self-committing handler; false (and the failure recorded) if it threw. */
+  async #attempt(job: Job): Promise<boolean> {
+    const handler = this.#o.handlers[job.kind];
+    try {
+      if (typeof handler !== 'function') throw new Error(`no handler for job kind ${job.kind}`);
+      await handler(job);
+      return true;
+    } catch (e) {
+      await this.#failed(job, e);
+      return false;
+    }
+  }
+
+  async #failed(job: Job, e: unknown): Promise<void> {
+    const now = this.#o.clock.now();
+    const max = this.#o.maxAttempts?.(job.kind) ?? 5;
+    const retryAt = job.attempts >= max ? null : new Date(now.getTime() + backoffMs(job.attempts));
+    const err = (e as Error).message ?? String(e);
+    if (retryAt) {
+      this.#o.log.warn({ jobId: job.id, kind: job.kind, attempts: job.attempts, err }, 'job failed');
+    } else {
+      // Kept in the table: GET /v1/admin/jobs/failed lists it, POST …/retry runs it again.
+      this.#o.log.error(
+        { jobId: job.id, kind: job.kind, attempts: job.attempts, err },
+        'job failed for good after its last attempt',
+      );
+    }
+    await this.#jobs.fail(job.id, this.nodeId, err, retryAt, now);
+    this.#o.onOutcome?.(job, retryAt ? 'retry' : 'failed');
   }
 }
 

@@ -120,9 +120,18 @@ export class JobStore {
     return rows.map(toJob).sort((a, b) => a.runAt.getTime() - b.runAt.getTime());
   }
 
-  /** Done: removes the job, if this node still holds it. */
-  async complete(id: string, node: string): Promise<void> {
-    await this.q.query('DELETE FROM jobs WHERE id = $1 AND locked_by = $2', [id, node]);
+  /**
+   * Done: removes the jobs this node still holds, in one statement however
+   * many; returns the ids removed (one missing lost its lease to another node).
+   */
+  async complete(ids: string | readonly string[], node: string): Promise<string[]> {
+    const list = typeof ids === 'string' ? [ids] : ids;
+    if (list.length === 0) return [];
+    const rows = await this.q.query<{ id: string }>(
+      'DELETE FROM jobs WHERE id = ANY($1::text[]) AND locked_by = $2 RETURNING id',
+      [list, node],
+    );
+    return rows.map((r) => r.id);
   }
 
   /** Failed: tries again at retryAt, or gives up (dead) when retryAt is null. */
