@@ -43,6 +43,12 @@ export interface SchedulerOptions {
 
 export type JobOutcome = 'done' | 'retry' | 'failed';
 
+/** Jobs claimed together, and when their lease runs out (ms). */
+interface Claimed {
+  jobs: Job[];
+  until: number;
+}
+
 /** A job's row was no longer this node's when its group came to delete it: the group rolls back. */
 class LeaseLost extends Error {}
 
@@ -118,23 +124,27 @@ export class Scheduler {
    */
   async runDue(): Promise<number> {
     let total = 0;
-    let ahead: Promise<Job[]> | undefined;
+    let ahead: Promise<Claimed> | undefined;
     try {
       for (let round = 0; round < MAX_DUE_ROUNDS; round++) {
-        let claimed = ahead ? await ahead : [];
+        let claimed = ahead ? await ahead : undefined;
         ahead = undefined;
         // Claimed while the previous batch ran, it may have missed what that batch added.
-        if (claimed.length === 0) claimed = await this.#claim();
-        if (claimed.length === 0) return total;
-        total += claimed.length;
+        if (!claimed?.jobs.length) claimed = await this.#claim();
+        const { jobs, until } = claimed;
+        if (jobs.length === 0) return total;
         // A full batch: more is likely due, so the next claim runs beside this batch
         // instead of after it (in a burst the claim was a third of each round).
-        if (claimed.length === this.#o.batch && round + 1 < MAX_DUE_ROUNDS) ahead = this.#claim();
+        if (jobs.length === this.#o.batch && round + 1 < MAX_DUE_ROUNDS) ahead = this.#claim();
+        // A job still waiting when the batch's lease runs out is not started: another
+        // node may claim it now, and a handler that commits its own effect would run twice.
+        const leased = () => this.#o.clock.now().getTime() < until;
         const inTx: Job[] = [];
         const own: Job[] = [];
-        for (const job of claimed) (typeof this.#o.handlers[job.kind] === 'object' ? inTx : own).push(job);
-        await Promise.all([this.#runGroups(inTx), this.#runEach(own)]);
-        if (claimed.length < this.#o.batch) return total;
+        for (const job of jobs) (typeof this.#o.handlers[job.kind] === 'object' ? inTx : own).push(job);
+        const ran = await Promise.all([this.#runGroups(inTx, leased), this.#runEach(own, leased)]);
+        total += ran[0] + ran[1];
+        if (jobs.length < this.#o.batch) return total;
       }
       return total;
     } finally {
@@ -143,8 +153,10 @@ export class Scheduler {
     }
   }
 
-  #claim(): Promise<Job[]> {
-    return this.#jobs.claim(this.nodeId, this.#o.clock.now(), this.#o.leaseMs, this.#o.batch);
+  async #claim(): Promise<Claimed> {
+    const now = this.#o.clock.now();
+    const jobs = await this.#jobs.claim(this.nodeId, now, this.#o.leaseMs, this.#o.batch);
+    return { jobs, until: now.getTime() + this.#o.leaseMs };
   }
 
   /**
@@ -153,13 +165,14 @@ export class Scheduler {
    * a slow transaction takes fewer (with a fixed split, the batch waited for
    * its slowest group).
    */
-  async #runGroups(jobs: Job[]): Promise<void> {
+  async #runGroups(jobs: Job[], leased: () => boolean): Promise<number> {
     let i = 0;
-    const take = () => (i < jobs.length ? jobs[i++] : undefined);
+    const take = () => (i < jobs.length && leased() ? jobs[i++] : undefined);
     const worker = async () => {
-      while (i < jobs.length) await this.#runGroup(take);
+      while (i < jobs.length && leased()) await this.#runGroup(take);
     };
     await Promise.all(Array.from({ length: Math.min(this.#o.concurrency, jobs.length) }, worker));
+    return i;
   }
 
   /** One transaction: the effect of each job it takes, then the deletion of all their rows, or none of it. */
@@ -199,8 +212,8 @@ export class Scheduler {
    * rows are deleted as they finish, a group per statement: whatever finished
    * while the previous deletion was in flight goes in the next one.
    */
-  async #runEach(jobs: Job[]): Promise<void> {
-    if (jobs.length === 0) return;
+  async #runEach(jobs: Job[], leased: () => boolean): Promise<number> {
+    if (jobs.length === 0) return 0;
     const done: Job[] = [];
     let flushing: Promise<void> | undefined;
     let flushError: unknown;
@@ -227,7 +240,7 @@ export class Scheduler {
     };
     let i = 0;
     const worker = async () => {
-      while (i < jobs.length) {
+      while (i < jobs.length && leased()) {
         const job = jobs[i++]!;
         if (await this.#attempt(job)) {
           done.push(job);
@@ -239,6 +252,7 @@ export class Scheduler {
     await flushing;
     if (flushError === undefined) await flush();
     if (flushError !== undefined) throw flushError;
+    return i;
   }
 
   /** Runs a self-committing handler; false (and the failure recorded) if it threw. */

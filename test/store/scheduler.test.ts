@@ -123,6 +123,24 @@ describe.each(backends)('the durable scheduler on the $name store', (backend) =>
     expect(await store.db.query(`SELECT 1 FROM jobs WHERE id = 'orphan'`)).toEqual([]);
   });
 
+  it('does not start a job whose lease ran out while it waited in its batch; it is claimed again', async () => {
+    const clock = new ManualClock(T0);
+    const jobs = new JobStore(store.db);
+    await jobs.schedule('slow', 'tick', at(2), {}, clock.now());
+    await jobs.schedule('next', 'tick', at(1), {}, clock.now());
+    const ran: string[] = [];
+    const tick = async (job: Job) => {
+      ran.push(job.id);
+      if (job.id === 'slow') clock.advance(30_001); // the batch's lease is over when it ends
+    };
+    const s = new Scheduler({ db: store.db, clock, log, concurrency: 1, handlers: { tick } });
+    expect(await s.runDue()).toBe(1);
+    expect(ran).toEqual(['slow']);
+    expect(await s.runDue()).toBe(1);
+    expect(ran).toEqual(['slow', 'next']);
+    expect(await store.db.query('SELECT id FROM jobs')).toEqual([]);
+  });
+
   it('sleeps until the next job is due and runs it on time when started', async () => {
     const r = recorder();
     const done = new Promise<void>((resolve) => {
@@ -220,10 +238,7 @@ describe.each(backends)('the durable scheduler on the $name store', (backend) =>
     expect(calls).toEqual(['a', 'bad', 'a', 'bad', 'c']);
     expect(await effects(store.db)).toEqual(['a:n', 'c:n']);
     expect(o.seen).toEqual(['a:done', 'bad:retry', 'c:done']);
-    const rows = await store.db.query<{ id: string; attempts: number; last_error: string; run_at: Date }>(
-      'SELECT id, attempts, last_error, run_at FROM jobs',
-    );
-    expect(rows).toEqual([
+    expect(await store.db.query('SELECT id, attempts, last_error, run_at FROM jobs')).toEqual([
       { id: 'bad', attempts: 1, last_error: 'receiver down', run_at: new Date(Date.parse(T0) + 1000) },
     ]);
 
@@ -335,14 +350,8 @@ describe('the scheduler across nodes', () => {
       await jobs.schedule('y', 'rec', at(1), {}, clock.now());
 
       // Node A holds both in one group and stops inside y's handler, x's effect written but not committed.
-      let release!: () => void;
-      const gate = new Promise<void>((r) => {
-        release = r;
-      });
-      let inside!: () => void;
-      const stopped = new Promise<void>((r) => {
-        inside = r;
-      });
+      const gate = Promise.withResolvers<void>();
+      const inside = Promise.withResolvers<void>();
       let first = true;
       const onA = outcomes();
       const nodeA = new Scheduler({
@@ -357,8 +366,8 @@ describe('the scheduler across nodes', () => {
             inTx: async (job, q) => {
               if (job.id === 'y' && first) {
                 first = false;
-                inside();
-                await gate;
+                inside.resolve();
+                await gate.promise;
               }
               await effect(q, job, 'A');
             },
@@ -366,7 +375,7 @@ describe('the scheduler across nodes', () => {
         },
       });
       const runA = nodeA.runDue();
-      await stopped;
+      await inside.promise;
 
       // A's lease runs out; node B takes both jobs over and commits them.
       clock.advance(30_001);
@@ -381,7 +390,7 @@ describe('the scheduler across nodes', () => {
       expect(await nodeB.runDue()).toBe(2);
 
       // A goes on: its group finds the rows no longer its own and rolls back, then each job alone.
-      release();
+      gate.resolve();
       expect(await runA).toBe(2);
       expect(await effects(a.db)).toEqual(['x:B', 'y:B']);
       expect(onB.seen).toEqual(['x:done', 'y:done']);
