@@ -13,6 +13,8 @@ export interface NodeStats {
   at: number;
   handled: number;
   counts: Record<string, { n: number; empty: number; ms: number }>;
+  /** Per phase, each job's lateness (ms) when its effect was committed. */
+  committed: Record<string, number[]>;
   loopDelayP99Ms: number;
   loopDelayMaxMs: number;
 }
@@ -27,11 +29,13 @@ export interface BenchNode {
   stop(): Promise<void>;
 }
 
-export function startNode(mode: Mode, name: string, url: string): Promise<BenchNode> {
+/** profDir: the node runs under --cpu-prof and writes its profile there when it exits. */
+export function startNode(mode: Mode, name: string, url: string, profDir?: string): Promise<BenchNode> {
   const proc = track(
     fork(NODE_SCRIPT, [mode, name], {
       cwd: ROOT,
       env: { ...process.env, BENCH_NODE_DATABASE_URL: url },
+      execArgv: [...process.execArgv, ...(profDir ? ['--cpu-prof', `--cpu-prof-dir=${profDir}`] : [])],
       stdio: ['ignore', 'pipe', 'pipe', 'ipc'],
     }),
   );

@@ -21,7 +21,10 @@ export interface PhaseResult {
   phase: string;
   jobs: number;
   spreadSeconds: number;
+  /** Due → the handler started (fired_at). */
   latenessMs: Quantiles;
+  /** Due → the job's effect committed (its node's count; a grouped commit comes after the whole group). */
+  committedLatenessMs: Quantiles;
   /** p99 / max lateness per tenth of the spread (by due time): where any spikes are. */
   latenessByTenth: { fromS: number; n: number; p99: number; max: number }[];
   worst: { id: string; dueOffsetMs: number; latenessMs: number; node: string; attempts: number }[];
@@ -211,6 +214,10 @@ export async function runPhase(
     jobs: n,
     spreadSeconds: round(spreadMs / 1000, 3),
     latenessMs: quantiles(lateness, 1),
+    committedLatenessMs: quantiles(
+      s1.nodes.flatMap((node) => node.committed[phase] ?? []),
+      1,
+    ),
     latenessByTenth: tenths.map((l, i) => {
       const q = quantiles(l, 1);
       return { fromS: round((i * spreadMs) / 10000, 1), n: l.length, p99: q.p99 ?? 0, max: q.max ?? 0 };

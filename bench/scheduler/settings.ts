@@ -17,7 +17,12 @@ export const KIND = 'bench.reminder';
 export const P99_TARGET_MS = 1000;
 export const IDLE_CPU_TARGET_PCT = 1;
 
-export type Mode = 'scheduler' | 'baseline';
-export const MODES: Mode[] = (['scheduler', 'baseline'] as const).filter(
-  (m) => !process.env.BENCH_ONLY || process.env.BENCH_ONLY === m,
+/** BENCH_CPU_PROF=1: each scheduler node runs under --cpu-prof; its hot spots over the burst are printed. */
+export const CPU_PROF = process.env.BENCH_CPU_PROF === '1';
+
+/** scheduler: the handler writes in the scheduler's transaction; scheduler-own: it commits its own. */
+export type Mode = 'scheduler' | 'scheduler-own' | 'baseline';
+/** BENCH_ONLY: a comma-separated list of modes to run (all three by default). */
+export const MODES: Mode[] = (['scheduler', 'scheduler-own', 'baseline'] as const).filter(
+  (m) => !process.env.BENCH_ONLY || process.env.BENCH_ONLY.split(',').includes(m),
 );
