@@ -16,7 +16,9 @@
  *
  * Usage: node bench/sockets.ts [--only echo,postgres,embedded]
  * Env: BENCH_SOCKETS (10000), BENCH_IDLE_SECONDS (3: idle before the second reading),
- *      BENCH_QUIET_WAIT_SECONDS (30), BENCH_DATABASE_URL, BENCH_QUICK=1 (400 sockets).
+ *      BENCH_QUIET_WAIT_SECONDS (30), BENCH_DATABASE_URL, BENCH_QUICK=1 (400 sockets),
+ *      BENCH_HEAP_SNAPSHOTS=<dir>: a heap snapshot at each reading, and the command that shows what
+ *      the sockets added (bench/lib/heap-diff.ts: by kind, per socket, with what holds it).
  * Writes bench/results/sockets-latest.json. All traffic stays on 127.0.0.1.
  */
 import { randomBytes } from 'node:crypto';
@@ -91,6 +93,10 @@ async function runTarget(target: Target): Promise<Result> {
     result.heapPerSocketBytes = Math.round((result.after.heapUsed - result.before.heapUsed) / SOCKETS);
     result.rssPerSocketBytes = Math.round((result.after.rss - result.before.rss) / SOCKETS);
     log(`[${target}] heap per idle socket ${result.heapPerSocketBytes} B, RSS ${result.rssPerSocketBytes} B`);
+    if (result.before.snapshot && result.after.snapshot)
+      log(
+        `[${target}] node bench/lib/heap-diff.ts ${result.before.snapshot} ${result.after.snapshot} ${SOCKETS}`,
+      );
     result.ok = true;
   } catch (e) {
     result.error = (e as Error).stack ?? String(e);

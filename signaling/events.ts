@@ -22,7 +22,10 @@ export interface JoinScope {
 
 export interface SocketData {
   identity: Identity;
-  /** The ids of the live sessions this socket has joined (their state is the store's, not the socket's). */
+  /**
+   * The ids of the live sessions this socket has joined (their state is the store's, not the socket's).
+   * Made with the socket's live handlers, on its first live request (requests.ts); only they read it.
+   */
   live: Set<string>;
   /** Set when the socket signed in with a join link: the one session it may act in. */
   joinScope?: JoinScope;
@@ -38,11 +41,12 @@ export type IoSocket = Socket<
 /**
  * Registers a request event: rate-limited, validated with the contract's input
  * schema for that event, answered with the one ack shape, counted in flight.
- * The handler's input and answer types are the contract's for that event.
+ * The handler's input and answer types are the contract's for that event; it
+ * is given the socket that asked (one handler serves every socket).
  */
 export type Handle = <E extends Contract.RequestEvent>(
   event: E,
-  fn: (input: Contract.RequestInput<E>) => Promise<Contract.RequestAnswer<E>>,
+  fn: (input: Contract.RequestInput<E>, socket: IoSocket) => Promise<Contract.RequestAnswer<E>>,
 ) => void;
 
 /** Socket.IO rooms used for fan-out: one per talkroom room, user and role. */
