@@ -39,6 +39,7 @@ RUN npm ci --omit=dev --no-audit --no-fund \
 COPY protocol ./protocol
 COPY client/src ./client/src
 COPY src ./src
+COPY server ./server
 COPY signaling ./signaling
 COPY media ./media
 # The server reads the built pages' manifest format (web/manifest.ts) and serves web/dist.
@@ -66,4 +67,4 @@ HEALTHCHECK --interval=10s --timeout=3s --start-period=20s --retries=3 \
 
 # SIGTERM: stop taking work, finish in-flight acknowledgements, exit.
 STOPSIGNAL SIGTERM
-CMD ["node", "src/main.ts"]
+CMD ["node", "server/main.ts"]

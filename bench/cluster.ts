@@ -3,7 +3,7 @@
  *
  * The messaging benchmark's load (rooms of two members, `message:send` →
  * the OTHER member's `message:new`) against talkroom on 1, 2 and 3 nodes in
- * one invocation. Every node is a `node src/main.ts` child process on the same
+ * one invocation. Every node is a `node server/main.ts` child process on the same
  * fresh PostgreSQL database (created here, dropped at the end) and the
  * machine's Redis (a unique REDIS_PREFIX per invocation; its keys are deleted at
  * the end). The single-node run also uses Redis, so the only difference between
@@ -106,7 +106,7 @@ async function runNodes(
         MEDIA_RTC_MIN_PORT: String(47000 + 100 * i),
         MEDIA_RTC_MAX_PORT: String(47099 + 100 * i),
       };
-      const script = run.adapter === 'sharded' ? 'bench/sharded-server.ts' : 'src/main.ts';
+      const script = run.adapter === 'sharded' ? 'bench/sharded-server.ts' : 'server/main.ts';
       const env = { REDIS_URL, REDIS_PREFIX, MEDIA_WORKERS: '1', ...ports };
       started.push(await startTarget({ script, secret: SECRET, postgres: db, env, label: `node ${i}` }));
       nodes.push(started.at(-1)!.server);

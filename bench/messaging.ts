@@ -94,8 +94,8 @@ import {
 const SECRET = randomBytes(32).toString('hex');
 const SCRIPTS: Record<TargetName, string> = {
   echo: 'bench/echo-server.ts',
-  embedded: 'src/main.ts',
-  postgres: 'src/main.ts',
+  embedded: 'server/main.ts',
+  postgres: 'server/main.ts',
   'postgres-plain': 'bench/plain-server.ts',
 };
 

@@ -7,8 +7,8 @@
  */
 import { createShardedAdapter } from '@socket.io/redis-adapter';
 import { createClient } from 'redis';
+import { startServer } from '../server/main.ts';
 import { loadConfig } from '../src/config.ts';
-import { startServer } from '../src/main.ts';
 
 const config = loadConfig();
 if (!config.redisUrl) throw new Error('sharded-server: REDIS_URL is required');

@@ -66,7 +66,7 @@ async function runTarget(target: Target): Promise<Result> {
   try {
     await waitForQuietMachine(target, QUIET_WAIT_SECONDS);
     target_ = await startTarget({
-      script: target === 'echo' ? 'bench/echo-server.ts' : 'src/main.ts',
+      script: target === 'echo' ? 'bench/echo-server.ts' : 'server/main.ts',
       secret: SECRET,
       postgres: target === 'postgres',
       env: { MEDIA_WORKERS: '1' },

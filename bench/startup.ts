@@ -3,7 +3,7 @@
  *
  * talkroom on its embedded default (no DATABASE_URL, no REDIS_URL, everything else default) started
  * BENCH_STARTS times on a fresh, empty DATA_DIR, and once more on the DATA_DIR the last start left
- * (a restart): the time from spawning `node src/main.ts` to its first 200 from /healthz (polled
+ * (a restart): the time from spawning `node server/main.ts` to its first 200 from /healthz (polled
  * every 20 ms on a port chosen beforehand), and, after BENCH_IDLE_SECONDS with nothing to do, the
  * resident memory of the server process and of its child processes (mediasoup workers) apart.
  * What limited it: opening the embedded store alone (openStore in this process, on a fresh and

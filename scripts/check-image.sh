@@ -4,7 +4,7 @@
 #  2. the image's install, simulated in a temp dir: the same files, the same
 #     `npm ci --omit=dev` (offline-safe: --ignore-scripts, cache
 #     preferred), this checkout's mediasoup worker in place of the image's
-#     prebuilt download; then `node src/main.ts` in production mode must start,
+#     prebuilt download; then `node server/main.ts` in production mode must start,
 #     answer /healthz, /readyz and /join/x (the web client bundles from
 #     production dependencies alone) and exit 0 on SIGTERM;
 #  3. `docker compose -f compose.yaml config -q`, when the docker CLI has compose.
@@ -136,7 +136,7 @@ if [[ $install_ok == 1 ]]; then
   LOG="$TMP/server.log"
   (cd "$APP" && exec env -i PATH="$PATH" HOME="$TMP" NODE_ENV=production PORT=0 HOST=127.0.0.1 \
     DATA_DIR=tmp LOG_LEVEL=info MEDIA_WORKERS=1 MEDIA_RTC_MIN_PORT=47000 MEDIA_RTC_MAX_PORT=47009 \
-    "$NODE" src/main.ts) >"$LOG" 2>&1 &
+    "$NODE" server/main.ts) >"$LOG" 2>&1 &
   SERVER_PID=$!
   PORT=
   for _ in $(seq 1 300); do # 30 s
@@ -148,9 +148,9 @@ if [[ $install_ok == 1 ]]; then
   done
   if [[ -z $PORT ]]; then
     tail -30 "$LOG" | sed 's/^/    /' >&2
-    fail "node src/main.ts did not log \"talkroom listening\" within 30 s"
+    fail "node server/main.ts did not log \"talkroom listening\" within 30 s"
   else
-    pass "node src/main.ts (NODE_ENV=production) listening on port $PORT"
+    pass "node server/main.ts (NODE_ENV=production) listening on port $PORT"
     get() { # path, expected status
       local out status
       out=$("$NODE" -e '

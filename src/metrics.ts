@@ -25,7 +25,7 @@ export function createMetrics() {
   let sources: MetricSources | undefined;
   return {
     registry,
-    /** Wires the gauges to the node's state (main.ts, once everything exists). */
+    /** Wires the gauges to the node's state (server/server.ts, once everything exists). */
     observe(s: MetricSources): void {
       sources = s;
     },

@@ -96,9 +96,9 @@ export interface SpawnOptions {
 
 const READY = new Set(['talkroom listening', 'echo listening']);
 
-/** Starts a server script (talkroom's src/main.ts by default) and resolves once it logs the port it listens on. */
+/** Starts a server script (talkroom's server/main.ts by default) and resolves once it logs the port it listens on. */
 export function spawnServer(o: SpawnOptions): Promise<ServerProc> {
-  const script = o.script ?? 'src/main.ts';
+  const script = o.script ?? 'server/main.ts';
   const label = o.label ?? script;
   const proc = track(
     spawn(process.execPath, [...(o.nodeArgs ?? []), script], {

@@ -1,6 +1,6 @@
 /**
  * Part 1 of bench/live.ts (its parts in bench/live/): join latency against a real talkroom process
- * (`node src/main.ts`, one media worker, embedded store), provisioned through
+ * (`node server/main.ts`, one media worker, embedded store), provisioned through
  * the admin REST API: a client and a provider working around the clock in UTC,
  * their room, a video session booked by the client for the next slot and
  * confirmed by the provider (joinable now: POLICY_JOIN_OPENS=24h).

@@ -6,7 +6,7 @@ import type { Store } from '../store/index.ts';
 import type { MessagingSessionGate, RoomEvents } from './ports.ts';
 import type { DomainEvent } from './unit-of-work.ts';
 
-/** Services take one object of dependencies, assembled once in the composition root, src/app/ (or by a test). */
+/** Services take one object of dependencies, assembled once in the composition root, server/ (or by a test). */
 export interface ServiceDeps {
   store: Store;
   clock: Clock;

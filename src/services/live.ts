@@ -8,7 +8,7 @@ import type { Attendance } from './live-attendance.ts';
 
 /**
  * What live sessions need of the SFU. media/ implements it with mediasoup;
- * the session rules here never import it (src/app/ wires the two together).
+ * the session rules here never import it (server/ wires the two together).
  */
 export interface MediaPort {
   readonly ready: boolean;

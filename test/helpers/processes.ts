@@ -11,7 +11,7 @@ import { answerOf, TEST_ENCRYPTION_KEYS, TEST_SECRET } from './server.ts';
 import { remember, rememberPayload, suiteLog } from './suite-logs.ts';
 
 /**
- * Real talkroom server processes (`node src/main.ts`), for the tests that need
+ * Real talkroom server processes (`node server/main.ts`), for the tests that need
  * more than one node: several processes on one PostgreSQL database and one
  * Redis, each on a port of its own.
  */
@@ -59,9 +59,9 @@ export interface SpawnOptions {
   startTimeoutMs?: number;
 }
 
-/** Starts `node src/main.ts` and resolves once it logs "talkroom listening". */
+/** Starts `node server/main.ts` and resolves once it logs "talkroom listening". */
 export async function spawnServer(o: SpawnOptions): Promise<ServerProcess> {
-  const child: ChildProcess = spawn(nodeBinary(), ['src/main.ts'], {
+  const child: ChildProcess = spawn(nodeBinary(), ['server/main.ts'], {
     cwd: REPO_ROOT,
     env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? tmpdir(), ...o.env },
     stdio: ['ignore', 'pipe', 'pipe'],

@@ -57,7 +57,7 @@ describe('the API descriptions', () => {
     const documented = Object.entries(doc.paths as Record<string, Record<string, unknown>>)
       .flatMap(([path, ops]) => Object.keys(ops).map((m) => `${m} ${path}`))
       .sort();
-    // The app main.ts serves, made by the same function from the same settings (its routes do not depend
+    // The app server/main.ts serves, made by the same function from the same settings (its routes do not depend
     // on the services, which are only called per request).
     const app = createHttpApp({ config: s.config } as HttpDeps) as unknown as { router: { stack: Layer[] } };
     const served = [...new Set(expressRoutes(app.router.stack))].sort();

@@ -8,11 +8,11 @@ import { nodeBinary } from '../helpers/processes.ts';
 const REPO_ROOT = resolve(import.meta.dirname, '../..');
 
 /**
- * Runs `node src/main.ts` with the given settings until it exits or says it
+ * Runs `node server/main.ts` with the given settings until it exits or says it
  * is listening (a server that starts despite a bad setting is stopped there).
  */
 function start(env: Record<string, string>) {
-  const child = spawn(nodeBinary(), ['src/main.ts'], {
+  const child = spawn(nodeBinary(), ['server/main.ts'], {
     cwd: REPO_ROOT,
     env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? tmpdir(), ...env },
     stdio: ['ignore', 'pipe', 'pipe'],

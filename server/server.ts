@@ -1,47 +1,47 @@
 import { createServer, type Server as HttpServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import type { MediaPool } from '../../media/index.ts';
-import { logSocketConnections } from '../../signaling/connection-log.ts';
-import { socketLiveEvents } from '../../signaling/live.ts';
-import type { IoServer } from '../../signaling/room-events.ts';
-import { socketRoomEvents } from '../../signaling/room-events.ts';
-import { attachSignaling, createIo } from '../../signaling/server.ts';
-import { AddressLimiter } from '../auth/address-limiter.ts';
-import { JoinTokens } from '../auth/join-tokens.ts';
-import { embeddedSecret, TokenVerifier } from '../auth/tokens.ts';
-import { type Clock, systemClock } from '../clock.ts';
-import { ClusterMedia } from '../cluster/media/cluster-media.ts';
-import type { Config } from '../config.ts';
-import { createHttpApp } from '../http/app.ts';
-import { extension } from '../http/attachments.ts';
-import { InFlight } from '../inflight.ts';
-import type { Scheduler } from '../jobs/scheduler.ts';
-import { createLogger, type Logger } from '../log.ts';
-import { createMetrics } from '../metrics.ts';
-import { AttachmentService } from '../services/attachments.ts';
-import { AuditLog } from '../services/audit.ts';
-import { BookingService } from '../services/bookings.ts';
-import { CreditService } from '../services/credits.ts';
-import type { ServiceDeps } from '../services/deps.ts';
-import { Erasure } from '../services/erasure.ts';
-import { UserExport } from '../services/export.ts';
-import { FailedJobs } from '../services/failed-jobs.ts';
-import { JoinAccess } from '../services/join-access.ts';
-import { JoinLinks } from '../services/join-links.ts';
-import { LiveService } from '../services/live.ts';
-import { Attendance } from '../services/live-attendance.ts';
-import { MessageService } from '../services/messages.ts';
-import type { MessagingSessionGate } from '../services/ports.ts';
-import { ProvisioningService } from '../services/provisioning.ts';
-import { RekeyService } from '../services/rekey.ts';
-import { Retention } from '../services/retention.ts';
-import { RoomService } from '../services/rooms.ts';
-import { turnIceServers } from '../services/turn.ts';
-import { DomainEvents, UnitOfWork } from '../services/unit-of-work.ts';
-import { Webhooks } from '../services/webhooks.ts';
-import type { Store } from '../store/index.ts';
-import { JobStore } from '../store/jobs.ts';
-import { OpsQueries } from '../store/ops.ts';
+import type { MediaPool } from '../media/index.ts';
+import { logSocketConnections } from '../signaling/connection-log.ts';
+import { socketLiveEvents } from '../signaling/live.ts';
+import type { IoServer } from '../signaling/room-events.ts';
+import { socketRoomEvents } from '../signaling/room-events.ts';
+import { attachSignaling, createIo } from '../signaling/server.ts';
+import { AddressLimiter } from '../src/auth/address-limiter.ts';
+import { JoinTokens } from '../src/auth/join-tokens.ts';
+import { embeddedSecret, TokenVerifier } from '../src/auth/tokens.ts';
+import { type Clock, systemClock } from '../src/clock.ts';
+import { ClusterMedia } from '../src/cluster/media/cluster-media.ts';
+import type { Config } from '../src/config.ts';
+import { createHttpApp } from '../src/http/app.ts';
+import { extension } from '../src/http/attachments.ts';
+import { InFlight } from '../src/inflight.ts';
+import type { Scheduler } from '../src/jobs/scheduler.ts';
+import { createLogger, type Logger } from '../src/log.ts';
+import { createMetrics } from '../src/metrics.ts';
+import { AttachmentService } from '../src/services/attachments.ts';
+import { AuditLog } from '../src/services/audit.ts';
+import { BookingService } from '../src/services/bookings.ts';
+import { CreditService } from '../src/services/credits.ts';
+import type { ServiceDeps } from '../src/services/deps.ts';
+import { Erasure } from '../src/services/erasure.ts';
+import { UserExport } from '../src/services/export.ts';
+import { FailedJobs } from '../src/services/failed-jobs.ts';
+import { JoinAccess } from '../src/services/join-access.ts';
+import { JoinLinks } from '../src/services/join-links.ts';
+import { LiveService } from '../src/services/live.ts';
+import { Attendance } from '../src/services/live-attendance.ts';
+import { MessageService } from '../src/services/messages.ts';
+import type { MessagingSessionGate } from '../src/services/ports.ts';
+import { ProvisioningService } from '../src/services/provisioning.ts';
+import { RekeyService } from '../src/services/rekey.ts';
+import { Retention } from '../src/services/retention.ts';
+import { RoomService } from '../src/services/rooms.ts';
+import { turnIceServers } from '../src/services/turn.ts';
+import { DomainEvents, UnitOfWork } from '../src/services/unit-of-work.ts';
+import { Webhooks } from '../src/services/webhooks.ts';
+import type { Store } from '../src/store/index.ts';
+import { JobStore } from '../src/store/jobs.ts';
+import { OpsQueries } from '../src/store/ops.ts';
 import { openMedia, openStoreFor } from './resources.ts';
 import { createScheduler } from './scheduler.ts';
 import { openSharedState } from './shared-state.ts';
@@ -79,9 +79,10 @@ export interface RunningServer {
 
 /**
  * The composition root: config → store → shared state → services →
- * transports, each piece made once and handed down. Nothing in src/ outside
- * src/app/ imports this, so arrows run one way: app → transports → services
- * → domain and store.
+ * transports, each piece made once and handed down. It sits above src/,
+ * signaling/ and media/, and only server/main.ts (with the tests and
+ * benchmarks) imports it, so arrows run one way: server → transports →
+ * services → domain and store.
  */
 export async function startServer(config: Config, opts: StartOptions = {}): Promise<RunningServer> {
   const log = opts.logger ?? createLogger(config.logLevel);

@@ -1,11 +1,11 @@
-import type { Clock } from '../clock.ts';
-import type { Config } from '../config.ts';
-import { byKind, type JobHandlers, maxAttempts } from '../jobs/kinds.ts';
-import { Scheduler } from '../jobs/scheduler.ts';
-import type { Logger } from '../log.ts';
-import type { Metrics } from '../metrics.ts';
-import type { Db } from '../store/db.ts';
-import { WEBHOOK_DELIVER } from '../store/jobs.ts';
+import type { Clock } from '../src/clock.ts';
+import type { Config } from '../src/config.ts';
+import { byKind, type JobHandlers, maxAttempts } from '../src/jobs/kinds.ts';
+import { Scheduler } from '../src/jobs/scheduler.ts';
+import type { Logger } from '../src/log.ts';
+import type { Metrics } from '../src/metrics.ts';
+import type { Db } from '../src/store/db.ts';
+import { WEBHOOK_DELIVER } from '../src/store/jobs.ts';
 
 /** The durable-job scheduler with a handler for every job kind (a kind left out does not compile), counted in metrics. */
 export function createScheduler(o: {

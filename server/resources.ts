@@ -1,8 +1,8 @@
-import { MediaPool } from '../../media/index.ts';
-import type { Config } from '../config.ts';
-import type { Logger } from '../log.ts';
-import { embeddedKeys, Keyring } from '../privacy/keyring.ts';
-import { openStore, type Store } from '../store/index.ts';
+import { MediaPool } from '../media/index.ts';
+import type { Config } from '../src/config.ts';
+import type { Logger } from '../src/log.ts';
+import { embeddedKeys, Keyring } from '../src/privacy/keyring.ts';
+import { openStore, type Store } from '../src/store/index.ts';
 
 /**
  * The store, sealed with ENCRYPTION_KEYS, else (embedded only) a key generated

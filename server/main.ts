@@ -1,9 +1,9 @@
-import { startServer } from './app/server.ts';
-import { type Config, ConfigError, loadConfig } from './config.ts';
-import { MigrationChecksumError } from './store/migrate.ts';
+import { type Config, ConfigError, loadConfig } from '../src/config.ts';
+import { MigrationChecksumError } from '../src/store/migrate.ts';
+import { startServer } from './server.ts';
 
 // `npm start` runs this file; tests and benchmarks import startServer from it.
-export { type RunningServer, type StartOptions, startServer } from './app/server.ts';
+export { type RunningServer, type StartOptions, startServer } from './server.ts';
 
 if (import.meta.main) {
   let config: Config;

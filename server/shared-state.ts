@@ -1,13 +1,13 @@
 import { randomBytes } from 'node:crypto';
-import { RedisNodeLiveness } from '../cluster/node-liveness.ts';
-import { RedisPresence } from '../cluster/presence.ts';
-import { connectRedis, type RedisConnections } from '../cluster/redis.ts';
-import { RedisSchedulerWake } from '../cluster/scheduler-wake.ts';
-import type { Config } from '../config.ts';
-import { localWake, type SchedulerWake } from '../jobs/wake.ts';
-import type { Logger } from '../log.ts';
-import { localLiveness, type NodeLiveness } from '../services/liveness.ts';
-import { localPresence, type PresenceStore } from '../services/presence.ts';
+import { RedisNodeLiveness } from '../src/cluster/node-liveness.ts';
+import { RedisPresence } from '../src/cluster/presence.ts';
+import { connectRedis, type RedisConnections } from '../src/cluster/redis.ts';
+import { RedisSchedulerWake } from '../src/cluster/scheduler-wake.ts';
+import type { Config } from '../src/config.ts';
+import { localWake, type SchedulerWake } from '../src/jobs/wake.ts';
+import type { Logger } from '../src/log.ts';
+import { localLiveness, type NodeLiveness } from '../src/services/liveness.ts';
+import { localPresence, type PresenceStore } from '../src/services/presence.ts';
 
 /** The state nodes share: over Redis with REDIS_URL, else this node's own. */
 export interface SharedState {
