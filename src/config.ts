@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { commaList } from './comma-list.ts';
 import type { Policy } from './domain/bookings.ts';
 import { DAY, duration, durationList, HOUR, MINUTE, optionalDuration, SECOND } from './durations.ts';
 import { type DataKey, parseKeys } from './privacy/keyring.ts';
@@ -88,12 +89,7 @@ const EnvSchema = z.object({
   ATTACHMENT_TYPES: z
     .string()
     .default('audio/webm,audio/ogg,audio/mpeg,audio/mp4,audio/wav,video/webm,video/mp4,video/quicktime')
-    .transform((v) =>
-      v
-        .split(',')
-        .map((s) => s.trim().toLowerCase())
-        .filter(Boolean),
-    ),
+    .transform((v) => commaList(v.toLowerCase())),
   SOCKET_RATE_LIMIT: int(1, 100_000).default(30),
   HTTP_RATE_LIMIT: int(1, 100_000).default(60),
   SOCKETS_PER_USER: int(1, 10_000).default(20),
@@ -165,10 +161,7 @@ const EnvSchema = z.object({
   TURN_URLS: z
     .string()
     .transform((v, ctx) => {
-      const urls = v
-        .split(',')
-        .map((s) => s.trim())
-        .filter(Boolean);
+      const urls = commaList(v);
       const bad = urls.find((u) => !/^turns?:[^\s]+$/.test(u));
       if (bad) {
         ctx.addIssue({ code: 'custom', message: `"${bad}" is not a turn: or turns: URL` });

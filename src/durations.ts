@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { commaList } from './comma-list.ts';
 
 /**
  * Durations in settings: a number and a unit (`500ms`, `10s`, `15m`, `1.5h`,
@@ -84,10 +85,7 @@ export const durationList = (fallback: string, b: Bounds & { maxEntries: number 
   z
     .string()
     .transform((v, ctx) => {
-      const parts = v
-        .split(',')
-        .map((s) => s.trim())
-        .filter(Boolean);
+      const parts = commaList(v);
       if (parts.length > b.maxEntries) {
         ctx.addIssue({ code: 'custom', message: `at most ${b.maxEntries} durations, not ${parts.length}` });
         return z.NEVER;

@@ -23,6 +23,16 @@ export function createMetrics() {
   const registry = new client.Registry();
   client.collectDefaultMetrics({ register: registry });
   let sources: MetricSources | undefined;
+  /** A count of this node's SFU, read at each scrape (0 without one). */
+  const mediaGauge = (name: string, help: string, count: 'workers' | 'consumers') =>
+    new client.Gauge({
+      name,
+      help,
+      registers: [registry],
+      collect() {
+        this.set(sources?.media()?.[count] ?? 0);
+      },
+    });
   return {
     registry,
     /** Wires the gauges to the node's state (server/server.ts, once everything exists). */
@@ -81,22 +91,12 @@ export function createMetrics() {
         this.set({ state: 'in_progress' }, s.in_progress);
       },
     }),
-    mediaWorkers: new client.Gauge({
-      name: 'talkroom_media_workers',
-      help: 'Live mediasoup workers on this node',
-      registers: [registry],
-      collect() {
-        this.set(sources?.media()?.workers ?? 0);
-      },
-    }),
-    mediaConsumers: new client.Gauge({
-      name: 'talkroom_media_consumers',
-      help: 'mediasoup consumers (media streams sent to a participant) on this node',
-      registers: [registry],
-      collect() {
-        this.set(sources?.media()?.consumers ?? 0);
-      },
-    }),
+    mediaWorkers: mediaGauge('talkroom_media_workers', 'Live mediasoup workers on this node', 'workers'),
+    mediaConsumers: mediaGauge(
+      'talkroom_media_consumers',
+      'mediasoup consumers (media streams sent to a participant) on this node',
+      'consumers',
+    ),
     jobsDue: new client.Gauge({
       name: 'talkroom_jobs_due',
       help: 'Scheduled jobs due now and not yet claimed, across the deployment (the backlog)',

@@ -11,12 +11,14 @@ import type {
   ServerToClientEvents,
 } from '../../protocol/events.ts';
 import { Emitter } from './emitter.ts';
-import { RETRYABLE, TalkroomError } from './errors.ts';
+import { TalkroomError } from './errors.ts';
+import { Outbox, type SendInput } from './outbox.ts';
+import { MessageStream } from './stream.ts';
 import { tokenExpiry } from './token.ts';
 
+export type { SendInput } from './outbox.ts';
+
 export type TypedSocket = Socket<ServerToClientEvents, ClientToServerEvents>;
-/** What `send` takes: a `message:send` payload; the SDK picks the `clientMsgId` unless the application does. */
-export type SendInput = Omit<RequestInput<'message:send'>, 'clientMsgId'> & { clientMsgId?: string };
 
 export interface TalkroomClientOptions {
   /** The server's origin, e.g. `https://talk.example.com`. */
@@ -59,22 +61,6 @@ export interface ClientEvents {
   error: (error: TalkroomError) => void;
 }
 
-interface OutboxEntry {
-  input: RequestInput<'message:send'>;
-  inflight: boolean;
-  resolve: (m: Message) => void;
-  reject: (e: TalkroomError) => void;
-}
-
-interface RoomCursor {
-  /** The highest seq delivered to the application, with nothing missing below it. */
-  seq: number;
-  /** Messages that came ahead of a gap, held back until it fills. */
-  held: Map<number, Message>;
-}
-
-const SYNC_ROOMS_PER_CALL = 1000;
-
 /**
  * A talkroom connection: typed requests and server events, an outbox that
  * delivers every send exactly once across reconnects and restarts, and a
@@ -92,21 +78,32 @@ export class TalkroomClient extends Emitter<ClientEvents> {
   #retryTimer: ReturnType<typeof setTimeout> | undefined;
   #connectFailures = 0;
   #closed = false;
-  readonly #outbox = new Map<string, OutboxEntry>();
-  readonly #rooms = new Map<string, RoomCursor>();
-  #followAll: boolean;
-  /** Signed in with a join link only: one session's live events and chat, no room to follow. */
-  readonly #linkOnly: boolean;
-  #syncing = false;
-  #syncAgain = false;
+  readonly #outbox: Outbox;
+  readonly #stream: MessageStream;
 
   constructor(o: TalkroomClientOptions) {
     super();
     this.#o = o;
     this.#timeoutMs = o.requestTimeoutMs ?? 15_000;
     this.#token = o.token;
-    this.#followAll = o.rooms === 'all';
-    this.#linkOnly = Boolean(o.joinToken) && !o.token && !o.getToken;
+    this.#outbox = new Outbox({
+      send: (input) => this.request('message:send', input).then((a) => a.message),
+      open: () => this.socket.connected && !this.#closed,
+      closed: () => this.#closed,
+      stored: (m) => this.#stream.ingest(m, false),
+    });
+    this.#stream = new MessageStream(
+      {
+        request: (event, payload) => this.request(event, payload),
+        // follow() runs in here before the socket exists.
+        connected: () => this.socket?.connected ?? false,
+        message: (m) => this.emit('message', m),
+        caughtUp: () => this.emit('caughtUp'),
+        failed: (e) => this.emit('error', e),
+      },
+      // Signed in with a join link only: one session's live events and chat, no room to follow.
+      { followAll: o.rooms === 'all', linkOnly: Boolean(o.joinToken) && !o.token && !o.getToken },
+    );
     if (o.rooms && o.rooms !== 'all') for (const [id, seq] of Object.entries(o.rooms)) this.follow(id, seq);
     this.socket = io(o.url, {
       ...o.socket,
@@ -175,57 +172,12 @@ export class TalkroomClient extends Emitter<ClientEvents> {
    * or the client is closed.
    */
   send(input: SendInput): Promise<Message> {
-    const clientMsgId = input.clientMsgId ?? newId();
-    const full = { ...input, clientMsgId } as RequestInput<'message:send'>;
-    return new Promise((resolve, reject) => {
-      if (this.#closed) return reject(new TalkroomError('unavailable', 'the client is closed'));
-      const existing = this.#outbox.get(clientMsgId);
-      if (existing) {
-        // The same message again: one entry, both callers answered.
-        const { resolve: r0, reject: j0 } = existing;
-        existing.resolve = (m) => {
-          r0(m);
-          resolve(m);
-        };
-        existing.reject = (e) => {
-          j0(e);
-          reject(e);
-        };
-        return;
-      }
-      this.#outbox.set(clientMsgId, { input: full, inflight: false, resolve, reject });
-      this.#flush(clientMsgId);
-    });
+    return this.#outbox.add(input);
   }
 
   /** The sends not yet acknowledged, oldest first (to show as "sending…", or to keep across a page reload). */
   pending(): RequestInput<'message:send'>[] {
-    return [...this.#outbox.values()].map((e) => e.input);
-  }
-
-  #flush(clientMsgId: string): void {
-    const e = this.#outbox.get(clientMsgId);
-    if (!e || e.inflight || !this.socket.connected || this.#closed) return;
-    e.inflight = true;
-    this.request('message:send', e.input).then(
-      ({ message }) => {
-        this.#outbox.delete(clientMsgId);
-        this.#ingest(message, false);
-        e.resolve(message);
-      },
-      (err: TalkroomError) => {
-        e.inflight = false;
-        if (!RETRYABLE.has(err.code)) {
-          this.#outbox.delete(clientMsgId);
-          e.reject(err);
-          return;
-        }
-        // Still connected (slow or busy server): try again shortly; otherwise the next connect does.
-        if (this.socket.connected) {
-          setTimeout(() => this.#flush(clientMsgId), err.code === 'rate_limited' ? 1000 : 200);
-        }
-      },
-    );
+    return this.#outbox.pending();
   }
 
   // ---- the message stream ------------------------------------------------------------------
@@ -235,116 +187,16 @@ export class TalkroomClient extends Emitter<ClientEvents> {
    * caught up now (when connected) and after every reconnect.
    */
   follow(roomId: string, lastSeenSeq = 0): void {
-    const r = this.#rooms.get(roomId);
-    if (r) return;
-    this.#rooms.set(roomId, { seq: lastSeenSeq, held: new Map() });
-    if (this.socket?.connected) this.#sync();
+    this.#stream.follow(roomId, lastSeenSeq);
   }
 
   unfollow(roomId: string): void {
-    this.#rooms.delete(roomId);
+    this.#stream.unfollow(roomId);
   }
 
   /** The highest seq of a followed room delivered to the application. */
   lastSeq(roomId: string): number | undefined {
-    return this.#rooms.get(roomId)?.seq;
-  }
-
-  /**
-   * One message into a room's stream. From live events (and acks) a message
-   * past a gap is held and a catch-up fills the gap; a `rooms:sync` answer is
-   * complete, so a gap in it is a message this reader does not see.
-   */
-  #ingest(m: Message, complete: boolean): void {
-    let r = this.#rooms.get(m.roomId);
-    if (!r) {
-      // A room not followed yet: followed from this message on.
-      r = { seq: m.seq - 1, held: new Map() };
-      this.#rooms.set(m.roomId, r);
-    }
-    if (m.seq <= r.seq || (r.held.has(m.seq) && !complete)) return;
-    // A link's socket hears only its session's chat: the seqs between are other messages, not gaps.
-    if (this.#linkOnly) {
-      r.seq = m.seq;
-      this.emit('message', m);
-      return;
-    }
-    if (m.seq === r.seq + 1 || complete) {
-      r.held.delete(m.seq);
-      r.seq = m.seq;
-      this.emit('message', m);
-      for (let next = r.held.get(r.seq + 1); next; next = r.held.get(r.seq + 1)) {
-        r.held.delete(next.seq);
-        r.seq = next.seq;
-        this.emit('message', next);
-      }
-      for (const seq of r.held.keys()) if (seq <= r.seq) r.held.delete(seq);
-      return;
-    }
-    r.held.set(m.seq, m);
-    this.#sync();
-  }
-
-  /** Catches up every followed room with rooms:sync, page by page; runs once at a time, again if asked meanwhile. */
-  #sync(): void {
-    if (this.#syncing) {
-      this.#syncAgain = true;
-      return;
-    }
-    this.#syncing = true;
-    void (async () => {
-      try {
-        do {
-          this.#syncAgain = false;
-          await this.#syncOnce();
-          // Messages still held came after the server read: their gap fills on another pass.
-        } while (this.#syncAgain || [...this.#rooms.values()].some((r) => r.held.size > 0));
-        this.emit('caughtUp');
-      } catch (e) {
-        const err = e instanceof TalkroomError ? e : new TalkroomError('internal', String(e));
-        // Not connected: the next connect catches up.
-        if (this.socket.connected) this.emit('error', err);
-      } finally {
-        this.#syncing = false;
-      }
-    })();
-  }
-
-  async #syncOnce(): Promise<void> {
-    let todo = [...this.#rooms.keys()];
-    while (todo.length && this.socket.connected) {
-      const batch = todo.slice(0, SYNC_ROOMS_PER_CALL);
-      const cursors = Object.fromEntries(batch.map((id) => [id, this.#rooms.get(id)?.seq ?? 0]));
-      let answer: RequestAnswer<'rooms:sync'>;
-      try {
-        answer = await this.request('rooms:sync', { cursors });
-      } catch (e) {
-        if (e instanceof TalkroomError && (e.code === 'forbidden' || e.code === 'not_found')) {
-          // A room this user no longer sees stops the whole call: keep only the readable ones.
-          await this.#dropUnreadable();
-          todo = todo.filter((id) => this.#rooms.has(id));
-          continue;
-        }
-        throw e;
-      }
-      const more: string[] = [];
-      for (const id of batch) {
-        for (const m of answer.messages[id] ?? []) this.#ingest(m, true);
-        if (answer.hasMore[id]) more.push(id);
-      }
-      todo = [...more, ...todo.slice(SYNC_ROOMS_PER_CALL)];
-    }
-  }
-
-  async #dropUnreadable(): Promise<void> {
-    const { rooms } = await this.request('rooms:list', {});
-    const visible = new Set(rooms.map((r) => r.id));
-    for (const id of [...this.#rooms.keys()]) if (!visible.has(id)) this.#rooms.delete(id);
-  }
-
-  async #followAllRooms(): Promise<void> {
-    const { rooms } = await this.request('rooms:list', {});
-    for (const room of rooms) if (!this.#rooms.has(room.id)) this.follow(room.id, room.lastSeq);
+    return this.#stream.lastSeq(roomId);
   }
 
   // ---- connection and token ------------------------------------------------------------------
@@ -356,18 +208,8 @@ export class TalkroomClient extends Emitter<ClientEvents> {
       this.#expired = false;
       this.#armRefresh();
       this.emit('connected');
-      for (const id of this.#outbox.keys()) this.#flush(id);
-      // A join link opens one session, not the room: there is nothing to catch up.
-      if (this.#linkOnly) return;
-      if (this.#followAll) {
-        this.#followAllRooms().then(
-          () => this.#sync(),
-          (e: TalkroomError) => {
-            this.emit('error', e);
-            this.#sync();
-          },
-        );
-      } else this.#sync();
+      this.#outbox.flushAll();
+      this.#stream.reconnected();
     });
     s.on('disconnect', (reason) => {
       clearTimeout(this.#refreshTimer);
@@ -393,7 +235,7 @@ export class TalkroomClient extends Emitter<ClientEvents> {
     s.on('auth:expired', () => {
       this.#expired = true;
     });
-    s.on('message:new', (m) => this.#ingest(m, false));
+    s.on('message:new', (m) => this.#stream.ingest(m, false));
     s.on('room:opened', ({ roomId }) => this.follow(roomId, 0));
   }
 
@@ -472,7 +314,7 @@ export class TalkroomClient extends Emitter<ClientEvents> {
     clearTimeout(this.#refreshTimer);
     clearTimeout(this.#retryTimer);
     this.socket.disconnect();
-    for (const e of this.#outbox.values()) e.reject(new TalkroomError('unavailable', 'the client is closed'));
+    this.#outbox.rejectAll();
   }
 
   /** The socket without its event maps, for the SDK's own generic plumbing (the public methods are typed). */
@@ -484,11 +326,4 @@ export class TalkroomClient extends Emitter<ClientEvents> {
 function toError(body: ErrorBody | undefined, event: string): TalkroomError {
   const code = body && Object.hasOwn(ERROR_CODES, body.code) ? body.code : ('internal' as ErrorCode);
   return new TalkroomError(code, body?.message ?? `malformed answer to ${event}`);
-}
-
-/** A clientMsgId: random, so two devices of one user never collide. */
-function newId(): string {
-  const c = globalThis.crypto;
-  if (c?.randomUUID) return c.randomUUID();
-  return `${Date.now().toString(36)}-${Math.random().toString(36).slice(2)}${Math.random().toString(36).slice(2)}`;
 }

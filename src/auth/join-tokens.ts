@@ -61,37 +61,39 @@ export class JoinTokens {
    * not opened: what a page shows before the session ("opens at …").
    */
   read(token: string, now: Date): JoinGrant {
-    let decoded: unknown;
-    try {
-      decoded = jwt.verify(token, this.#key, {
-        algorithms: ['HS256'],
-        clockTimestamp: Math.floor(now.getTime() / 1000),
-        ignoreNotBefore: true,
-      });
-    } catch (e) {
-      if (e instanceof jwt.TokenExpiredError) {
-        throw new AppError('join_window_closed', `this join link expired at ${e.expiredAt.toISOString()}`);
-      }
-      throw new AppError('unauthenticated', 'the join link is not valid');
-    }
-    return toGrant(decoded);
+    return this.#grant(token, now, true, (e) =>
+      e instanceof jwt.TokenExpiredError
+        ? `this join link expired at ${e.expiredAt.toISOString()}`
+        : undefined,
+    );
   }
 
   /** The grant, if the token is genuine and its window is open at `now`. */
   verify(token: string, now: Date): JoinGrant {
+    return this.#grant(token, now, false, (e) =>
+      e instanceof jwt.TokenExpiredError || e instanceof jwt.NotBeforeError
+        ? 'this join link works from shortly before the session until its end'
+        : undefined,
+    );
+  }
+
+  /** Verifies the signature (and the window, unless told to ignore its opening); `closed` words a window refusal. */
+  #grant(
+    token: string,
+    now: Date,
+    ignoreNotBefore: boolean,
+    closed: (e: unknown) => string | undefined,
+  ): JoinGrant {
     let decoded: unknown;
     try {
       decoded = jwt.verify(token, this.#key, {
         algorithms: ['HS256'],
         clockTimestamp: Math.floor(now.getTime() / 1000),
+        ignoreNotBefore,
       });
     } catch (e) {
-      if (e instanceof jwt.TokenExpiredError || e instanceof jwt.NotBeforeError) {
-        throw new AppError(
-          'join_window_closed',
-          'this join link works from shortly before the session until its end',
-        );
-      }
+      const why = closed(e);
+      if (why) throw new AppError('join_window_closed', why);
       throw new AppError('unauthenticated', 'the join link is not valid');
     }
     return toGrant(decoded);

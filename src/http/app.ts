@@ -42,7 +42,7 @@ import { accessLog } from './access-log.ts';
 import { attachmentRoutes } from './attachments.ts';
 import { bookingRoutes } from './bookings.ts';
 import { privacyRoutes } from './privacy.ts';
-import { actor, only, param, tracker } from './route-kit.ts';
+import { actor, areaRoutes, only, param } from './route-kit.ts';
 import { webRoutes } from './web.ts';
 
 export interface HttpDeps {
@@ -135,7 +135,7 @@ export function createHttpApp(d: HttpDeps): express.Express {
   // The reference web pages (a join link's session page, /app) and their built assets.
   app.use(webRoutes(d));
 
-  const v1 = express.Router();
+  const { router: v1, tracked, answer } = areaRoutes(d.inflight);
   v1.use(async (req, res, next) => {
     if (d.inflight.draining) throw new AppError('unavailable', 'the server is shutting down; retry');
     const ip = req.socket.remoteAddress ?? 'unknown';
@@ -161,8 +161,6 @@ export function createHttpApp(d: HttpDeps): express.Express {
   });
   v1.use(express.json({ limit: '256kb' }));
 
-  const tracked = tracker(d.inflight);
-
   // Provisioning (the platform's backend).
   v1.put(
     '/users/:id',
@@ -179,11 +177,9 @@ export function createHttpApp(d: HttpDeps): express.Express {
   v1.put(
     '/users/:id/plan',
     only('admin'),
-    tracked(async (req, res) => {
-      res.json({
-        plan: await d.provisioning.putPlan(actor(req), param(req, 'id'), parse(PutPlanBody, req.body)),
-      });
-    }),
+    answer(async (req) => ({
+      plan: await d.provisioning.putPlan(actor(req), param(req, 'id'), parse(PutPlanBody, req.body)),
+    })),
   );
 
   // Rooms.
@@ -197,22 +193,17 @@ export function createHttpApp(d: HttpDeps): express.Express {
   );
   v1.get(
     '/rooms',
-    tracked(async (req, res) => {
-      res.json(await d.rooms.page(actor(req), parse(RoomsQuery, req.query, 'query')));
-    }),
+    answer((req) => d.rooms.page(actor(req), parse(RoomsQuery, req.query, 'query'))),
   );
   v1.get(
     '/rooms/:id',
-    tracked(async (req, res) => {
-      res.json({ room: await d.rooms.get(actor(req), param(req, 'id')) });
-    }),
+    answer(async (req) => ({ room: await d.rooms.get(actor(req), param(req, 'id')) })),
   );
   v1.get(
     '/rooms/:id/messages',
-    tracked(async (req, res) => {
-      const q = parse(HistoryQuery, { ...req.query, roomId: req.params.id }, 'query');
-      res.json(await d.messages.history(actor(req), q));
-    }),
+    answer((req) =>
+      d.messages.history(actor(req), parse(HistoryQuery, { ...req.query, roomId: req.params.id }, 'query')),
+    ),
   );
   v1.post(
     '/rooms/:id/messages',
@@ -228,16 +219,16 @@ export function createHttpApp(d: HttpDeps): express.Express {
   );
   v1.post(
     '/rooms/:id/escalations',
-    tracked(async (req, res) => {
+    answer(async (req) => {
       const { to } = parse(EscalationBody, req.body);
-      res.status(201).json({ room: await d.rooms.escalate(actor(req), param(req, 'id'), to) });
-    }),
+      return { room: await d.rooms.escalate(actor(req), param(req, 'id'), to) };
+    }, 201),
   );
   v1.put(
     '/rooms/:id/ticket',
-    tracked(async (req, res) => {
+    answer(async (req) => {
       const change = parse(TicketBody, req.body);
-      res.json({ room: await d.rooms.updateTicket(actor(req), param(req, 'id'), change) });
+      return { room: await d.rooms.updateTicket(actor(req), param(req, 'id'), change) };
     }),
   );
 
@@ -251,16 +242,14 @@ export function createHttpApp(d: HttpDeps): express.Express {
   v1.get(
     '/admin/jobs/failed',
     only('admin'),
-    tracked(async (req, res) => {
-      res.json(await d.failedJobs.list(parse(FailedJobsQuery, req.query, 'query')));
-    }),
+    answer((req) => d.failedJobs.list(parse(FailedJobsQuery, req.query, 'query'))),
   );
   v1.post(
     '/admin/jobs/:id/retry',
     only('admin'),
-    tracked(async (req, res) => {
+    answer((req) => {
       parse(EmptyBody, req.body ?? {});
-      res.json(await d.failedJobs.retry(param(req, 'id')));
+      return d.failedJobs.retry(param(req, 'id'));
     }),
   );
 

@@ -1,17 +1,16 @@
-import express, { type Request, type Response } from 'express';
-import { Id } from '../../protocol/inputs.ts';
+import type express from 'express';
+import type { Request, Response } from 'express';
 import type { Config } from '../config.ts';
 import { AppError } from '../errors.ts';
 import type { InFlight } from '../inflight.ts';
 import type { Logger } from '../log.ts';
-import { parse } from '../parse.ts';
 import {
   type AttachmentService,
   RECORDING_CHUNK_BYTES,
   UPLOAD_LIMITS,
   UploadAborted,
 } from '../services/attachments.ts';
-import { tracker } from './route-kit.ts';
+import { actor, areaRoutes, param } from './route-kit.ts';
 
 export interface AttachmentRouteDeps {
   config: Config;
@@ -20,16 +19,13 @@ export interface AttachmentRouteDeps {
   attachments: AttachmentService;
 }
 
-const param = (req: Request, name: string): string => parse(Id, req.params[name], name);
-
 /**
  * Voice and video recordings over REST: the upload's body is the raw file, its
  * type the Content-Type; the download is the file, served so that no browser
  * ever renders it as a page. Mounted on /v1 behind authentication.
  */
 export function attachmentRoutes(d: AttachmentRouteDeps): express.Router {
-  const r = express.Router();
-  const tracked = tracker(d.inflight);
+  const { router: r, tracked } = areaRoutes(d.inflight);
 
   r.post(
     '/rooms/:id/attachments',
@@ -46,7 +42,7 @@ export function attachmentRoutes(d: AttachmentRouteDeps): express.Router {
         }
         const type = (req.headers['content-type'] ?? '').split(';')[0]!.trim();
         const length = req.headers['content-length'];
-        const meta = await d.attachments.upload(req.identity!, roomId, type, {
+        const meta = await d.attachments.upload(actor(req), roomId, type, {
           declaredBytes: length === undefined ? undefined : Number(length),
           pieces: body,
         });
@@ -75,7 +71,7 @@ export function attachmentRoutes(d: AttachmentRouteDeps): express.Router {
     tracked(async (req, res) => {
       const roomId = param(req, 'id');
       const attachmentId = param(req, 'attachmentId');
-      const { meta, read } = await d.attachments.open(req.identity!, roomId, attachmentId);
+      const { meta, read } = await d.attachments.open(actor(req), roomId, attachmentId);
       const size = meta.sizeBytes;
       // Whatever its bytes, a recording is never a page: no sniffing, no scripts, saved rather than shown.
       res.set({

@@ -1,4 +1,4 @@
-import express from 'express';
+import type express from 'express';
 import {
   BookingsQuery,
   CancelBody,
@@ -17,7 +17,7 @@ import type { BookingService } from '../services/bookings.ts';
 import type { CreditService } from '../services/credits.ts';
 import type { JoinAccess } from '../services/join-access.ts';
 import type { JoinLinks } from '../services/join-links.ts';
-import { actor, param, tracker } from './route-kit.ts';
+import { actor, areaRoutes, param } from './route-kit.ts';
 
 export interface BookingRouteDeps {
   inflight: InFlight;
@@ -30,91 +30,71 @@ export interface BookingRouteDeps {
 
 /** Bookings, credits, the plan and join links. Mounted on /v1 behind authentication (a join link's lookup needs none). */
 export function bookingRoutes(d: BookingRouteDeps): express.Router {
-  const v1 = express.Router();
-  const tracked = tracker(d.inflight);
+  const { router: v1, tracked, answer } = areaRoutes(d.inflight);
 
   v1.get(
     '/providers/:id/slots',
-    tracked(async (req, res) => {
+    answer((req) => {
       const q = parse(SlotsQuery, req.query, 'query');
-      res.json(await d.bookings.slots(param(req, 'id'), q));
+      return d.bookings.slots(param(req, 'id'), q);
     }),
   );
   v1.post(
     '/bookings',
-    tracked(async (req, res) => {
-      res
-        .status(201)
-        .json({ booking: await d.bookings.create(actor(req), parse(CreateBookingBody, req.body)) });
-    }),
+    answer(
+      async (req) => ({ booking: await d.bookings.create(actor(req), parse(CreateBookingBody, req.body)) }),
+      201,
+    ),
   );
   v1.get(
     '/bookings',
-    tracked(async (req, res) => {
-      res.json(await d.bookings.list(actor(req), parse(BookingsQuery, req.query, 'query')));
-    }),
+    answer((req) => d.bookings.list(actor(req), parse(BookingsQuery, req.query, 'query'))),
   );
   v1.get(
     '/bookings/:id',
-    tracked(async (req, res) => {
-      res.json({ booking: await d.bookings.get(actor(req), param(req, 'id')) });
-    }),
+    answer(async (req) => ({ booking: await d.bookings.get(actor(req), param(req, 'id')) })),
   );
-  v1.post(
-    '/bookings/:id/confirm',
-    tracked(async (req, res) => {
-      parse(EmptyBody, req.body ?? {});
-      res.json({ booking: await d.bookings.confirm(actor(req), param(req, 'id')) });
-    }),
-  );
-  v1.post(
-    '/bookings/:id/decline',
-    tracked(async (req, res) => {
-      parse(EmptyBody, req.body ?? {});
-      res.json({ booking: await d.bookings.decline(actor(req), param(req, 'id')) });
-    }),
-  );
-  v1.post(
-    '/bookings/:id/waive',
-    tracked(async (req, res) => {
-      parse(EmptyBody, req.body ?? {});
-      res.json({ booking: await d.bookings.waive(actor(req), param(req, 'id')) });
-    }),
-  );
+  // The provider's answers to a request, and a late charge waived: no body, the booking as it is now.
+  for (const change of ['confirm', 'decline', 'waive'] as const) {
+    v1.post(
+      `/bookings/:id/${change}`,
+      answer(async (req) => {
+        parse(EmptyBody, req.body ?? {});
+        return { booking: await d.bookings[change](actor(req), param(req, 'id')) };
+      }),
+    );
+  }
   v1.post(
     '/bookings/:id/cancel',
-    tracked(async (req, res) => {
+    answer(async (req) => {
       const { reason } = parse(CancelBody, req.body ?? {});
-      res.json({ booking: await d.bookings.cancel(actor(req), param(req, 'id'), reason) });
+      return { booking: await d.bookings.cancel(actor(req), param(req, 'id'), reason) };
     }),
   );
   v1.post(
     '/bookings/:id/reschedule',
-    tracked(async (req, res) => {
-      res.status(201).json({
+    answer(
+      async (req) => ({
         booking: await d.bookings.reschedule(actor(req), param(req, 'id'), parse(RescheduleBody, req.body)),
-      });
-    }),
+      }),
+      201,
+    ),
   );
   // A client's own plan (PROTOCOL.md, "Fair bookings").
   v1.get(
     '/plan',
-    tracked(async (req, res) => {
-      res.json(await d.credits.plan(actor(req)));
-    }),
+    answer((req) => d.credits.plan(actor(req))),
   );
   v1.get(
     '/credits',
-    tracked(async (req, res) => {
-      res.json(await d.credits.balance(actor(req), parse(CreditsQuery, req.query, 'query')));
-    }),
+    answer((req) => d.credits.balance(actor(req), parse(CreditsQuery, req.query, 'query'))),
   );
   v1.post(
     '/credits/purchase',
-    tracked(async (req, res) => {
+    answer((req) => {
       const { count, paymentRef } = parse(PurchaseBody, req.body);
-      res.status(201).json(await d.credits.purchase(actor(req), count, paymentRef));
-    }),
+      return d.credits.purchase(actor(req), count, paymentRef);
+    }, 201),
   );
   // What a join link grants its participant (the web client reads this before live:join).
   v1.get(
@@ -137,9 +117,7 @@ export function bookingRoutes(d: BookingRouteDeps): express.Router {
   // Join links for a reminder bot of the platform's own (or the platform's backend).
   v1.get(
     '/bookings/:id/join-links',
-    tracked(async (req, res) => {
-      res.json(await d.joinLinks.forBooking(actor(req), param(req, 'id')));
-    }),
+    answer((req) => d.joinLinks.forBooking(actor(req), param(req, 'id'))),
   );
 
   return v1;

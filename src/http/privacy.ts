@@ -1,14 +1,13 @@
 import { pipeline } from 'node:stream/promises';
-import express, { type Request } from 'express';
-import { AuditQuery, EmptyBody, HoldBody, Id } from '../../protocol/inputs.ts';
-import { AppError } from '../errors.ts';
+import type express from 'express';
+import { AuditQuery, EmptyBody, HoldBody } from '../../protocol/inputs.ts';
 import type { InFlight } from '../inflight.ts';
 import { parse } from '../parse.ts';
 import type { AuditLog } from '../services/audit.ts';
 import type { Erasure } from '../services/erasure.ts';
 import type { UserExport } from '../services/export.ts';
 import type { RekeyService } from '../services/rekey.ts';
-import { tracker } from './route-kit.ts';
+import { actor, areaRoutes, only, param } from './route-kit.ts';
 
 export interface PrivacyRouteDeps {
   inflight: InFlight;
@@ -20,26 +19,22 @@ export interface PrivacyRouteDeps {
 
 /** Privacy routes (rekey; audit, export, erasure and hold as they land). Mounted on /v1 behind authentication. */
 export function privacyRoutes(d: PrivacyRouteDeps): express.Router {
-  const r = express.Router();
-  const tracked = tracker(d.inflight);
-  const admin = (req: Request) => {
-    if (req.identity!.role !== 'admin') throw new AppError('forbidden', 'this needs the admin role');
-  };
+  const { router: r, tracked, answer } = areaRoutes(d.inflight);
 
   r.post(
     '/admin/rekey',
-    tracked(async (req, res) => {
-      admin(req);
+    only('admin'),
+    answer((req) => {
       parse(EmptyBody, req.body ?? {});
-      res.status(202).json(await d.rekey.start(req.identity!));
-    }),
+      return d.rekey.start(actor(req));
+    }, 202),
   );
 
   r.get(
     '/users/:id/export',
     tracked(async (req, res) => {
-      const userId = parse(Id, req.params.id, 'id');
-      const zip = await d.exports.open(req.identity!, userId);
+      const userId = param(req, 'id');
+      const zip = await d.exports.open(actor(req), userId);
       res.status(200);
       res.setHeader('Content-Type', 'application/zip');
       res.setHeader(
@@ -54,34 +49,30 @@ export function privacyRoutes(d: PrivacyRouteDeps): express.Router {
 
   r.post(
     '/users/:id/erase',
-    tracked(async (req, res) => {
-      const userId = parse(Id, req.params.id, 'id');
+    answer((req) => {
+      const userId = param(req, 'id');
       parse(EmptyBody, req.body ?? {});
-      res.json(await d.erasure.erase(req.identity!, userId));
+      return d.erasure.erase(actor(req), userId);
     }),
   );
   r.put(
     '/users/:id/hold',
-    tracked(async (req, res) => {
-      const userId = parse(Id, req.params.id, 'id');
+    answer((req) => {
+      const userId = param(req, 'id');
       const { hold } = parse(HoldBody, req.body);
-      res.json(await d.erasure.hold(req.identity!, userId, hold));
+      return d.erasure.hold(actor(req), userId, hold);
     }),
   );
 
   r.get(
     '/audit',
-    tracked(async (req, res) => {
-      admin(req);
-      res.json(await d.audit.list(parse(AuditQuery, req.query, 'query')));
-    }),
+    only('admin'),
+    answer((req) => d.audit.list(parse(AuditQuery, req.query, 'query'))),
   );
   r.get(
     '/audit/verify',
-    tracked(async (req, res) => {
-      admin(req);
-      res.json(await d.audit.verify());
-    }),
+    only('admin'),
+    answer(() => d.audit.verify()),
   );
   return r;
 }

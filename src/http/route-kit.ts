@@ -1,4 +1,4 @@
-import type { NextFunction, Request, Response } from 'express';
+import express, { type NextFunction, type Request, type Response } from 'express';
 import { Id } from '../../protocol/inputs.ts';
 import type { Identity } from '../auth/tokens.ts';
 import type { Role } from '../domain/types.ts';
@@ -25,3 +25,17 @@ export const tracker =
   (fn: (req: Request, res: Response) => Promise<void>) =>
   (req: Request, res: Response): Promise<void> =>
     inflight.run(() => fn(req, res));
+
+/**
+ * An area's router and its two handler wrappers: `tracked` (a shutdown waits
+ * for the answer) and `answer`, for the many routes that read their input,
+ * call a service and answer what it resolves to as JSON (200 unless `status`).
+ */
+export function areaRoutes(inflight: InFlight) {
+  const tracked = tracker(inflight);
+  const answer = (fn: (req: Request) => Promise<unknown>, status = 200) =>
+    tracked(async (req, res) => {
+      res.status(status).json(await fn(req));
+    });
+  return { router: express.Router(), tracked, answer };
+}

@@ -8,6 +8,7 @@ import {
 } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { commaList } from '../comma-list.ts';
 
 /** One data key: its id (stored beside every value it seals) and 32 bytes of AES-256 key. */
 export interface DataKey {
@@ -94,10 +95,7 @@ export class Keyring {
 /** `kid:base64key,…` → keys, first first; a problem names the entry. */
 export function parseKeys(text: string): DataKey[] | string {
   const out: DataKey[] = [];
-  for (const part of text
-    .split(',')
-    .map((s) => s.trim())
-    .filter(Boolean)) {
+  for (const part of commaList(text)) {
     const at = part.indexOf(':');
     const kid = at > 0 ? part.slice(0, at) : '';
     if (!/^[A-Za-z0-9_.-]{1,64}$/.test(kid)) {

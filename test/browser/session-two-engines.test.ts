@@ -13,7 +13,7 @@ import { type Coturn, startCoturn } from '../helpers/coturn.ts';
 import { type FirefoxParticipant, launchFirefox, type TestFirefox } from '../helpers/firefox.ts';
 import { ok, therapyRoom } from '../helpers/fixtures.ts';
 import { processClient, type ServerProcess, spawnServer } from '../helpers/processes.ts';
-import { TEST_SECRET } from '../helpers/server.ts';
+import { TEST_LIMITS, TEST_SECRET } from '../helpers/server.ts';
 import { remember } from '../helpers/suite-logs.ts';
 import { freePortBase } from '../media/helpers.ts';
 
@@ -61,10 +61,7 @@ describe('a video session in Chromium and Firefox', () => {
       POLICY_SLOT_STEP: '1m',
       POLICY_JOIN_OPENS: '1h',
       POLICY_CONFIRM_DEADLINE: '0s',
-      SOCKET_RATE_LIMIT: '1000',
-      HTTP_RATE_LIMIT: '1000',
-      CONNECT_RATE_LIMIT: '100000',
-      AUTH_FAILURE_LIMIT: '100000',
+      ...TEST_LIMITS,
     };
     // Started before the browsers: on a busy machine the three starting together take minutes.
     node = await spawnServer({ name: 'two-engines', env, startTimeoutMs: 120_000 });

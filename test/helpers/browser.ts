@@ -74,10 +74,11 @@ export interface TestBrowser {
   close(): Promise<void>;
 }
 
-export interface BrowserParticipant extends SessionProbe {
+/** One user in a browser of either engine: its own context (nothing shared with the others) and one page. */
+export interface Participant<Context, TabPage> extends SessionProbe {
   name: string;
-  context: BrowserContext;
-  page: Page;
+  context: Context;
+  page: TabPage;
   /** What the page logged, threw or failed to load; quoted when a wait fails. */
   logs: string[];
   /** Opens a join link as this user: the JWT goes in the fragment (`#token=`), never to the server in the URL. */
@@ -86,6 +87,8 @@ export interface BrowserParticipant extends SessionProbe {
   screenshot(path: string): Promise<string>;
   close(): Promise<void>;
 }
+
+export type BrowserParticipant = Participant<BrowserContext, Page>;
 
 export async function launchBrowser(): Promise<TestBrowser> {
   const browser = await chromium.launch({

@@ -1,7 +1,7 @@
 import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import puppeteer, { type Browser, type BrowserContext, type Page } from 'puppeteer-core';
-import { axeViolations, type SessionProbe, sessionProbe, withParticipants } from './browser.ts';
+import { axeViolations, type Participant, sessionProbe, withParticipants } from './browser.ts';
 
 /**
  * Real Firefox ESR (Debian's `firefox-esr`, installed by scripts/setup.sh) for
@@ -14,20 +14,12 @@ import { axeViolations, type SessionProbe, sessionProbe, withParticipants } from
 
 export const FIREFOX_PATH = process.env.FIREFOX_PATH ?? '/usr/bin/firefox-esr';
 
-export interface FirefoxParticipant extends SessionProbe {
-  name: string;
-  context: BrowserContext;
-  page: Page;
-  logs: string[];
-  /** Opens a join link; a platform JWT, when given, goes in the fragment (`#token=`). */
-  open(joinUrl: string, jwt?: string): Promise<void>;
+export interface FirefoxParticipant extends Participant<BrowserContext, Page> {
   click(selector: string): Promise<void>;
   fill(selector: string, text: string): Promise<void>;
   text(selector: string): Promise<string | null>;
   /** Fails with axe-core's findings when the screen has any. */
   expectAccessible(screen: string): Promise<void>;
-  screenshot(path: string): Promise<string>;
-  close(): Promise<void>;
 }
 
 export interface TestFirefox {

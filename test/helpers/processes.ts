@@ -7,7 +7,7 @@ import { join, resolve } from 'node:path';
 import { io as connectSocket, type Socket } from 'socket.io-client';
 import { mintToken } from '../../src/auth/tokens.ts';
 import { postgres, TEST_REDIS_URL } from './backends.ts';
-import { answerOf, TEST_ENCRYPTION_KEYS, TEST_SECRET } from './server.ts';
+import { answerOf, TEST_ENCRYPTION_KEYS, TEST_LIMITS, TEST_SECRET } from './server.ts';
 import { remember, rememberPayload, suiteLog } from './suite-logs.ts';
 
 /**
@@ -57,6 +57,25 @@ export interface SpawnOptions {
   env: Record<string, string>;
   /** How long to wait for "talkroom listening". */
   startTimeoutMs?: number;
+}
+
+/** A server process's settings on a test PostgreSQL database: sealed, the test secret, generous limits. */
+export function processEnv(o: {
+  databaseUrl: string;
+  dataDir: string;
+  port?: string;
+}): Record<string, string> {
+  return {
+    PORT: o.port ?? '0',
+    HOST: '127.0.0.1',
+    LOG_LEVEL: 'info',
+    DATABASE_URL: o.databaseUrl,
+    ENCRYPTION_KEYS: TEST_ENCRYPTION_KEYS,
+    AUTH_JWT_SECRET: TEST_SECRET,
+    DATA_DIR: o.dataDir,
+    SHUTDOWN_GRACE: '5s',
+    ...TEST_LIMITS,
+  };
 }
 
 /** Starts `node server/main.ts` and resolves once it logs "talkroom listening". */
@@ -274,20 +293,9 @@ export async function startCluster(o: ClusterOptions): Promise<Cluster> {
       name,
       startTimeoutMs: o.startTimeoutMs ?? 90_000,
       env: {
-        PORT: '0',
-        HOST: '127.0.0.1',
-        LOG_LEVEL: 'info',
-        DATABASE_URL: db.databaseUrl!,
-        ENCRYPTION_KEYS: TEST_ENCRYPTION_KEYS,
+        ...processEnv({ databaseUrl: db.databaseUrl!, dataDir }),
         REDIS_URL: TEST_REDIS_URL,
         REDIS_PREFIX: redisPrefix,
-        AUTH_JWT_SECRET: TEST_SECRET,
-        DATA_DIR: dataDir,
-        SHUTDOWN_GRACE: '5s',
-        SOCKET_RATE_LIMIT: '1000',
-        HTTP_RATE_LIMIT: '1000',
-        CONNECT_RATE_LIMIT: '100000',
-        AUTH_FAILURE_LIMIT: '100000',
         ...o.env,
         ...o.nodeEnv?.(i),
       },

@@ -47,6 +47,14 @@ export interface TestServerOptions {
   transport?: Transport;
 }
 
+/** Rate limits no test reaches by accident (a test of a limit sets its own). */
+export const TEST_LIMITS = {
+  SOCKET_RATE_LIMIT: '1000',
+  HTTP_RATE_LIMIT: '1000',
+  CONNECT_RATE_LIMIT: '100000',
+  AUTH_FAILURE_LIMIT: '100000',
+};
+
 export type Transport = 'default' | 'websocket';
 export const transports: { transport: Transport }[] = [{ transport: 'default' }, { transport: 'websocket' }];
 
@@ -64,10 +72,7 @@ export async function startTestServer(o: TestServerOptions): Promise<TestServer>
     MEDIA_WORKERS: '1',
     MEDIA_RTC_MIN_PORT: String(mediaPorts),
     MEDIA_RTC_MAX_PORT: String(mediaPorts + 19),
-    SOCKET_RATE_LIMIT: '1000',
-    HTTP_RATE_LIMIT: '1000',
-    CONNECT_RATE_LIMIT: '100000',
-    AUTH_FAILURE_LIMIT: '100000',
+    ...TEST_LIMITS,
     ...(db.databaseUrl ? { DATABASE_URL: db.databaseUrl, ENCRYPTION_KEYS: TEST_ENCRYPTION_KEYS } : {}),
     ...o.env,
   });

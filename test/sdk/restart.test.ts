@@ -7,8 +7,8 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { mintToken } from '../../src/auth/tokens.ts';
 import { postgres } from '../helpers/backends.ts';
 import { therapyRoom } from '../helpers/fixtures.ts';
-import { type ServerProcess, spawnServer } from '../helpers/processes.ts';
-import { TEST_ENCRYPTION_KEYS, TEST_SECRET, transports } from '../helpers/server.ts';
+import { processEnv, type ServerProcess, spawnServer } from '../helpers/processes.ts';
+import { TEST_SECRET, transports } from '../helpers/server.ts';
 import { closeAll, oneTo, sdk, seqsOf, stream, until } from './helpers.ts';
 
 /**
@@ -31,20 +31,7 @@ describe.each(transports)('the outbox across a server restart ($transport transp
     cleanups.push(() => db.drop());
     const dataDir = mkdtempSync(join(tmpdir(), 'talkroom-sdk-restart-'));
     cleanups.push(() => rmSync(dataDir, { recursive: true, force: true }));
-    const env = (port: string) => ({
-      PORT: port,
-      HOST: '127.0.0.1',
-      LOG_LEVEL: 'info',
-      DATABASE_URL: db.databaseUrl!,
-      ENCRYPTION_KEYS: TEST_ENCRYPTION_KEYS,
-      AUTH_JWT_SECRET: TEST_SECRET,
-      DATA_DIR: dataDir,
-      SHUTDOWN_GRACE: '5s',
-      SOCKET_RATE_LIMIT: '1000',
-      HTTP_RATE_LIMIT: '1000',
-      CONNECT_RATE_LIMIT: '100000',
-      AUTH_FAILURE_LIMIT: '100000',
-    });
+    const env = (port: string) => processEnv({ databaseUrl: db.databaseUrl!, dataDir, port });
     let node: ServerProcess = await spawnServer({ name: 'first', env: env('0') });
     cleanups.push(() => void node.stop());
     const target = {

@@ -2,6 +2,7 @@
 import type { TalkroomError } from '@talkroom/client';
 import { useState } from 'preact/hooks';
 import type { Message, Room } from './api.ts';
+import { ErrorLine } from './ErrorLine.tsx';
 import type { AppStore } from './store.ts';
 import { clock, MODALITY_WORDS, when } from './time.ts';
 
@@ -72,28 +73,9 @@ export function ShareAvailability({
       {rows.map((r, i) => (
         <fieldset key={i} class="row">
           <legend class="visually-hidden">Window {i + 1}</legend>
-          <label>
-            Day
-            <input
-              type="date"
-              value={r.date}
-              onInput={(e) => set(i, 'date', e.currentTarget.value)}
-              required
-            />
-          </label>
-          <label>
-            From
-            <input
-              type="time"
-              value={r.from}
-              onInput={(e) => set(i, 'from', e.currentTarget.value)}
-              required
-            />
-          </label>
-          <label>
-            To
-            <input type="time" value={r.to} onInput={(e) => set(i, 'to', e.currentTarget.value)} required />
-          </label>
+          <WindowInput label="Day" type="date" value={r.date} onInput={(v) => set(i, 'date', v)} />
+          <WindowInput label="From" type="time" value={r.from} onInput={(v) => set(i, 'from', v)} />
+          <WindowInput label="To" type="time" value={r.to} onInput={(v) => set(i, 'to', v)} />
         </fieldset>
       ))}
       {rows.length < 3 && (
@@ -101,11 +83,7 @@ export function ShareAvailability({
           Add another time
         </button>
       )}
-      {error && (
-        <p class="error" role="alert">
-          {error}
-        </p>
-      )}
+      <ErrorLine error={error} />
       <div class="actions">
         <button type="submit" class="primary" disabled={busy}>
           Share these times
@@ -115,6 +93,21 @@ export function ShareAvailability({
         </button>
       </div>
     </form>
+  );
+}
+
+/** One labelled, required input of a window. */
+function WindowInput(p: {
+  label: string;
+  type: 'date' | 'time';
+  value: string;
+  onInput: (value: string) => void;
+}) {
+  return (
+    <label>
+      {p.label}
+      <input type={p.type} value={p.value} onInput={(e) => p.onInput(e.currentTarget.value)} required />
+    </label>
   );
 }
 

@@ -3,6 +3,7 @@ import type { TalkroomError } from '@talkroom/client';
 import { useEffect, useState } from 'preact/hooks';
 import { ShareAvailability } from './Availability.tsx';
 import type { Credits, PlanView, Room } from './api.ts';
+import { ErrorLine } from './ErrorLine.tsx';
 import { SlotPicker } from './SlotPicker.tsx';
 import type { AppStore } from './store.ts';
 import { MODALITY_WORDS, when } from './time.ts';
@@ -100,11 +101,7 @@ export function BookPanel({
               : `${left} credit${left === 1 ? '' : 's'} left.`}
         </p>
       )}
-      {error && (
-        <p class="error" role="alert">
-          {error}
-        </p>
-      )}
+      <ErrorLine error={error} />
       <div class="actions">
         <button type="button" class="primary" disabled={!startsAt || busy} onClick={book}>
           {startsAt

@@ -2,6 +2,7 @@
 import type { TalkroomError } from '@talkroom/client';
 import { useState } from 'preact/hooks';
 import type { Booking, Message, Room } from './api.ts';
+import { ErrorLine } from './ErrorLine.tsx';
 import type { AppStore } from './store.ts';
 import { MODALITY_WORDS, STATUS_WORDS, when } from './time.ts';
 
@@ -90,11 +91,7 @@ export function AskProvider({
           Back
         </button>
       </div>
-      {error && (
-        <p class="error" role="alert">
-          {error}
-        </p>
-      )}
+      <ErrorLine error={error} />
     </form>
   );
 }

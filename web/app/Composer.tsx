@@ -2,6 +2,7 @@
 import type { TalkroomError } from '@talkroom/client';
 import { useEffect, useRef, useState } from 'preact/hooks';
 import type { Room } from './api.ts';
+import { ErrorLine } from './ErrorLine.tsx';
 import { Recorder } from './Recorder.tsx';
 import type { AppStore } from './store.ts';
 
@@ -84,11 +85,7 @@ export function Composer({ store, room, block }: { store: AppStore; room: Room; 
         {internal ? 'Add note' : 'Send'}
       </button>
       <Recorder store={store} room={room} disabled={false} internal={internal} />
-      {error && (
-        <p class="error" role="alert">
-          {error}
-        </p>
-      )}
+      <ErrorLine error={error} />
     </form>
   );
 }

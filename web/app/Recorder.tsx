@@ -2,6 +2,7 @@
 import type { TalkroomError } from '@talkroom/client';
 import { useEffect, useRef, useState } from 'preact/hooks';
 import type { Room } from './api.ts';
+import { ErrorLine } from './ErrorLine.tsx';
 import type { AppStore } from './store.ts';
 
 type Kind = 'voice' | 'video';
@@ -165,11 +166,7 @@ export function Recorder({
           <progress max={1} value={step.progress} />
         </label>
       )}
-      {error && (
-        <p class="error" role="alert">
-          {error}
-        </p>
-      )}
+      <ErrorLine error={error} />
     </div>
   );
 }

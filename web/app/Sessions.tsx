@@ -4,6 +4,7 @@ import { useEffect, useRef, useState } from 'preact/hooks';
 import type { Booking, PlanView, Room } from './api.ts';
 import { AskProvider } from './BookingRequest.tsx';
 import { BookPanel } from './BookPanel.tsx';
+import { ErrorLine } from './ErrorLine.tsx';
 import { isLate, joinOpensAt } from './policy.ts';
 import { SlotPicker } from './SlotPicker.tsx';
 import type { AppStore } from './store.ts';
@@ -252,11 +253,7 @@ function BookingItem({
       {isClient && !pending && (!mayMessage || late) && b.status !== 'in_progress' && (
         <AskProvider store={store} b={b} onSent={onChanged} />
       )}
-      {error && (
-        <p class="error" role="alert">
-          {error}
-        </p>
-      )}
+      <ErrorLine error={error} />
     </li>
   );
 }

@@ -2,6 +2,7 @@
 import type { TalkroomError } from '@talkroom/client';
 import { useState } from 'preact/hooks';
 import type { Room, TicketStatus } from './api.ts';
+import { ErrorLine } from './ErrorLine.tsx';
 import type { AppStore } from './store.ts';
 
 export const TICKET_WORDS: Record<TicketStatus, string> = {
@@ -117,11 +118,7 @@ export function TicketBar({ store, room }: { store: AppStore; room: Room }) {
           </details>
         </>
       )}
-      {error && (
-        <p class="error" role="alert">
-          {error}
-        </p>
-      )}
+      <ErrorLine error={error} />
     </div>
   );
 }

@@ -5,6 +5,7 @@
  * signs in with the platform's token in the fragment (`/app#token=<JWT>`).
  */
 import { render } from 'preact';
+import '../base.css';
 import './app.css';
 import './room.css';
 import './desk.css';

@@ -7,6 +7,7 @@
  */
 import { type ComponentChildren, render } from 'preact';
 import { useEffect, useState } from 'preact/hooks';
+import '../base.css';
 import './session.css';
 import { CallScreen } from './call.tsx';
 import { pageStats, type TalkroomStats } from './media.ts';
