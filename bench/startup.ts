@@ -7,8 +7,7 @@
  * every 20 ms on a port chosen beforehand), and, after BENCH_IDLE_SECONDS with nothing to do, the
  * resident memory of the server process and of its child processes (mediasoup workers) apart.
  * What limited it: opening the embedded store alone (openStore in this process, on a fresh and
- * then on the same directory; a fresh one is a copy of the embedded template, made first here if
- * setup.sh has not made it), and the server's own log lines, timed as they arrive (the longest
+ * then on the same directory), and the server's own log lines, timed as they arrive (the longest
  * gaps between them are printed).
  * Goal (P8): fresh DATA_DIR to /healthz ≤ 3 s; idle RSS ≤ 200 MiB.
  *
@@ -21,7 +20,6 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { isCluster, makeTemplate, templateDir } from '../src/store/embedded/template.ts';
 import { openStore } from '../src/store/index.ts';
 import { procRssBytes, waitForQuietMachine } from './lib/machine.ts';
 import { cleanupLater, runMain, type ServerProc, spawnServer, stopServer } from './lib/processes.ts';
@@ -153,12 +151,6 @@ async function timeOpenStore(dataDir: string): Promise<number> {
 await runMain(async () => {
   const startedAt = new Date();
   const busy = await waitForQuietMachine('startup', QUIET_WAIT_SECONDS);
-  // A fresh DATA_DIR starts as a copy of the embedded store's template (setup.sh makes it): made here if missing.
-  const hadTemplate = isCluster(templateDir());
-  const making = now();
-  await makeTemplate();
-  const templateMs = hadTemplate ? 0 : round(now() - making, 0);
-  log(`embedded store's template: ${hadTemplate ? 'there already' : `made in ${templateMs} ms`}`);
   const storeDir = mkdtempSync(join(tmpdir(), 'talkroom-bench-store-'));
   const removeStoreDir = cleanupLater(() => rmSync(storeDir, { recursive: true, force: true }));
   const openStoreMs = { fresh: await timeOpenStore(storeDir), existing: await timeOpenStore(storeDir) };
@@ -185,7 +177,7 @@ await runMain(async () => {
       figure: `${freshMs.p50 ?? '?'} ms (${freshMs.min ?? '?'}–${freshMs.max ?? '?'})`,
       ratio: ratio(freshMs.p50, P8_START_GOAL_MS),
       pass: freshMs.p50 === undefined ? undefined : freshMs.p50 <= P8_START_GOAL_MS,
-      limit: `opening the embedded store alone (this process, same run) takes ${openStoreMs.fresh} ms on a fresh directory (a copy of the template${hadTemplate ? '' : `, made first in ${templateMs} ms`}), ${openStoreMs.existing} ms on an existing one; the server's log: ${worst?.slowest?.map((g) => `${g.ms} ms between "${g.after}" and "${g.before}"`).join('; ')}`,
+      limit: `opening the embedded store alone (this process, same run) takes ${openStoreMs.fresh} ms on a fresh directory, ${openStoreMs.existing} ms on an existing one; the server's log: ${worst?.slowest?.map((g) => `${g.ms} ms between "${g.after}" and "${g.before}"`).join('; ')}`,
     },
     {
       id: 'P8',
@@ -195,7 +187,7 @@ await runMain(async () => {
       ratio: ratio(rss.p50, P8_RSS_GOAL_MIB),
       pass: rss.p50 === undefined ? undefined : rss.p50 <= P8_RSS_GOAL_MIB,
       limit:
-        'the embedded store’s thread lives in this process: PGlite’s WebAssembly memory (16 MB shared_buffers) and V8’s code for it, which grows for a few seconds while the optimising compiler works after the first load',
+        'the embedded database (PGlite: PostgreSQL compiled to WebAssembly) lives in this process’s memory',
     },
   ];
   const file = writeResults('startup', {
@@ -203,7 +195,6 @@ await runMain(async () => {
     machineBusyAtStartPct: busy,
     config: { starts: STARTS, idleSeconds: IDLE_SECONDS },
     openStoreMs,
-    template: { hadTemplate, madeMs: templateMs },
     goals,
     starts,
   });

@@ -1,5 +1,0 @@
-// Makes the embedded store's template (src/store/embedded/template.ts) if it is missing, and prints
-// its directory: setup.sh and the Dockerfile run it so that a fresh DATA_DIR starts as a copy.
-import { makeTemplate } from '../src/store/embedded/template.ts';
-
-process.stdout.write(`${await makeTemplate()}\n`);
