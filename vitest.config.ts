@@ -10,6 +10,8 @@ export default defineConfig({
     testTimeout: 120_000,
     hookTimeout: 180_000,
     pool: 'forks',
+    // The server's own flags (server/node-flags.ts) for the servers tests run in their workers.
+    execArgv: ['--liftoff-only'],
     // Two cores: more parallel files only queue on the CPU and stretch timeouts.
     maxWorkers: 2,
     reporters: ['default'],

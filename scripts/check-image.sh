@@ -136,7 +136,7 @@ if [[ $install_ok == 1 ]]; then
   LOG="$TMP/server.log"
   (cd "$APP" && exec env -i PATH="$PATH" HOME="$TMP" NODE_ENV=production PORT=0 HOST=127.0.0.1 \
     DATA_DIR=tmp LOG_LEVEL=info MEDIA_WORKERS=1 MEDIA_RTC_MIN_PORT=47000 MEDIA_RTC_MAX_PORT=47009 \
-    "$NODE" server/main.ts) >"$LOG" 2>&1 &
+    "$NODE" --liftoff-only server/main.ts) >"$LOG" 2>&1 &
   SERVER_PID=$!
   PORT=
   for _ in $(seq 1 300); do # 30 s

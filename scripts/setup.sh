@@ -8,6 +8,8 @@
 #    mediasoup package ships, against Debian's libraries, once per version and
 #    cached under ~/.cache/talkroom (scripts/mediasoup/). Machines with internet
 #    can take mediasoup's own prebuilt download instead: TALKROOM_MEDIASOUP_PREBUILT=1;
+#  - makes the embedded store's template, which a fresh DATA_DIR starts as a copy of
+#    (under .cache/embedded-template, once per PGlite version and set of migrations);
 #  - builds the web pages into web/dist (npm run build:web) when their sources
 #    (web/, the SDK, the contract, the lockfile) changed since the last build;
 #  - installs Debian's Chromium and Firefox ESR for the browser tests when missing;
@@ -33,6 +35,12 @@ node_major=$(node_modules/.bin/node -p 'process.versions.node.split(".")[0]')
 if [[ $node_major != 24 ]]; then
   echo "setup: expected Node 24 in node_modules/.bin, found $node_major" >&2
   exit 1
+fi
+
+# A fresh DATA_DIR starts as a copy of the embedded store's template (src/store/embedded/template.ts):
+# made once per PGlite version and set of migrations, a few seconds; a look-up when it is there.
+if ! node_modules/.bin/node scripts/embedded-template.ts >/dev/null; then
+  echo "setup: could not make the embedded store's template; a fresh DATA_DIR is then created in place (slower)" >&2
 fi
 
 # The build script answers from its cache in milliseconds; a changed mediasoup

@@ -1,5 +1,6 @@
 import { type Config, ConfigError, loadConfig } from '../src/config.ts';
 import { MigrationChecksumError } from '../src/store/migrate.ts';
+import { missingNodeFlags } from './node-flags.ts';
 import { startServer } from './server.ts';
 
 // `npm start` runs this file; tests and benchmarks import startServer from it.
@@ -24,6 +25,13 @@ if (import.meta.main) {
     }
     throw e;
   });
+  const missing = missingNodeFlags();
+  if (!config.databaseUrl && missing.length > 0) {
+    server.log.warn(
+      { missing },
+      'the embedded store runs best under the server’s node flags (npm start passes them; server/node-flags.ts says why)',
+    );
+  }
   for (const signal of ['SIGTERM', 'SIGINT'] as const) {
     process.once(signal, () => {
       server.close().then(

@@ -1,6 +1,7 @@
 /** Child processes of a benchmark run: started, watched, stopped, and killed (each by pid) however the run ends. */
 import { type ChildProcess, spawn } from 'node:child_process';
 import { createInterface } from 'node:readline';
+import { SERVER_NODE_FLAGS } from '../../server/node-flags.ts';
 import { HOST, log, ROOT } from './util.ts';
 
 export const children = new Set<ChildProcess>();
@@ -101,7 +102,7 @@ export function spawnServer(o: SpawnOptions): Promise<ServerProc> {
   const script = o.script ?? 'server/main.ts';
   const label = o.label ?? script;
   const proc = track(
-    spawn(process.execPath, [...(o.nodeArgs ?? []), script], {
+    spawn(process.execPath, [...SERVER_NODE_FLAGS, ...(o.nodeArgs ?? []), script], {
       cwd: ROOT,
       env: { ...process.env, ...o.env },
       stdio: ['ignore', 'pipe', 'pipe'],

@@ -36,7 +36,7 @@ export class AppendQueue {
 
   constructor(db: Db, o: { maxBatch?: number; maxInFlight?: number } = {}) {
     this.#db = db;
-    this.#maxBatch = o.maxBatch ?? 64;
+    this.#maxBatch = o.maxBatch ?? (db.kind === 'embedded' ? 16 : 64);
     // Embedded PGlite runs one transaction at a time; more would only queue.
     this.#maxInFlight = o.maxInFlight ?? (db.kind === 'embedded' ? 1 : 4);
   }

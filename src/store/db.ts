@@ -1,31 +1,10 @@
 import { createHash } from 'node:crypto';
-import { mkdirSync } from 'node:fs';
-import { PGlite } from '@electric-sql/pglite';
 import pg from 'pg';
 import type { Keyring } from '../privacy/keyring.ts';
+import { openEmbedded } from './embedded/open.ts';
+import type { Db, Queryable } from './queryable.ts';
 
-/**
- * One query layer for both backends. The embedded default is PGlite (PostgreSQL
- * compiled to WebAssembly, in-process, durable under DATA_DIR); DATABASE_URL
- * switches to a PostgreSQL server. The SQL is the same everywhere.
- */
-export interface Queryable {
-  query<T = Row>(sql: string, params?: readonly unknown[]): Promise<T[]>;
-  /** Runs a script of several statements without parameters (migrations). */
-  exec(sql: string): Promise<void>;
-}
-
-export interface Db extends Queryable {
-  readonly kind: 'embedded' | 'postgres';
-  /** Seals message text, meta and recording chunks at rest; none: stored as they are (store tests, tools). */
-  readonly keyring: Keyring | undefined;
-  /** Runs fn in one transaction; rolls back if it throws. */
-  tx<T>(fn: (q: Queryable) => Promise<T>): Promise<T>;
-  ping(): Promise<void>;
-  close(): Promise<void>;
-}
-
-export type Row = Record<string, unknown>;
+export type { Db, Queryable, Row } from './queryable.ts';
 
 /** PostgreSQL's unique_violation, the same on both backends. */
 export const isUniqueViolation = (e: unknown): boolean =>
@@ -98,51 +77,20 @@ class PostgresDb implements Db {
   }
 }
 
-class EmbeddedDb implements Db {
-  readonly kind = 'embedded' as const;
-  readonly keyring: Keyring | undefined;
-  readonly #pg: PGlite;
-  constructor(pglite: PGlite, keyring: Keyring | undefined) {
-    this.keyring = keyring;
-    this.#pg = pglite;
-  }
-  async query<T>(sql: string, params: readonly unknown[] = []): Promise<T[]> {
-    const r = await this.#pg.query<T>(sql, params as unknown[]);
-    return r.rows;
-  }
-  tx<T>(fn: (q: Queryable) => Promise<T>): Promise<T> {
-    return this.#pg.transaction(async (t) =>
-      fn({
-        query: async <R>(sql: string, params: readonly unknown[] = []) =>
-          (await t.query<R>(sql, params as unknown[])).rows,
-        exec: async (sql: string) => {
-          await t.exec(sql);
-        },
-      }),
-    );
-  }
-  async exec(sql: string): Promise<void> {
-    await this.#pg.exec(sql);
-  }
-  async ping(): Promise<void> {
-    await this.#pg.query('SELECT 1');
-  }
-  async close(): Promise<void> {
-    if (!this.#pg.closed) await this.#pg.close();
-  }
-}
-
 export interface DbOptions {
   databaseUrl?: string | undefined;
   /** Directory for the embedded store; omit for an in-memory one (tests). */
   dataDir?: string | undefined;
   poolSize?: number;
   keyring?: Keyring | undefined;
+  /**
+   * The caller migrates what it opens (openStore): a fresh embedded store may
+   * then start as a copy of the migrated template instead of an empty database.
+   */
+  migrating?: boolean;
 }
 
 export async function openDb(opts: DbOptions): Promise<Db> {
   if (opts.databaseUrl) return new PostgresDb(opts.databaseUrl, opts.poolSize ?? 20, opts.keyring);
-  if (opts.dataDir) mkdirSync(opts.dataDir, { recursive: true });
-  const pglite = await PGlite.create(opts.dataDir ? `${opts.dataDir}/pg` : undefined);
-  return new EmbeddedDb(pglite, opts.keyring);
+  return openEmbedded(opts.dataDir, opts.keyring, opts.migrating ?? false);
 }

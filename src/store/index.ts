@@ -30,7 +30,7 @@ export function storeOver(db: Db): Store {
 
 /** Opens the configured backend and brings its schema up to date. */
 export async function openStore(opts: DbOptions): Promise<Store> {
-  const db = await openDb(opts);
+  const db = await openDb({ ...opts, migrating: true });
   try {
     await migrate(db);
   } catch (e) {

@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import type { Db } from './db.ts';
+import type { Db } from './queryable.ts';
 
 const MIGRATIONS_DIR = join(import.meta.dirname, 'migrations');
 // Any constant works; it only has to be the same on every node.

@@ -5,6 +5,7 @@ import { existsSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { io as connectSocket, type Socket } from 'socket.io-client';
+import { SERVER_NODE_FLAGS } from '../../server/node-flags.ts';
 import { mintToken } from '../../src/auth/tokens.ts';
 import { postgres, TEST_REDIS_URL } from './backends.ts';
 import { answerOf, TEST_ENCRYPTION_KEYS, TEST_LIMITS, TEST_SECRET } from './server.ts';
@@ -80,7 +81,7 @@ export function processEnv(o: {
 
 /** Starts `node server/main.ts` and resolves once it logs "talkroom listening". */
 export async function spawnServer(o: SpawnOptions): Promise<ServerProcess> {
-  const child: ChildProcess = spawn(nodeBinary(), ['server/main.ts'], {
+  const child: ChildProcess = spawn(nodeBinary(), [...SERVER_NODE_FLAGS, 'server/main.ts'], {
     cwd: REPO_ROOT,
     env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? tmpdir(), ...o.env },
     stdio: ['ignore', 'pipe', 'pipe'],
