@@ -103,7 +103,7 @@ export async function startServer(config: Config, opts: StartOptions = {}): Prom
   const http = createServer();
   const addresses = new AddressLimiter(config.addressLimits);
   // Attached to the HTTP server below, once the Express app is its request listener.
-  const io = createIo(
+  const io = await createIo(
     undefined,
     redis && { ...redis, prefix: config.redisPrefix, adapter: config.redisAdapter },
     addresses,

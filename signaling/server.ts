@@ -1,5 +1,4 @@
 import type { Server as HttpServer } from 'node:http';
-import { createAdapter, createShardedAdapter } from '@socket.io/redis-adapter';
 import { Server } from 'socket.io';
 import type { AddressLimiter } from '../src/auth/address-limiter.ts';
 import { bearerToken, type Identity, type TokenVerifier } from '../src/auth/tokens.ts';
@@ -38,13 +37,17 @@ export interface RedisPair {
 const MAX_TRANSPORT_BYTES = 1024 * 1024;
 
 /** Creates the Socket.IO server (transport only); handlers are attached once the services exist. */
-export function createIo(
+/**
+ * The Socket.IO server. The Redis adapter's module is loaded only with REDIS_URL:
+ * a single node (the embedded default among them) never holds it in memory.
+ */
+export async function createIo(
   /** Without one, attach it with io.attach(http) once the HTTP app listens on it. */
   http: HttpServer | undefined,
   redis: RedisPair | undefined,
   addresses?: AddressLimiter,
   corsOrigins: string[] = [],
-): IoServer {
+): Promise<IoServer> {
   const io: IoServer = new Server(http, {
     maxHttpBufferSize: MAX_TRANSPORT_BYTES,
     // Browsers on CORS_ORIGINS may long-poll from their page (WebSocket has no CORS).
@@ -59,7 +62,9 @@ export function createIo(
       });
     },
   });
-  if (redis?.adapter === 'sharded') {
+  if (!redis) return io;
+  const { createAdapter, createShardedAdapter } = await import('@socket.io/redis-adapter');
+  if (redis.adapter === 'sharded') {
     // 'dynamic': a room's channel is subscribed only while the room has members on this node.
     io.adapter(
       createShardedAdapter(redis.pub, redis.sub, {
@@ -67,7 +72,7 @@ export function createIo(
         subscriptionMode: 'dynamic',
       }),
     );
-  } else if (redis) io.adapter(createAdapter(redis.pub, redis.sub, { key: `${redis.prefix}#io` }));
+  } else io.adapter(createAdapter(redis.pub, redis.sub, { key: `${redis.prefix}#io` }));
   return io;
 }
 

@@ -1,13 +1,7 @@
 import { createPublicKey, randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import {
-  createRemoteJWKSet,
-  decodeProtectedHeader,
-  type JWTVerifyGetKey,
-  errors as jose,
-  jwtVerify,
-} from 'jose';
+import type { JWTVerifyGetKey } from 'jose';
 import jwt from 'jsonwebtoken';
 import { z } from 'zod';
 import { Text } from '../../protocol/inputs.ts';
@@ -74,6 +68,8 @@ class KeySetUnavailable extends Error {}
 export class TokenVerifier {
   readonly #static: { key: string; options: jwt.VerifyOptions } | undefined;
   readonly #jwks: JWTVerifyGetKey | undefined;
+  /** jose, loaded only with AUTH_JWKS_URL: a deployment without one never holds it in memory. */
+  readonly #jose: Promise<typeof import('jose')> | undefined;
   readonly #claimChecks: { issuer?: string; audience?: string } = {};
 
   constructor(s: AuthSettings) {
@@ -91,13 +87,21 @@ export class TokenVerifier {
       throw new Error('no JWT key configured');
     }
     if (s.jwksUrl) {
-      const remote = createRemoteJWKSet(new URL(s.jwksUrl), {
-        ...(s.jwksCacheMs !== undefined ? { cacheMaxAge: s.jwksCacheMs } : {}),
-        ...(s.jwksCooldownMs !== undefined ? { cooldownDuration: s.jwksCooldownMs } : {}),
-      });
+      const url = new URL(s.jwksUrl);
+      const jose = import('jose');
+      this.#jose = jose;
+      const remote = jose.then((j) =>
+        j.createRemoteJWKSet(url, {
+          ...(s.jwksCacheMs !== undefined ? { cacheMaxAge: s.jwksCacheMs } : {}),
+          ...(s.jwksCooldownMs !== undefined ? { cooldownDuration: s.jwksCooldownMs } : {}),
+        }),
+      );
+      // Awaited by every use; a rejection no use has awaited yet must not end the process.
+      remote.catch(() => {});
       this.#jwks = async (header, token) => {
+        const [{ errors: jose }, fromSet] = await Promise.all([this.#jose!, remote]);
         try {
-          return await remote(header, token);
+          return await fromSet(header, token);
         } catch (e) {
           // The set answered and holds no (single, usable) key for this token: the token's fault.
           if (
@@ -118,12 +122,9 @@ export class TokenVerifier {
 
   async verify(token: string | undefined, now = Date.now()): Promise<Identity> {
     if (!token) throw new AppError('unauthenticated', 'a bearer token is required');
-    let kid: string | undefined;
-    try {
-      kid = decodeProtectedHeader(token).kid;
-    } catch {
-      throw new AppError('unauthenticated', 'the token is not valid');
-    }
+    const decodedHeader = jwt.decode(token, { complete: true });
+    if (!decodedHeader) throw new AppError('unauthenticated', 'the token is not valid');
+    const kid = decodedHeader.header.kid;
     const decoded = kid && this.#jwks ? await this.#fromJwks(token, now) : this.#fromStatic(token, now);
     return identity(decoded);
   }
@@ -144,6 +145,7 @@ export class TokenVerifier {
   }
 
   async #fromJwks(token: string, now: number): Promise<unknown> {
+    const { errors: jose, jwtVerify } = await this.#jose!;
     try {
       const { payload } = await jwtVerify(token, this.#jwks!, {
         algorithms: JWKS_ALGORITHMS,

@@ -1,4 +1,3 @@
-import { createClient } from 'redis';
 import type { Logger } from '../log.ts';
 
 /**
@@ -23,6 +22,8 @@ const reconnectStrategy = (retries: number) =>
  * have synced) long after the fact.
  */
 export async function connectRedis(url: string, log: Logger) {
+  // Loaded only with REDIS_URL: a single node never holds node-redis in memory (20 MiB).
+  const { createClient } = await import('redis');
   const pub = createClient({ url, disableOfflineQueue: true, socket: { reconnectStrategy } });
   // The subscriber keeps its queue: its only commands are (re)subscriptions.
   const sub = pub.duplicate({ disableOfflineQueue: false });

@@ -1,81 +1,12 @@
-import { createHash } from 'node:crypto';
-import pg from 'pg';
 import type { Keyring } from '../privacy/keyring.ts';
 import { openEmbedded } from './embedded/open.ts';
-import type { Db, Queryable } from './queryable.ts';
+import type { Db } from './queryable.ts';
 
 export type { Db, Queryable, Row } from './queryable.ts';
 
 /** PostgreSQL's unique_violation, the same on both backends. */
 export const isUniqueViolation = (e: unknown): boolean =>
   typeof e === 'object' && e !== null && (e as { code?: unknown }).code === '23505';
-
-/**
- * Parameterised queries run as named prepared statements: PostgreSQL parses
- * and plans each text once per connection instead of on every call, which
- * roughly doubles what it serves on the message hot path. The name is derived
- * from the text, so every connection agrees on it.
- */
-const statementNames = new Map<string, string>();
-function prepared(text: string, values: readonly unknown[]): pg.QueryConfig {
-  if (values.length === 0) return { text };
-  let name = statementNames.get(text);
-  if (!name) {
-    name = `tr_${createHash('sha1').update(text).digest('hex').slice(0, 20)}`;
-    statementNames.set(text, name);
-  }
-  return { name, text, values: values as unknown[] };
-}
-
-// int8 (count(*), sums) as a JS number: our counts never approach 2^53.
-pg.types.setTypeParser(20, (v) => Number.parseInt(v, 10));
-
-class PostgresDb implements Db {
-  readonly kind = 'postgres' as const;
-  readonly keyring: Keyring | undefined;
-  readonly #pool: pg.Pool;
-  constructor(url: string, poolSize: number, keyring: Keyring | undefined) {
-    this.keyring = keyring;
-    this.#pool = new pg.Pool({ connectionString: url, max: poolSize });
-    // An idle client losing its connection must not crash the process;
-    // the pool replaces it and the next query reports any lasting trouble.
-    this.#pool.on('error', () => {});
-  }
-  async query<T>(sql: string, params: readonly unknown[] = []): Promise<T[]> {
-    const r = await this.#pool.query(prepared(sql, params));
-    return r.rows as T[];
-  }
-  async tx<T>(fn: (q: Queryable) => Promise<T>): Promise<T> {
-    const client = await this.#pool.connect();
-    try {
-      await client.query('BEGIN');
-      const q: Queryable = {
-        query: async <R>(sql: string, params: readonly unknown[] = []) =>
-          (await client.query(prepared(sql, params))).rows as R[],
-        exec: async (sql: string) => {
-          await client.query(sql);
-        },
-      };
-      const out = await fn(q);
-      await client.query('COMMIT');
-      return out;
-    } catch (e) {
-      await client.query('ROLLBACK').catch(() => {});
-      throw e;
-    } finally {
-      client.release();
-    }
-  }
-  async exec(sql: string): Promise<void> {
-    await this.#pool.query(sql);
-  }
-  async ping(): Promise<void> {
-    await this.#pool.query('SELECT 1');
-  }
-  async close(): Promise<void> {
-    await this.#pool.end();
-  }
-}
 
 export interface DbOptions {
   databaseUrl?: string | undefined;
@@ -91,6 +22,10 @@ export interface DbOptions {
 }
 
 export async function openDb(opts: DbOptions): Promise<Db> {
-  if (opts.databaseUrl) return new PostgresDb(opts.databaseUrl, opts.poolSize ?? 20, opts.keyring);
+  if (opts.databaseUrl) {
+    // Loaded only with DATABASE_URL: an embedded node never holds node-postgres in memory (10 MiB).
+    const { PostgresDb } = await import('./postgres.ts');
+    return new PostgresDb(opts.databaseUrl, opts.poolSize ?? 20, opts.keyring);
+  }
   return openEmbedded(opts.dataDir, opts.keyring, opts.migrating ?? false);
 }
