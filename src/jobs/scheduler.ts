@@ -33,8 +33,16 @@ export interface SchedulerOptions {
   /** Longest sleep with nothing due: bounds how late a job scheduled by a node that died is noticed. */
   maxIdleMs?: number;
   batch?: number;
-  /** Handlers running at once; for transaction handlers, transactions at once, sharing out each claimed batch. */
+  /** Handlers that commit their own effect running at once. */
   concurrency?: number;
+  /**
+   * Transactions at once for transaction handlers, sharing out each claimed
+   * batch (default: 4, at most `concurrency`). Fewer transactions side by side
+   * make larger groups, each one commit: 10,000 jobs due at one instant on two
+   * nodes drained in 1.46-2.23 s (median 1.8) with 4, 1.98-2.43 s (median 2.16)
+   * with 8, three runs each alternating (bench:scheduler).
+   */
+  groups?: number;
   /** Attempts before a job is given up (kept in the table with dead_at set). */
   maxAttempts?: (kind: string) => number;
   /** Told how each attempt ended (metrics): done (committed), failed with a retry ahead, or failed for good. */
@@ -69,7 +77,15 @@ export class Scheduler {
   #again = false;
 
   constructor(o: SchedulerOptions) {
-    this.#o = { leaseMs: 30_000, maxIdleMs: 30_000, batch: 100, concurrency: 8, ...o };
+    const concurrency = o.concurrency ?? 8;
+    this.#o = {
+      leaseMs: 30_000,
+      maxIdleMs: 30_000,
+      batch: 100,
+      groups: Math.min(4, concurrency),
+      ...o,
+      concurrency,
+    };
     this.#jobs = new JobStore(o.db);
   }
 
@@ -171,7 +187,7 @@ export class Scheduler {
     const worker = async () => {
       while (i < jobs.length && leased()) await this.#runGroup(take);
     };
-    await Promise.all(Array.from({ length: Math.min(this.#o.concurrency, jobs.length) }, worker));
+    await Promise.all(Array.from({ length: Math.min(this.#o.groups, jobs.length) }, worker));
     return i;
   }
 

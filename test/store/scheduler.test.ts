@@ -210,6 +210,21 @@ describe.each(backends)('the durable scheduler on the $name store', (backend) =>
     expect(await s.runDue()).toBe(0);
   });
 
+  it('shares a batch among `groups` transactions (4 by default), however many own-commit handlers run at once', async () => {
+    const clock = new ManualClock(T0);
+    const jobs = new JobStore(store.db);
+    for (let i = 0; i < 12; i++) await jobs.schedule(`d${i}`, 'rec', at(12 - i), {}, clock.now());
+    const txs = vi.spyOn(store.db, 'tx');
+    const rec: TxJobHandler = { inTx: (job, q) => effect(q, job) };
+    expect(await new Scheduler({ db: store.db, clock, log, handlers: { rec } }).runDue()).toBe(12);
+    expect(txs).toHaveBeenCalledTimes(4); // concurrency 8, but 4 groups of 3
+    for (let i = 0; i < 6; i++) await jobs.schedule(`e${i}`, 'rec', at(6 - i), {}, clock.now());
+    txs.mockClear();
+    expect(await new Scheduler({ db: store.db, clock, log, groups: 2, handlers: { rec } }).runDue()).toBe(6);
+    expect(txs).toHaveBeenCalledTimes(2);
+    txs.mockRestore();
+  });
+
   it('a failing job rolls its group back: the others commit once on their own, it alone is retried', async () => {
     const clock = new ManualClock(T0);
     const jobs = new JobStore(store.db);
