@@ -70,6 +70,46 @@ describe('a fresh embedded store', () => {
   });
 });
 
+describe('the embedded store’s named statements', () => {
+  it('answers statements sent side by side in a transaction each with its own rows, new ones and known ones', async () => {
+    const store = await openStore({});
+    try {
+      const ask = (q: { query: Db['query'] }, i: number) =>
+        q.query<{ n: number; tag: string }>(`SELECT $1::int AS n, $2::text || '${i % 7}' AS tag`, [
+          i,
+          `t${i}`,
+        ]);
+      const inTx = await store.db.tx((q) =>
+        Promise.all([...Array.from({ length: 30 }, (_, i) => ask(q, i)), q.query('SELECT 42 AS plain')]),
+      );
+      const outside = await Promise.all(Array.from({ length: 30 }, (_, i) => ask(store.db, i)));
+      for (const got of [inTx.slice(0, 30), outside])
+        expect(got).toEqual(Array.from({ length: 30 }, (_, i) => [{ n: i, tag: `t${i}${i % 7}` }]));
+      expect(inTx[30]).toEqual([{ plain: 42 }]);
+    } finally {
+      await store.db.close();
+    }
+  });
+
+  it('prepares again a statement whose first parse failed in an aborted transaction', async () => {
+    const store = await openStore({});
+    try {
+      const sql = 'SELECT $1::int + 1 AS n';
+      const failed = await store.db
+        .tx(async (q) => {
+          await q.query('SELECT 1/0').catch(() => {});
+          return q.query(sql, [1]);
+        })
+        .catch((e: unknown) => e);
+      expect(failed).toMatchObject({ code: '25P02' }); // in_failed_sql_transaction
+      expect(await store.db.query(sql, [1])).toEqual([{ n: 2 }]);
+      expect(await store.db.query('SELECT $1::text AS t', ['x'])).toEqual([{ t: 'x' }]);
+    } finally {
+      await store.db.close();
+    }
+  });
+});
+
 describe('the embedded store under a backlog', () => {
   it('lets the event loop serve other I/O while a queue of statements drains', async () => {
     const store = await openStore({});
