@@ -99,15 +99,15 @@ export class TokenVerifier {
       // Awaited by every use; a rejection no use has awaited yet must not end the process.
       remote.catch(() => {});
       this.#jwks = async (header, token) => {
-        const [{ errors: jose }, fromSet] = await Promise.all([this.#jose!, remote]);
+        const [{ errors }, fromSet] = await Promise.all([jose, remote]);
         try {
           return await fromSet(header, token);
         } catch (e) {
           // The set answered and holds no (single, usable) key for this token: the token's fault.
           if (
-            e instanceof jose.JWKSNoMatchingKey ||
-            e instanceof jose.JWKSMultipleMatchingKeys ||
-            e instanceof jose.JOSENotSupported
+            e instanceof errors.JWKSNoMatchingKey ||
+            e instanceof errors.JWKSMultipleMatchingKeys ||
+            e instanceof errors.JOSENotSupported
           )
             throw e;
           // Unreachable, timed out, not 200, not a key set: the endpoint's fault.

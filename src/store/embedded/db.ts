@@ -36,7 +36,8 @@ class Turns {
  * (src/store/postgres.ts). PGlite's own query() parses, plans and describes
  * the text on every call, in six trips into WebAssembly; a named statement is
  * one trip (bind, describe, execute, sync). Their number is bounded by the
- * code's SQL texts; past the bound (dynamic SQL) a statement runs through query().
+ * code's SQL texts; past the bound (dynamic SQL) a statement is parsed unnamed
+ * on each call, still under one hold of the lock (Statements.run).
  */
 const MAX_NAMED = 1000;
 const { serialize } = protocol;
